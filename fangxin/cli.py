@@ -1,0 +1,290 @@
+"""The `fangxin` command."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from fangxin.config import ConfigError, Settings
+from fangxin.db import NotMigratedError, make_engine, make_session_factory, upgrade, utcnow
+
+F = TypeVar("F", bound=Callable[..., Any])
+_LOGGER = logging.getLogger("fangxin")
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+def _session(settings: Settings) -> Session:
+    engine = make_engine(settings.database_url)
+    from fangxin.db import check_migrated
+
+    check_migrated(engine)
+    return make_session_factory(engine)()
+
+
+@click.group()
+@click.option("--log-level", default="INFO", show_default=True, help="Python logging level.")
+@click.pass_context
+def main(ctx: click.Context, log_level: str) -> None:
+    """Fangxin (放心): rapid tests, 合格证 traceability and 明厨亮灶 uptime."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        ctx.obj = Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Run Alembic migrations to head."""
+    settings = _settings(ctx)
+    upgrade(make_engine(settings.database_url))
+    click.echo("database at head")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--threads", default=4, show_default=True, type=int)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the web app under gunicorn."""
+    from fangxin.service.app import create_app
+    from fangxin.service.server import serve as run_server
+
+    try:
+        app = create_app(_settings(ctx))
+    except (NotMigratedError, ConfigError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    run_server(app, host, port, workers, threads)
+
+
+@main.command()
+@click.option(
+    "--shared", "shared", default=None, help="Join this MQTT 5 shared-subscription group."
+)
+@click.option("--client-id", default=None, help="Fixed MQTT client id (default: per host).")
+@click.pass_context
+def ingest(ctx: click.Context, shared: str | None, client_id: str | None) -> None:
+    """Run one MQTT ingester until SIGTERM; it drains, flushes and exits 0."""
+    from fangxin.ingest.runner import run
+
+    try:
+        sys.exit(run(_settings(ctx), shared, client_id))
+    except (NotMigratedError, ConfigError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.option("--port", default=8000, show_default=True, type=int, help="Web port.")
+@click.option(
+    "--mqtt-port", default=1884, show_default=True, type=int, help="Embedded broker port."
+)
+@click.option("--broker", type=click.Choice(["auto", "mosquitto", "amqtt"]), default="auto")
+@click.pass_context
+def demo(ctx: click.Context, port: int, mqtt_port: int, broker: str) -> None:
+    """Run everything on one machine with embedded defaults."""
+    from fangxin.demo import run_demo
+
+    sys.exit(run_demo(_settings(ctx), port, mqtt_port, broker))
+
+
+@main.command()
+@click.option(
+    "--duration", type=float, default=None, help="Seconds to run (default: until Ctrl-C)."
+)
+@click.option("--result-every", type=float, default=20.0, show_default=True)
+@click.option("--interval", type=int, default=60, show_default=True, help="Heartbeat seconds.")
+@click.pass_context
+def simulate(
+    ctx: click.Context, duration: float | None, result_every: float, interval: int
+) -> None:
+    """Publish the demo fleet's heartbeats and rapid-test results to FANGXIN_MQTT_URL."""
+    import threading
+
+    from fangxin.devices.simulator import SimDevice, Simulator, demo_fleet
+    from fangxin.ingest.device_clients import run_fleet
+    from fangxin.ingest.mqtt_url import BrokerAddress
+
+    settings = _settings(ctx)
+    if not settings.mqtt_url:
+        raise click.ClickException("FANGXIN_MQTT_URL is not set")
+    _, devices = demo_fleet()
+    sim = Simulator(
+        [SimDevice(d.site, d.id, d.kind, interval) for d in devices], result_every_s=result_every
+    )
+    stop = threading.Event()
+    try:
+        sent = run_fleet(BrokerAddress.parse(settings.mqtt_url), sim, stop, duration)
+    except KeyboardInterrupt:
+        stop.set()
+        sent = 0
+    click.echo(f"published {sent} messages")
+
+
+@main.group()
+def sites() -> None:
+    """Registered sites."""
+
+
+@sites.command("add")
+@click.argument("site_id")
+@click.option("--kind", type=click.Choice(["market", "kitchen"]), required=True)
+@click.option("--district", required=True)
+@click.option("--name", required=True)
+@click.option("--category", default=None, help="Kitchen category, e.g. 学校食堂.")
+@click.pass_context
+def sites_add(
+    ctx: click.Context, site_id: str, kind: str, district: str, name: str, category: str | None
+) -> None:
+    """Register a site."""
+    from fangxin.devices import registry
+    from fangxin.devices.schemas import SiteIn
+
+    with _session(_settings(ctx)) as session:
+        try:
+            data = SiteIn(id=site_id, kind=kind, district=district, name=name, category=category)
+            registry.add_site(session, data)
+        except (ValidationError, registry.RegistryError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        session.commit()
+    click.echo(f"site {site_id} registered")
+
+
+@sites.command("list")
+@click.option("--district", default=None)
+@click.pass_context
+def sites_list(ctx: click.Context, district: str | None) -> None:
+    """List sites."""
+    from fangxin.devices import registry
+
+    with _session(_settings(ctx)) as session:
+        for site in registry.list_sites(session, district):
+            click.echo(f"{site.id}\t{site.kind}\t{site.district}\t{site.name}")
+
+
+@sites.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def sites_import(ctx: click.Context, path: Path) -> None:
+    """Import sites from a CSV with columns id,kind,district,name[,category]."""
+    from fangxin.devices import registry
+    from fangxin.devices.schemas import SiteIn
+
+    added, bad = 0, 0
+    with _session(_settings(ctx)) as session, path.open(encoding="utf-8-sig", newline="") as fh:
+        for line, row in enumerate(csv.DictReader(fh), start=2):
+            try:
+                with session.begin_nested():
+                    registry.add_site(
+                        session, SiteIn.model_validate({k: v or None for k, v in row.items()})
+                    )
+                added += 1
+            except (ValidationError, registry.RegistryError) as exc:
+                bad += 1
+                click.echo(f"line {line}: {exc}", err=True)
+        session.commit()
+    click.echo(f"{added} sites imported, {bad} rows refused")
+
+
+@main.group()
+def devices() -> None:
+    """Registered devices."""
+
+
+@devices.command("add")
+@click.argument("device_id")
+@click.option("--site", "site_id", required=True)
+@click.option(
+    "--kind", type=click.Choice(["rapid_test", "camera", "nvr", "scale", "sensor"]), required=True
+)
+@click.option("--interval", type=int, default=60, show_default=True, help="Heartbeat seconds.")
+@click.pass_context
+def devices_add(ctx: click.Context, device_id: str, site_id: str, kind: str, interval: int) -> None:
+    """Register a device and print its MQTT credentials (shown once)."""
+    from fangxin.devices import registry
+    from fangxin.devices.schemas import DeviceIn
+
+    with _session(_settings(ctx)) as session:
+        try:
+            data = DeviceIn(id=device_id, site=site_id, kind=kind, interval_s=interval)
+            created = registry.add_device(session, data, utcnow())
+        except (ValidationError, registry.RegistryError, registry.NotFound) as exc:
+            raise click.ClickException(str(exc)) from exc
+        session.commit()
+    click.echo(f"device {device_id} registered at site {site_id}")
+    click.echo(f"mqtt username: {created.mqtt_username}")
+    click.echo(f"mqtt password: {created.mqtt_password}   (shown once; store it on the device)")
+
+
+@devices.command("list")
+@click.option("--site", "site_id", default=None)
+@click.pass_context
+def devices_list(ctx: click.Context, site_id: str | None) -> None:
+    """List devices with their liveness."""
+    from fangxin.devices import registry
+
+    now = utcnow()
+    with _session(_settings(ctx)) as session:
+        for device in registry.list_devices(session, site_id):
+            out = registry.device_out(device, now)
+            state = "online" if out.online else "offline"
+            click.echo(f"{out.id}\t{out.site}\t{out.kind}\t{state}\t{out.last_seen_at or '-'}")
+
+
+@main.group()
+def keys() -> None:
+    """API keys."""
+
+
+@keys.command("create")
+@click.option("--role", type=click.Choice(["admin", "regulator", "lab", "issuer"]), required=True)
+@click.option("--site", "site_id", default=None)
+@click.option("--district", default=None)
+@click.option("--subject", "subject_id", default=None)
+@click.option("--name", default=None)
+@click.pass_context
+def keys_create(
+    ctx: click.Context,
+    role: str,
+    site_id: str | None,
+    district: str | None,
+    subject_id: str | None,
+    name: str | None,
+) -> None:
+    """Create an API key and print it once."""
+    from fangxin.service.auth import create_key
+
+    with _session(_settings(ctx)) as session:
+        try:
+            key = create_key(
+                session, role, site_id=site_id, district=district, subject_id=subject_id, name=name
+            )
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+        session.commit()
+    click.echo(key)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Typed settings, read once from FANGXIN_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable configuration."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the web app, the ingester and the CLI need to know about their environment."""
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    mqtt_url: str | None = None
+    influx_url: str | None = None
+    influx_token: str | None = None
+    influx_org: str | None = None
+    influx_bucket: str | None = None
+    secret_key: str | None = None
+    signing_key: str | None = None
+    public_url: str | None = None
+    production: bool = False
+    ingest_client_id: str = "fangxin-ingest"
+    # Unacked QoS 1 messages the broker may push (MQTT 5 Receive Maximum): the backpressure bound.
+    ingest_max_inflight: int = 1000
+    ingest_batch_size: int = 500
+    ingest_flush_ms: int = 50
+    session_expiry_s: int = 86400
+    max_payload_bytes: int = 256 * 1024
+    max_array_items: int = 1000
+    # Device clocks may run ahead of ours; beyond this a timestamp is rejected as "in the future".
+    max_clock_skew_s: int = 600
+    timezone: str = "Asia/Shanghai"
+
+    def __post_init__(self) -> None:
+        """Fill the database URL from the data dir when none was given."""
+        if not self.database_url:
+            url = f"sqlite:///{(self.data_dir / 'fangxin.db').resolve()}"
+            object.__setattr__(self, "database_url", url)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from the environment (os.environ by default)."""
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("FANGXIN_DATA_DIR") or "var")
+        settings = cls(
+            data_dir=data_dir,
+            database_url=env.get("FANGXIN_DATABASE_URL", ""),
+            mqtt_url=env.get("FANGXIN_MQTT_URL") or None,
+            influx_url=env.get("FANGXIN_INFLUX_URL") or None,
+            influx_token=env.get("FANGXIN_INFLUX_TOKEN") or None,
+            influx_org=env.get("FANGXIN_INFLUX_ORG") or None,
+            influx_bucket=env.get("FANGXIN_INFLUX_BUCKET") or None,
+            secret_key=env.get("FANGXIN_SECRET_KEY") or None,
+            signing_key=env.get("FANGXIN_SIGNING_KEY") or None,
+            public_url=env.get("FANGXIN_PUBLIC_URL") or None,
+            production=env.get("FANGXIN_ENV", "development").lower() == "production",
+            ingest_client_id=env.get("FANGXIN_INGEST_CLIENT_ID")
+            or f"fangxin-ingest-{socket.gethostname()}",
+            ingest_max_inflight=_int(env, "FANGXIN_INGEST_MAX_INFLIGHT", 1000),
+            ingest_batch_size=_int(env, "FANGXIN_INGEST_BATCH_SIZE", 500),
+            ingest_flush_ms=_int(env, "FANGXIN_INGEST_FLUSH_MS", 50),
+            session_expiry_s=_int(env, "FANGXIN_MQTT_SESSION_EXPIRY_S", 86400),
+            max_payload_bytes=_int(env, "FANGXIN_MAX_PAYLOAD_BYTES", 256 * 1024),
+        )
+        return replace(settings, **overrides) if overrides else settings
+
+    @property
+    def influx_enabled(self) -> bool:
+        """Whether time series go to InfluxDB rather than to SQL."""
+        return self.influx_url is not None
+
+    def check_production(self) -> None:
+        """Refuse a production start that lacks real secrets."""
+        if not self.production:
+            return
+        missing = [
+            name
+            for name, value in (
+                ("FANGXIN_SECRET_KEY", self.secret_key),
+                ("FANGXIN_SIGNING_KEY", self.signing_key),
+                (
+                    "FANGXIN_DATABASE_URL",
+                    self.database_url if "sqlite" not in self.database_url else None,
+                ),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigError("production mode needs " + ", ".join(missing))

@@ -1,0 +1,1 @@
+"""Sites' devices: registry, credentials, heartbeats, connectivity and alarms."""

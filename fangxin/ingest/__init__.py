@@ -1,0 +1,1 @@
+"""MQTT ingestion: topic contract, payload models, pipeline, time-series sinks and spool."""

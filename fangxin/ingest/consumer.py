@@ -1,0 +1,284 @@
+"""The MQTT ingester: persistent QoS 1 session, batched durable writes, acks after the write."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session, sessionmaker
+
+from fangxin.ingest.mqtt_url import BrokerAddress
+from fangxin.ingest.pipeline import BatchStats, Pipeline, RawMessage, dead_letter
+from fangxin.ingest.topics import shared_subscription
+
+_LOGGER = logging.getLogger(__name__)
+# Errors that mean "the database is not reachable right now": retry the batch, never drop it.
+_TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError)
+
+
+@dataclass(frozen=True, slots=True)
+class _Inbound:
+    raw: RawMessage
+    mid: int
+    qos: int
+    generation: int
+
+
+class ConnectRefused(RuntimeError):
+    """The broker refused our CONNECT for a reason retrying will not fix."""
+
+
+class Ingester:
+    """Consumes fangxin/v1 messages and stores each exactly once before acknowledging it."""
+
+    def __init__(
+        self,
+        broker: BrokerAddress,
+        session_factory: sessionmaker[Session],
+        pipeline: Pipeline,
+        *,
+        client_id: str,
+        shared_group: str | None = None,
+        max_inflight: int = 1000,
+        batch_size: int = 500,
+        flush_ms: int = 50,
+        session_expiry_s: int = 86400,
+    ) -> None:
+        """Prepare an ingester; nothing connects until start()."""
+        self.broker = broker
+        self.session_factory = session_factory
+        self.pipeline = pipeline
+        self.client_id = client_id
+        self.subscription = shared_subscription(shared_group)
+        self.max_inflight = max_inflight
+        self.batch_size = min(batch_size, max_inflight)
+        self.flush_s = flush_ms / 1000
+        self.session_expiry_s = session_expiry_s
+        self.stats = BatchStats()
+        self.protocol: MQTTProtocolVersion | None = None
+        self._queue: queue.Queue[_Inbound] = queue.Queue()
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._connack: ReasonCode | None = None
+        self._generation = 0
+        self._client: mqtt.Client | None = None
+
+    # --- connection -------------------------------------------------------------------------
+
+    def _make_client(self, protocol: MQTTProtocolVersion) -> mqtt.Client:
+        v5 = protocol == MQTTProtocolVersion.MQTTv5
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=protocol,
+            clean_session=None if v5 else False,
+            manual_ack=True,
+        )
+        client.enable_logger(logging.getLogger("paho"))
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        if self.broker.username:
+            client.username_pw_set(self.broker.username, self.broker.password)
+        if self.broker.tls:
+            client.tls_set()
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _try_connect(self, protocol: MQTTProtocolVersion, timeout_s: float) -> mqtt.Client | None:
+        client = self._make_client(protocol)
+        self._connack = None
+        self._connected.clear()
+        kwargs: dict[str, Any] = {"keepalive": 30}
+        if protocol == MQTTProtocolVersion.MQTTv5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = self.session_expiry_s
+            # The broker pushes at most this many unacked QoS 1 messages: our backpressure bound.
+            props.ReceiveMaximum = self.max_inflight
+            kwargs.update(clean_start=False, properties=props)
+        try:
+            client.connect(self.broker.host, self.broker.port, **kwargs)
+        except OSError as exc:
+            _LOGGER.warning("Cannot reach broker %s: %s", self.broker.url(), exc)
+            return None
+        client.loop_start()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self._connack is None:
+            if self._connected.wait(0.05):
+                break
+        code = self._connack
+        if code is not None and not code.is_failure:
+            self.protocol = protocol
+            return client
+        client.loop_stop()
+        client.disconnect()
+        if code is not None and code.getName() in ("Bad user name or password", "Not authorized"):
+            raise ConnectRefused(f"broker refused the ingester's credentials: {code}")
+        _LOGGER.info("Connect with %s failed: %s", protocol.name, code or "no CONNACK")
+        return None
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Connect (MQTT 5, falling back to 3.1.1) and subscribe; retry with backoff until stopped."""
+        delay = 1.0
+        while not self._stop.is_set():
+            client = self._try_connect(MQTTProtocolVersion.MQTTv5, timeout_s)
+            if client is None and not self._stop.is_set():
+                client = self._try_connect(MQTTProtocolVersion.MQTTv311, timeout_s)
+                if client is not None:
+                    _LOGGER.warning(
+                        "Broker %s refused MQTT 5; using 3.1.1 with clean session off",
+                        self.broker.url(),
+                    )
+            if client is not None:
+                self._client = client
+                return
+            self._stop.wait(delay)
+            delay = min(delay * 2, 30.0)
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
+        self._connack = reason_code
+        if reason_code.is_failure:
+            _LOGGER.error("Broker refused connection: %s", reason_code)
+            return
+        self._generation += 1
+        _LOGGER.info(
+            "Connected to %s as %s (session present: %s); subscribing %s",
+            self.broker.url(),
+            self.client_id,
+            flags.session_present,
+            self.subscription,
+        )
+        client.subscribe(self.subscription, qos=1)
+        self._connected.set()
+
+    def _on_disconnect(
+        self,
+        _client: mqtt.Client,
+        _userdata: Any,
+        _flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
+        if self._connack is None:
+            self._connack = reason_code if reason_code.is_failure else None
+        self._connected.clear()
+        if not self._stop.is_set():
+            _LOGGER.warning(
+                "Disconnected from broker (%s); paho reconnects with backoff", reason_code
+            )
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        # Runs on paho's network thread: stamp and hand off, nothing that blocks.
+        if self._stop.is_set():
+            return  # draining: left unacked, the broker redelivers it to the resumed session
+        raw = RawMessage(msg.topic, bytes(msg.payload), dt.datetime.now(dt.UTC), bool(msg.retain))
+        self._queue.put(_Inbound(raw, msg.mid, msg.qos, self._generation))
+
+    # --- processing -------------------------------------------------------------------------
+
+    def _collect(self) -> list[_Inbound]:
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.flush_s
+        while len(batch) < self.batch_size:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
+            except queue.Empty:
+                break
+        return batch
+
+    def _store(self, batch: list[_Inbound]) -> None:
+        raws = [item.raw for item in batch]
+        delay = 0.5
+        while True:
+            try:
+                with self.session_factory.begin() as session:
+                    self.stats.add(self.pipeline.process(session, raws))
+                return
+            except _TRANSIENT as exc:
+                # Nothing is acked, so nothing is lost: the broker holds the messages meanwhile.
+                _LOGGER.error("Database unavailable, retrying batch in %.1fs: %s", delay, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+            except Exception:
+                _LOGGER.exception(
+                    "Batch failed to store; storing its %d messages one by one", len(raws)
+                )
+                self._store_singly(raws)
+                return
+
+    def _store_singly(self, raws: list[RawMessage]) -> None:
+        # A message that breaks a batch (a value the database refuses) must not block the stream.
+        for raw in raws:
+            try:
+                with self.session_factory.begin() as session:
+                    self.stats.add(self.pipeline.process(session, [raw]))
+            except _TRANSIENT:
+                raise
+            except Exception as exc:
+                with self.session_factory.begin() as session:
+                    dead_letter(session, raw, f"storage refused the message: {exc}"[:2000])
+                self.stats.dead_letters += 1
+
+    def _ack(self, batch: list[_Inbound]) -> None:
+        client = self._client
+        if client is None:
+            return
+        generation = self._generation
+        for item in batch:  # arrival order, as MQTT §4.6 requires
+            # An ack for a message of an earlier connection would hit a reused packet id; the
+            # broker redelivers that message on the resumed session and dedupe absorbs it.
+            if item.qos > 0 and item.generation == generation:
+                client.ack(item.mid, item.qos)
+
+    def run(self) -> BatchStats:
+        """Process until stop() is called, then drain what was received, ack it and disconnect."""
+        if self._client is None:
+            self.start()
+        last_log = time.monotonic()
+        while True:
+            batch = self._collect()
+            if batch:
+                self._store(batch)
+                self._ack(batch)
+            elif self._stop.is_set():
+                break
+            if time.monotonic() - last_log > 10:
+                last_log = time.monotonic()
+                _LOGGER.info("Ingested so far: %s", self.stats)
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+        self.pipeline.sink.close()
+        _LOGGER.info("Ingester stopped: %s", self.stats)
+        return self.stats
+
+    def stop(self) -> None:
+        """Ask run() to drain, flush and return."""
+        self._stop.set()

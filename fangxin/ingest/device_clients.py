@@ -1,0 +1,74 @@
+"""MQTT side of simulated devices: one paho client per device, LWT state offline."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from fangxin.devices.simulator import Simulator
+from fangxin.ingest.mqtt_url import BrokerAddress
+from fangxin.ingest.topics import topic_for
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def device_client(
+    broker: BrokerAddress, site_id: str, device_id: str, password: str | None = None
+) -> mqtt.Client:
+    """Connect a device: retained LWT `offline`, then a retained `online` on every connect."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"dev-{device_id}")
+    user = device_id if password else broker.username
+    if user:
+        client.username_pw_set(user, password or broker.password)
+    state_topic = topic_for(site_id, device_id, "state")
+    client.will_set(state_topic, "offline", qos=1, retain=True)
+
+    def on_connect(c: mqtt.Client, *_args: object) -> None:
+        c.publish(state_topic, "online", qos=1, retain=True)
+
+    client.on_connect = on_connect
+    client.connect(broker.host, broker.port, keepalive=30)
+    client.loop_start()
+    return client
+
+
+def run_fleet(
+    broker: BrokerAddress,
+    simulator: Simulator,
+    stop: threading.Event,
+    duration_s: float | None = None,
+    tick_s: float = 0.5,
+) -> int:
+    """Publish the simulator's messages until stopped; return how many were sent."""
+    clients = {
+        d.device_id: device_client(broker, d.site_id, d.device_id) for d in simulator.devices
+    }
+    states = {d.device_id: topic_for(d.site_id, d.device_id, "state") for d in simulator.devices}
+    sent = 0
+    start = time.monotonic()
+    try:
+        while not stop.is_set():
+            elapsed = time.monotonic() - start
+            if duration_s is not None and elapsed >= duration_s:
+                break
+            for pub in simulator.due(elapsed, dt.datetime.now(dt.UTC).astimezone()):
+                clients[pub.device_id].publish(
+                    topic_for(pub.site_id, pub.device_id, pub.channel),
+                    pub.payload,
+                    qos=pub.qos,
+                    retain=pub.retain,
+                )
+                sent += 1
+            stop.wait(tick_s)
+    finally:
+        for device_id, client in clients.items():
+            # A clean shutdown sends no will: say offline ourselves.
+            client.publish(states[device_id], "offline", qos=1, retain=True).wait_for_publish(2)
+            client.disconnect()
+            client.loop_stop()
+    return sent

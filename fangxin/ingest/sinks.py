@@ -1,0 +1,93 @@
+"""Time-series points and the sink interface; the SQL sink used when no InfluxDB is set."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from fangxin.ingest.models import SeriesPoint
+from fangxin.ingest.sql import upsert
+
+FieldValue = float | int | str | bool
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One time-series point: identity is measurement + tag set + timestamp, as in InfluxDB."""
+
+    measurement: str
+    tags: Mapping[str, str]
+    fields: Mapping[str, FieldValue]
+    ts: dt.datetime
+
+    @property
+    def series_key(self) -> str:
+        """Return the sorted tag set as one string."""
+        return ",".join(f"{k}={v}" for k, v in sorted(self.tags.items()))
+
+    @property
+    def identity(self) -> tuple[str, str, dt.datetime]:
+        """Return what makes two points the same point (later fields win)."""
+        return self.measurement, self.series_key, self.ts
+
+
+def merge_points(points: Sequence[Point]) -> list[Point]:
+    """Merge points of the same identity in arrival order, later fields winning (InfluxDB rule)."""
+    merged: dict[tuple[str, str, dt.datetime], Point] = {}
+    for point in points:
+        key = point.identity
+        if key in merged:
+            old = merged[key]
+            point = Point(point.measurement, point.tags, {**old.fields, **point.fields}, point.ts)
+        merged[key] = point
+    return list(merged.values())
+
+
+class PointSink(Protocol):
+    """Where time-series points go; write() returns only once they are durable."""
+
+    def write(self, session: Session, points: Sequence[Point]) -> None:
+        """Store the points durably (the session is the caller's open transaction)."""
+
+    def problem(self) -> str | None:
+        """Return why the sink is not healthy, or None."""
+
+    def close(self) -> None:
+        """Flush and release resources."""
+
+
+class SqlSink:
+    """Time series in the SQL database, in the caller's transaction; same identity as InfluxDB."""
+
+    def write(self, session: Session, points: Sequence[Point]) -> None:
+        """Upsert the points: a redelivered point overwrites itself instead of doubling."""
+        if not points:
+            return
+        rows = [
+            {
+                "measurement": p.measurement,
+                "series_key": p.series_key,
+                "ts": p.ts,
+                "tags": dict(p.tags),
+                "fields": dict(p.fields),
+            }
+            for p in merge_points(points)
+        ]
+        upsert(
+            session,
+            SeriesPoint.__table__,
+            rows,
+            key=("measurement", "series_key", "ts"),
+            update=("tags", "fields"),
+        )
+
+    def problem(self) -> str | None:
+        """Return None: the SQL sink is healthy whenever the database is."""
+        return None
+
+    def close(self) -> None:
+        """Release nothing: the SQL sink holds no resources."""

@@ -1,0 +1,1 @@
+"""HTTP door: Flask app factory, blueprints, auth, problem+json errors, OpenAPI."""

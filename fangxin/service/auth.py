@@ -1,0 +1,125 @@
+"""API keys: creation, lookup by bearer token, and role checks on endpoints."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+from flask import g, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fangxin.db import utcnow
+from fangxin.service.models import ROLES, ApiKey
+from fangxin.service.problems import Problem
+
+P = ParamSpec("P")
+R = TypeVar("R")
+KEY_PREFIX = "fx_"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling and within what scope."""
+
+    key_id: int
+    role: str
+    site_id: str | None
+    district: str | None
+    subject_id: str | None
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_key(
+    session: Session,
+    role: str,
+    *,
+    site_id: str | None = None,
+    district: str | None = None,
+    subject_id: str | None = None,
+    name: str | None = None,
+) -> str:
+    """Create an API key and return it; only its hash is stored, so it is shown once."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if role == "lab" and not site_id:
+        raise ValueError("a lab key must be scoped to a site")
+    if role == "issuer" and not subject_id:
+        raise ValueError("an issuer key must be scoped to a subject")
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)  # 256 bits
+    session.add(
+        ApiKey(
+            prefix=prefix,
+            key_hash=_digest(secret),
+            role=role,
+            site_id=site_id,
+            district=district,
+            subject_id=subject_id,
+            name=name,
+        )
+    )
+    session.flush()
+    return f"{KEY_PREFIX}{prefix}_{secret}"
+
+
+def authenticate(session: Session, token: str) -> Principal | None:
+    """Return the principal of a bearer token, or None when it is unknown or revoked."""
+    if not token.startswith(KEY_PREFIX) or token.count("_") < 2:
+        return None
+    prefix, _, secret = token[len(KEY_PREFIX) :].partition("_")
+    key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    if key is None or key.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(key.key_hash, _digest(secret)):
+        return None
+    return Principal(key.id, key.role, key.site_id, key.district, key.subject_id)
+
+
+def revoke_key(session: Session, prefix: str) -> bool:
+    """Revoke a key by its prefix; return whether one was found."""
+    key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    if key is None:
+        return False
+    key.revoked_at = utcnow()
+    return True
+
+
+def current_principal() -> Principal:
+    """Return the caller authenticated for this request (requires_role has run)."""
+    principal: Principal = g.principal
+    return principal
+
+
+def requires_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Allow the endpoint to callers with one of these roles (admin always)."""
+
+    def decorator(view: Callable[P, R]) -> Callable[P, R]:
+        @wraps(view)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            from fangxin.service.app import db_session
+
+            header = request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token:
+                raise Problem(401, "Unauthorized", "send an API key as Authorization: Bearer <key>")
+            principal = authenticate(db_session(), token.strip())
+            if principal is None:
+                raise Problem(401, "Unauthorized", "unknown or revoked API key")
+            if principal.role != "admin" and principal.role not in roles:
+                raise Problem(403, "Forbidden", f"role {principal.role} may not do this")
+            g.principal = principal
+            return view(*args, **kwargs)
+
+        wrapper.required_roles = roles  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorator

@@ -1,0 +1,93 @@
+"""Liveness, readiness, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from sqlalchemy import func, select, text
+
+from fangxin.db import NotMigratedError, check_migrated
+from fangxin.devices.models import Device
+from fangxin.ingest.models import DeadLetter, SecurityEvent
+from fangxin.ingest.mqtt_url import BrokerAddress
+from fangxin.service.app import db_session, state
+from fangxin.service.openapi import build_spec
+from fangxin.service.problems import problem_response
+from fangxin.trace.models import RapidTestResult
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """Answer that the process is alive."""
+    return jsonify(status="ok")
+
+
+def _check_database() -> str | None:
+    try:
+        db_session().execute(text("SELECT 1"))
+        check_migrated(state().engine)
+    except NotMigratedError as exc:
+        return str(exc)
+    except Exception as exc:  # readiness reports any failure, it does not raise
+        return f"database unreachable: {exc.__class__.__name__}"
+    return None
+
+
+def _check_broker() -> str | None:
+    url = state().settings.mqtt_url
+    if not url:
+        return None
+    address = BrokerAddress.parse(url)
+    try:
+        with socket.create_connection((address.host, address.port), timeout=1.0):
+            return None
+    except OSError as exc:
+        return f"broker {address.url()} unreachable: {exc}"
+
+
+def _check_sink() -> str | None:
+    settings = state().settings
+    if not settings.influx_url:
+        return None  # series in SQL: healthy when the database is
+    try:
+        with urllib.request.urlopen(settings.influx_url.rstrip("/") + "/health", timeout=1.0):
+            return None
+    except Exception as exc:
+        return f"InfluxDB unreachable: {exc}"
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    """Check the database, the broker and the time-series sink."""
+    checks = {"database": _check_database(), "broker": _check_broker(), "sink": _check_sink()}
+    body: dict[str, Any] = {name: problem or "ok" for name, problem in checks.items()}
+    if any(checks.values()):
+        return problem_response(503, "Not ready", "a dependency is unavailable", checks=body)
+    return jsonify(status="ready", checks=body)
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Expose record counts in Prometheus text format."""
+    session = db_session()
+    lines = []
+    for name, model, help_text in (
+        ("fangxin_rapid_test_results", RapidTestResult, "Rapid-test results stored"),
+        ("fangxin_dead_letters", DeadLetter, "Messages refused with a reason"),
+        ("fangxin_security_events", SecurityEvent, "Messages from unknown or misplaced devices"),
+        ("fangxin_devices", Device, "Registered devices"),
+    ):
+        count = session.scalar(select(func.count()).select_from(model)) or 0
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {count}"]
+    return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """Serve the OpenAPI 3.1 description of the HTTP API."""
+    return jsonify(build_spec())

@@ -1,0 +1,70 @@
+"""RFC 9457 problem details for every HTTP error."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, json, request
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+_LOGGER = logging.getLogger(__name__)
+PROBLEM_TYPE = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error answered as problem+json with the given status."""
+
+    def __init__(self, status: int, title: str, detail: str = "", **extra: Any) -> None:
+        """Describe the problem; extra members go into the body."""
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.extra = extra
+
+
+def problem_response(status: int, title: str, detail: str = "", **extra: Any) -> Response:
+    """Build a problem+json response."""
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body["instance"] = request.path
+    body.update(extra)
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_TYPE)
+
+
+def validation_problem(exc: ValidationError) -> Response:
+    """Answer 422 with each field's error."""
+    errors = [
+        {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+        for e in exc.errors(include_url=False)
+    ]
+    return problem_response(
+        422, "Invalid request body", f"{len(errors)} invalid field(s)", errors=errors
+    )
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers that turn every error into problem+json."""
+
+    @app.errorhandler(Problem)
+    def _problem(exc: Problem) -> Response:
+        return problem_response(exc.status, exc.title, exc.detail, **exc.extra)
+
+    @app.errorhandler(ValidationError)
+    def _invalid(exc: ValidationError) -> Response:
+        return validation_problem(exc)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        response = problem_response(exc.code or 500, exc.name, exc.description or "")
+        if exc.code == 405 and exc.valid_methods:  # type: ignore[attr-defined]
+            response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        _LOGGER.exception("Unhandled error on %s %s", request.method, request.path)
+        return problem_response(500, "Internal Server Error", "the error was logged")

@@ -1,0 +1,43 @@
+"""Serving the app under gunicorn, the production WSGI server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+
+class GunicornServer(BaseApplication):  # type: ignore[misc]
+    """Gunicorn configured from code, serving an already built app."""
+
+    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
+        """Keep the app and gunicorn options."""
+        self.application = app
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        """Copy our options into gunicorn's config."""
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        """Return the WSGI app."""
+        return self.application
+
+
+def serve(app: Flask, host: str, port: int, workers: int, threads: int) -> None:
+    """Run gunicorn in the foreground until SIGTERM/SIGINT."""
+    GunicornServer(
+        app,
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread" if threads > 1 else "sync",
+            "accesslog": "-",
+            "graceful_timeout": 10,
+            "timeout": 30,
+        },
+    ).run()

@@ -1,0 +1,58 @@
+"""Verdicts derived from the catalogue, around the thresholds."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from fangxin.trace.models import TestItem
+from fangxin.trace.verdicts import ItemRule, VerdictError, derive_verdict
+
+
+@pytest.fixture
+def ache(sessions: sessionmaker[Session]) -> ItemRule:
+    """Return the seeded GB/T 5009.199 rule, as the migration stored it."""
+    with sessions() as session:
+        item = session.get(TestItem, "pesticide-ache")
+        assert item is not None
+        return ItemRule(
+            item.code, item.quantitative, item.comparator, item.positive_threshold, item.suspect_from
+        )
+
+
+@pytest.mark.parametrize(
+    ("value", "verdict"),
+    [
+        (0.0, "negative"),
+        (39.9, "negative"),
+        (40.0, "suspect"),
+        (49.9, "suspect"),
+        (50.0, "positive"),
+        (50.1, "positive"),
+        (100.0, "positive"),
+    ],
+)
+def test_enzyme_inhibition_thresholds(ache: ItemRule, value: float, verdict: str) -> None:
+    assert derive_verdict(ache, value, None) == verdict
+
+
+def test_device_verdict_is_not_trusted(ache: ItemRule) -> None:
+    assert derive_verdict(ache, 62.0, "negative") == "positive"
+
+
+def test_quantitative_needs_value(ache: ItemRule) -> None:
+    with pytest.raises(VerdictError, match="needs a value"):
+        derive_verdict(ache, None, "negative")
+
+
+def test_qualitative_takes_reading() -> None:
+    rule = ItemRule("clenbuterol", False, "ge", None, None)
+    assert derive_verdict(rule, None, "positive") == "positive"
+    with pytest.raises(VerdictError, match="needs a verdict"):
+        derive_verdict(rule, None, None)
+
+
+def test_strict_comparator() -> None:
+    rule = ItemRule("x", True, "gt", 70.0, None)
+    assert derive_verdict(rule, 70.0, None) == "negative"
+    assert derive_verdict(rule, 70.1, None) == "positive"
