@@ -1,3 +1,3 @@
-"""fangxin (放心): rapid tests, 合格证 traceability and 明厨亮灶 uptime for city food-safety regulators."""
+"""fangxin (放心): rapid tests, 合格证 and 明厨亮灶 uptime for city food-safety regulators."""
 
 __version__ = "0.1.0"

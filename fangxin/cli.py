@@ -41,6 +41,7 @@ def main(ctx: click.Context, log_level: str) -> None:
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         ctx.obj = Settings.from_env()
     except ConfigError as exc:
@@ -49,7 +50,7 @@ def main(ctx: click.Context, log_level: str) -> None:
 
 @main.group()
 def db() -> None:
-    """Database schema."""
+    """Manage the database schema."""
 
 
 @db.command("upgrade")
@@ -144,7 +145,7 @@ def simulate(
 
 @main.group()
 def sites() -> None:
-    """Registered sites."""
+    """Manage registered sites."""
 
 
 @sites.command("add")
@@ -209,7 +210,7 @@ def sites_import(ctx: click.Context, path: Path) -> None:
 
 @main.group()
 def devices() -> None:
-    """Registered devices."""
+    """Manage registered devices."""
 
 
 @devices.command("add")
@@ -254,7 +255,7 @@ def devices_list(ctx: click.Context, site_id: str | None) -> None:
 
 @main.group()
 def keys() -> None:
-    """API keys."""
+    """Manage API keys."""
 
 
 @keys.command("create")

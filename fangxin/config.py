@@ -50,6 +50,8 @@ class Settings:
     # Device clocks may run ahead of ours; beyond this a timestamp is rejected as "in the future".
     max_clock_skew_s: int = 600
     timezone: str = "Asia/Shanghai"
+    # "auto" tries MQTT 5 and falls back to 3.1.1; "5" or "3.1.1" skip the probe.
+    mqtt_protocol: str = "auto"
 
     def __post_init__(self) -> None:
         """Fill the database URL from the data dir when none was given."""
@@ -81,7 +83,10 @@ class Settings:
             ingest_flush_ms=_int(env, "FANGXIN_INGEST_FLUSH_MS", 50),
             session_expiry_s=_int(env, "FANGXIN_MQTT_SESSION_EXPIRY_S", 86400),
             max_payload_bytes=_int(env, "FANGXIN_MAX_PAYLOAD_BYTES", 256 * 1024),
+            mqtt_protocol=env.get("FANGXIN_MQTT_PROTOCOL", "auto"),
         )
+        if settings.mqtt_protocol not in ("auto", "5", "3.1.1"):
+            raise ConfigError("FANGXIN_MQTT_PROTOCOL must be auto, 5 or 3.1.1")
         return replace(settings, **overrides) if overrides else settings
 
     @property

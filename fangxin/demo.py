@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -84,6 +85,8 @@ def run_demo(settings: Settings, port: int, mqtt_port: int, broker_choice: str =
         "FANGXIN_SECRET_KEY": settings.secret_key or _dev_secret(settings.data_dir),
         "FANGXIN_INGEST_CLIENT_ID": "fangxin-demo-ingest",
     }
+    if broker is not None and broker.kind == "amqtt":
+        env["FANGXIN_MQTT_PROTOCOL"] = "3.1.1"  # amqtt speaks no MQTT 5: skip the probe
     cli = [sys.executable, "-m", "fangxin.cli"]
     children = [
         subprocess.Popen([*cli, "ingest"], env=env),
@@ -108,6 +111,18 @@ def run_demo(settings: Settings, port: int, mqtt_port: int, broker_choice: str =
     web_up = wait_for_port("127.0.0.1", port, 30)
     base = f"http://127.0.0.1:{port}"
     _LOGGER.info("fangxin demo is running%s", "" if web_up else " (web app slow to start)")
+    example = json.dumps(
+        {
+            "id": "manual-1",
+            "ts": utcnow().astimezone().isoformat(timespec="seconds"),
+            "item": "pesticide-ache",
+            "value": 62.5,
+            "unit": "%",
+            "sample": {"name": "菠菜", "stall": "A-12"},
+        },
+        ensure_ascii=False,
+    )
+    topic = "fangxin/v1/m-001/rt-m-001/result"
     sys.stderr.write(
         f"""
   web app     {base}/healthz  {base}/openapi.json
@@ -116,8 +131,8 @@ def run_demo(settings: Settings, port: int, mqtt_port: int, broker_choice: str =
   admin key   {admin_key}
   data dir    {settings.data_dir.resolve()}
 
-  try:  mosquitto_pub -h {address.host} -p {address.port} -q 1 -t fangxin/v1/m-001/rt-m-001/result \\
-          -m '{{"id":"manual-1","ts":"{utcnow().astimezone().isoformat(timespec="seconds")}","item":"pesticide-ache","value":62.5,"unit":"%","sample":{{"name":"菠菜"}}}}'
+  try:  mosquitto_pub -h {address.host} -p {address.port} -q 1 -t {topic} \\
+          -m '{example}'
   stop: Ctrl-C
 """
     )

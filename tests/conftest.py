@@ -1,4 +1,4 @@
-"""Shared fixtures: a migrated database per test (SQLite, and PostgreSQL when configured), brokers."""
+"""Fixtures: a migrated database per test (SQLite; PostgreSQL when configured), brokers."""
 
 from __future__ import annotations
 
@@ -83,7 +83,9 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
     """Return settings for a test: its own data dir and database."""
-    return Settings(data_dir=tmp_path, database_url=db_url, ingest_client_id=f"t-{uuid.uuid4().hex[:8]}")
+    return Settings(
+        data_dir=tmp_path, database_url=db_url, ingest_client_id=f"t-{uuid.uuid4().hex[:8]}"
+    )
 
 
 @pytest.fixture

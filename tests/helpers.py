@@ -32,15 +32,19 @@ def register(
 ) -> None:
     """Register a site and its devices ({device_id: kind})."""
     with sessions() as session:
-        registry.add_site(session, SiteIn(id=site_id, kind=kind, district="新华区", name="测试市场"))  # type: ignore[arg-type]
+        registry.add_site(
+            session, SiteIn(id=site_id, kind=kind, district="新华区", name="测试市场")
+        )
         for device_id, device_kind in devices.items():
             registry.add_device(
-                session, DeviceIn(id=device_id, site=site_id, kind=device_kind), utcnow()  # type: ignore[arg-type]
+                session,
+                DeviceIn(id=device_id, site=site_id, kind=device_kind),
+                utcnow(),
             )
         session.commit()
 
 
-def result(rid: str, value: float | None = 37.5, **extra: Any) -> dict[str, Any]:
+def result(rid: str, value: object = 37.5, **extra: Any) -> dict[str, Any]:
     """Build a `result` payload with a current timestamp."""
     body: dict[str, Any] = {
         "id": rid,
@@ -81,7 +85,9 @@ def count(sessions: sessionmaker[Session], model: Any, *where: Any) -> int:
         return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 20.0, step_s: float = 0.05) -> bool:
+def wait_until(
+    predicate: Callable[[], bool], timeout_s: float = 20.0, step_s: float = 0.05
+) -> bool:
     """Poll until the predicate holds or the timeout passes; return whether it held."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -25,7 +25,9 @@ def pipeline(sessions: sessionmaker[Session]) -> Pipeline:
 
 
 def msg(channel: str, payload: bytes, device: str = RT, site: str = SITE, **kw: bool) -> RawMessage:
-    return RawMessage(f"fangxin/v1/{site}/{device}/{channel}", payload, dt.datetime.now(dt.UTC), **kw)
+    return RawMessage(
+        f"fangxin/v1/{site}/{device}/{channel}", payload, dt.datetime.now(dt.UTC), **kw
+    )
 
 
 def run(sessions: sessionmaker[Session], pipeline: Pipeline, *messages: RawMessage) -> None:
@@ -33,7 +35,9 @@ def run(sessions: sessionmaker[Session], pipeline: Pipeline, *messages: RawMessa
         pipeline.process(session, list(messages))
 
 
-def test_results_stored_with_derived_verdicts(sessions: sessionmaker[Session], pipeline: Pipeline) -> None:
+def test_results_stored_with_derived_verdicts(
+    sessions: sessionmaker[Session], pipeline: Pipeline
+) -> None:
     run(
         sessions,
         pipeline,
@@ -69,12 +73,23 @@ def test_same_id_on_two_devices_is_two_results(sessions: sessionmaker[Session]) 
     register(sessions, "m-101", {"rt-a": "rapid_test", "rt-b": "rapid_test"})
     pipeline = Pipeline(SqlSink())
     body = dumps(result("r-1"))
-    run(sessions, pipeline, msg("result", body, "rt-a", "m-101"), msg("result", body, "rt-b", "m-101"))
+    run(
+        sessions,
+        pipeline,
+        msg("result", body, "rt-a", "m-101"),
+        msg("result", body, "rt-b", "m-101"),
+    )
     assert count(sessions, RapidTestResult) == 2
 
 
-def test_array_backlog_with_one_bad_element(sessions: sessionmaker[Session], pipeline: Pipeline) -> None:
-    run(sessions, pipeline, msg("result", dumps([result("r-1"), result("r-2", "high"), result("r-3")])))
+def test_array_backlog_with_one_bad_element(
+    sessions: sessionmaker[Session], pipeline: Pipeline
+) -> None:
+    run(
+        sessions,
+        pipeline,
+        msg("result", dumps([result("r-1"), result("r-2", "high"), result("r-3")])),
+    )
     assert count(sessions, RapidTestResult) == 2
     with sessions() as session:
         dead = session.scalars(select(DeadLetter)).one()
@@ -131,7 +146,9 @@ def test_unknown_device_and_wrong_site_are_security_events(
     assert count(sessions, DeadLetter) == 0
 
 
-def test_status_updates_liveness_and_series(sessions: sessionmaker[Session], pipeline: Pipeline) -> None:
+def test_status_updates_liveness_and_series(
+    sessions: sessionmaker[Session], pipeline: Pipeline
+) -> None:
     run(sessions, pipeline, msg("status", dumps(status(interval_s=30)), device=CAM))
     with sessions() as session:
         device = session.get(Device, CAM)
@@ -160,7 +177,9 @@ def test_state_and_retained_state(sessions: sessionmaker[Session], pipeline: Pip
 
 
 def test_alarm_dedupe(sessions: sessionmaker[Session], pipeline: Pipeline) -> None:
-    body = dumps({"id": "a-77", "ts": "2026-11-29T08:00:00+08:00", "type": "no_chef_hat", "confidence": 0.93})
+    body = dumps(
+        {"id": "a-77", "ts": "2026-11-29T08:00:00+08:00", "type": "no_chef_hat", "confidence": 0.93}
+    )
     run(sessions, pipeline, msg("alarm", body, device=CAM))
     run(sessions, pipeline, msg("alarm", body, device=CAM))
     with sessions() as session:

@@ -16,7 +16,11 @@ def ache(sessions: sessionmaker[Session]) -> ItemRule:
         item = session.get(TestItem, "pesticide-ache")
         assert item is not None
         return ItemRule(
-            item.code, item.quantitative, item.comparator, item.positive_threshold, item.suspect_from
+            item.code,
+            item.quantitative,
+            item.comparator,
+            item.positive_threshold,
+            item.suspect_from,
         )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-
 from typing import cast
 
 from sqlalchemy import Table, bindparam, or_, update

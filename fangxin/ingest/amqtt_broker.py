@@ -1,4 +1,4 @@
-"""Run the embedded amqtt broker (MQTT 3.1.1) in this process: `python -m fangxin.ingest.amqtt_broker`."""
+"""Run the embedded amqtt broker (MQTT 3.1.1): `python -m fangxin.ingest.amqtt_broker`."""
 
 from __future__ import annotations
 

@@ -54,6 +54,7 @@ class Ingester:
         batch_size: int = 500,
         flush_ms: int = 50,
         session_expiry_s: int = 86400,
+        protocol: str = "auto",
     ) -> None:
         """Prepare an ingester; nothing connects until start()."""
         self.broker = broker
@@ -65,6 +66,11 @@ class Ingester:
         self.batch_size = min(batch_size, max_inflight)
         self.flush_s = flush_ms / 1000
         self.session_expiry_s = session_expiry_s
+        self.protocols = {
+            "auto": (MQTTProtocolVersion.MQTTv5, MQTTProtocolVersion.MQTTv311),
+            "5": (MQTTProtocolVersion.MQTTv5,),
+            "3.1.1": (MQTTProtocolVersion.MQTTv311,),
+        }[protocol]
         self.stats = BatchStats()
         self.protocol: MQTTProtocolVersion | None = None
         self._queue: queue.Queue[_Inbound] = queue.Queue()
@@ -128,21 +134,22 @@ class Ingester:
         _LOGGER.info("Connect with %s failed: %s", protocol.name, code or "no CONNACK")
         return None
 
-    def start(self, timeout_s: float = 10.0) -> None:
-        """Connect (MQTT 5, falling back to 3.1.1) and subscribe; retry with backoff until stopped."""
+    def start(self, timeout_s: float = 5.0) -> None:
+        """Connect (MQTT 5, else 3.1.1) and subscribe; retry with backoff until stopped."""
         delay = 1.0
         while not self._stop.is_set():
-            client = self._try_connect(MQTTProtocolVersion.MQTTv5, timeout_s)
-            if client is None and not self._stop.is_set():
-                client = self._try_connect(MQTTProtocolVersion.MQTTv311, timeout_s)
+            for protocol in self.protocols:
+                client = self._try_connect(protocol, timeout_s)
                 if client is not None:
-                    _LOGGER.warning(
-                        "Broker %s refused MQTT 5; using 3.1.1 with clean session off",
-                        self.broker.url(),
-                    )
-            if client is not None:
-                self._client = client
-                return
+                    if protocol == MQTTProtocolVersion.MQTTv311:
+                        _LOGGER.warning(
+                            "Connected to %s with MQTT 3.1.1, clean session off (no MQTT 5)",
+                            self.broker.url(),
+                        )
+                    self._client = client
+                    return
+                if self._stop.is_set():
+                    return
             self._stop.wait(delay)
             delay = min(delay * 2, 30.0)
 

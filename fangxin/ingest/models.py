@@ -41,12 +41,14 @@ class SeriesPoint(Base):
     """A time-series point kept in SQL when no InfluxDB is configured (same identity rules)."""
 
     __tablename__ = "series_points"
-    __table_args__ = (UniqueConstraint("measurement", "series_key", "ts"),)
+    __table_args__ = (UniqueConstraint("measurement", "series_key", "ts", "point_key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     measurement: Mapped[str] = mapped_column(String(64))
     # Sorted tag set; with measurement and ts it identifies the point, as in InfluxDB.
     series_key: Mapped[str] = mapped_column(String(300))
     ts: Mapped[dt.datetime]
+    # Point.key: distinct readings of one series at one instant (InfluxDB gets a ns nudge).
+    point_key: Mapped[str] = mapped_column(String(64), default="")
     tags: Mapped[dict[str, str]] = mapped_column(JSON)
     fields: Mapped[dict[str, float | int | str | bool]] = mapped_column(JSON)

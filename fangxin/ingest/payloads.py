@@ -164,7 +164,7 @@ def parse_elements(
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise PayloadError(f"state payload is not text: {exc}") from exc
     try:
-        # Decode ourselves: json.loads(bytes) would also accept UTF-16/32, which the contract does not.
+        # Decode ourselves: json.loads(bytes) would also take UTF-16/32; the contract says UTF-8.
         data: Any = json.loads(payload.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise PayloadError(f"payload is not UTF-8: {exc}") from exc

@@ -279,6 +279,7 @@ class Pipeline:
                 },
                 fields,
                 result.ts,
+                key=result.id,
             )
         )
         return True

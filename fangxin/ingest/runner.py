@@ -52,6 +52,7 @@ def build_ingester(
         batch_size=settings.ingest_batch_size,
         flush_ms=settings.ingest_flush_ms,
         session_expiry_s=settings.session_expiry_s,
+        protocol=settings.mqtt_protocol,
     )
 
 

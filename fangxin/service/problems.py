@@ -66,5 +66,5 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        _LOGGER.exception("Unhandled error on %s %s", request.method, request.path)
+        _LOGGER.error("Unhandled error on %s %s", request.method, request.path, exc_info=exc)
         return problem_response(500, "Internal Server Error", "the error was logged")

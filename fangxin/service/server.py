@@ -21,6 +21,9 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
         """Copy our options into gunicorn's config."""
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        if "control_socket_disable" in self.cfg.settings:
+            # gunicorn >= 24 opens a control socket under $HOME by default; we manage no workers.
+            self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Flask:
         """Return the WSGI app."""

@@ -65,10 +65,11 @@ def upgrade() -> None:
     sa.Column('measurement', sa.String(length=64), nullable=False),
     sa.Column('series_key', sa.String(length=300), nullable=False),
     sa.Column('ts', fangxin.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('point_key', sa.String(length=64), nullable=False),
     sa.Column('tags', sa.JSON(), nullable=False),
     sa.Column('fields', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_series_points')),
-    sa.UniqueConstraint('measurement', 'series_key', 'ts', name=op.f('uq_series_points_measurement_series_key_ts'))
+    sa.UniqueConstraint('measurement', 'series_key', 'ts', 'point_key', name=op.f('uq_series_points_measurement_series_key_ts_point_key'))
     )
     op.create_table('sites',
     sa.Column('id', sa.String(length=64), nullable=False),

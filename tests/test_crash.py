@@ -1,0 +1,114 @@
+"""Crash safety on mosquitto: kill -9 the ingester mid-stream, restart, nothing lost or doubled."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from fangxin.ingest.broker import RunningBroker
+from fangxin.ingest.models import SeriesPoint
+from fangxin.trace.models import RapidTestResult
+from tests.conftest import unique
+from tests.helpers import count, dumps, publisher, register, result, wait_until
+
+N = 20_000
+
+
+def start_ingester(
+    db_url: str, broker: RunningBroker, client_id: str, log: Path
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "FANGXIN_DATABASE_URL": db_url,
+        "FANGXIN_MQTT_URL": broker.url,
+        "FANGXIN_INGEST_CLIENT_ID": client_id,
+        "FANGXIN_MQTT_SESSION_EXPIRY_S": "600",
+    }
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "fangxin.cli", "ingest"], env=env, stdout=out, stderr=out
+        )
+
+
+def publish_stream(broker_url: str, topic: str, published: list[int], rate: float) -> None:
+    with publisher(broker_url) as client:
+        start = time.monotonic()
+        infos = []
+        for i in range(N):
+            infos.append(client.publish(topic, dumps(result(f"r-{i:05d}", float(i % 100))), qos=1))
+            published[0] = i + 1
+            ahead = (i + 1) / rate - (time.monotonic() - start)
+            if ahead > 0:
+                time.sleep(ahead)
+        for info in infos:
+            info.wait_for_publish(60)
+
+
+def test_kill_9_mid_stream_loses_and_doubles_nothing(
+    db_url: str, sessions: sessionmaker[Session], private_mosquitto: RunningBroker, tmp_path: Path
+) -> None:
+    site, rt = unique("m"), unique("rt")
+    register(sessions, site, {rt: "rapid_test"})
+    client_id = unique("ingest")
+    log = tmp_path / "ingest.log"
+    first = start_ingester(db_url, private_mosquitto, client_id, log)
+    try:
+        # the ingester has subscribed once its persistent session exists; then stream
+        time.sleep(2.0)
+        published = [0]
+        stream = threading.Thread(
+            target=publish_stream,
+            args=(private_mosquitto.url, f"fangxin/v1/{site}/{rt}/result", published, 4000.0),
+        )
+        stream.start()
+        assert wait_until(lambda: count(sessions, RapidTestResult) >= 3000, 60), log.read_text()
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        stored_at_kill = count(sessions, RapidTestResult)
+        sent_at_kill = published[0]
+        second = start_ingester(db_url, private_mosquitto, client_id, log)
+        try:
+            stream.join(120)
+            assert wait_until(lambda: count(sessions, RapidTestResult) >= N, 120), log.read_text()
+            time.sleep(1.0)  # anything more that arrives would be a duplicate
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(30) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert stored_at_kill < N, "the kill came after the stream was stored: not a mid-stream test"
+    assert sent_at_kill < N, "the stream had finished before the kill"
+    with sessions() as session:
+        total = session.scalar(select(func.count()).select_from(RapidTestResult))
+        distinct = session.scalar(select(func.count(func.distinct(RapidTestResult.result_id))))
+    assert (total, distinct) == (N, N)
+    assert count(sessions, SeriesPoint, SeriesPoint.measurement == "rapid_test") == N
+
+
+def test_sigterm_drains_and_exits_0(
+    db_url: str, sessions: sessionmaker[Session], private_mosquitto: RunningBroker, tmp_path: Path
+) -> None:
+    site, rt = unique("m"), unique("rt")
+    register(sessions, site, {rt: "rapid_test"})
+    proc = start_ingester(db_url, private_mosquitto, unique("ingest"), tmp_path / "ingest.log")
+    time.sleep(2.0)
+    with publisher(private_mosquitto.url) as client:
+        infos = [
+            client.publish(f"fangxin/v1/{site}/{rt}/result", dumps(result(f"s-{i}")), qos=1)
+            for i in range(2000)
+        ]
+        for info in infos:
+            info.wait_for_publish(30)
+    assert wait_until(lambda: count(sessions, RapidTestResult) > 0, 30)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    assert "Ingester stopped" in (tmp_path / "ingest.log").read_text()

@@ -1,0 +1,83 @@
+"""`fangxin demo` on embedded defaults: a published result shows in the site status within 2 s."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fangxin.ingest.broker import free_port, mosquitto_binary
+from tests.helpers import dumps, publisher, result, wait_until
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.load(response)
+
+
+def healthy(url: str) -> bool:
+    try:
+        return bool(get_json(url + "/healthz")["status"] == "ok")
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("broker", ["mosquitto", "amqtt"])
+def test_demo_end_to_end(tmp_path: Path, broker: str) -> None:
+    if broker == "mosquitto" and mosquitto_binary() is None:
+        pytest.skip("no mosquitto binary")
+    port, mqtt_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FANGXIN_")}
+    env["FANGXIN_DATA_DIR"] = str(tmp_path / "var")
+    log = tmp_path / "demo.log"
+    with log.open("wb") as out:
+        demo = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "fangxin.cli",
+                "demo",
+                "--port",
+                str(port),
+                "--mqtt-port",
+                str(mqtt_port),
+                "--broker",
+                broker,
+            ],
+            env=env,
+            stdout=out,
+            stderr=out,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_until(lambda: healthy(base), 60), log.read_text()
+        status_url = f"{base}/api/v1/sites/m-001/status"
+        # the simulated devices' heartbeats arriving means the ingester is subscribed
+        assert wait_until(lambda: get_json(status_url)["devices"]["online"] > 0, 30)
+        before = get_json(status_url)["results_today"]["positive"]
+        with publisher(f"mqtt://127.0.0.1:{mqtt_port}") as client:
+            start = time.monotonic()
+            info = client.publish(
+                "fangxin/v1/m-001/rt-m-001/result", dumps(result("manual-1", 62.5)), qos=1
+            )
+            info.wait_for_publish(5)
+        assert wait_until(lambda: get_json(status_url)["results_today"]["positive"] > before, 2.0)
+        elapsed = time.monotonic() - start
+        assert elapsed < 2.0
+        text = log.read_text()
+        assert f"mqtt://127.0.0.1:{mqtt_port} ({broker})" in text
+        if broker == "amqtt":
+            assert "with MQTT 3.1.1, clean session off" in text
+    finally:
+        demo.send_signal(signal.SIGINT)
+        code = demo.wait(60)
+    assert code == 0, log.read_text()
+    assert "demo stopped" in log.read_text()

@@ -1,0 +1,111 @@
+"""End to end through a real broker: publish with an ordinary client, find each record once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from paho.mqtt.enums import MQTTProtocolVersion
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from fangxin.config import Settings
+from fangxin.devices.models import Device
+from fangxin.ingest.broker import free_port, start_broker
+from fangxin.ingest.models import DeadLetter, SeriesPoint
+from fangxin.trace.models import RapidTestResult
+from tests.conftest import unique
+from tests.helpers import (
+    CST,
+    count,
+    dumps,
+    publish_all,
+    publisher,
+    register,
+    result,
+    running_ingester,
+    status,
+    wait_until,
+)
+
+N = 500
+
+
+def test_results_and_heartbeats_stored_exactly_once(
+    settings: Settings, sessions: sessionmaker[Session], broker_url: str
+) -> None:
+    site, rt, cam = unique("m"), unique("rt"), unique("cam")
+    register(sessions, site, {rt: "rapid_test", cam: "camera"})
+    values = [float(i % 100) for i in range(N)]
+    messages = [
+        (f"fangxin/v1/{site}/{rt}/result", dumps(result(f"r-{i}", values[i]))) for i in range(N)
+    ]
+    start = dt.datetime.now(CST) - dt.timedelta(hours=1)
+    # one heartbeat a minute: distinct timestamps, so 50 distinct points
+    beats = [
+        (
+            f"fangxin/v1/{site}/{cam}/status",
+            dumps(status(ts=(start + dt.timedelta(minutes=i)).isoformat())),
+        )
+        for i in range(50)
+    ]
+    with running_ingester(settings, broker_url), publisher(broker_url) as client:
+        publish_all(client, messages + beats)
+        # re-send a tenth of the results, as a device flushing its backlog twice would
+        publish_all(client, messages[: N // 10])
+        assert wait_until(lambda: count(sessions, RapidTestResult) >= N, 30)
+        assert wait_until(
+            lambda: count(sessions, SeriesPoint, SeriesPoint.measurement == "device_status") >= 50
+        )
+    with sessions() as session:
+        rows = session.execute(select(RapidTestResult.result_id, RapidTestResult.verdict)).all()
+        assert session.scalar(select(func.count(func.distinct(RapidTestResult.result_id)))) == N
+        device = session.get(Device, cam)
+        assert device is not None
+        assert device.last_seen_at is not None
+    assert len(rows) == N
+    expected = {
+        f"r-{i}": "positive" if v >= 50 else "suspect" if v >= 40 else "negative"
+        for i, v in enumerate(values)
+    }
+    assert dict(rows) == expected
+    assert count(sessions, SeriesPoint, SeriesPoint.measurement == "rapid_test") == N
+
+
+def test_poison_messages_do_not_block_the_stream(
+    settings: Settings, sessions: sessionmaker[Session], broker_url: str
+) -> None:
+    site, rt = unique("m"), unique("rt")
+    register(sessions, site, {rt: "rapid_test"})
+    topic = f"fangxin/v1/{site}/{rt}/result"
+    bad = [b"{not json", dumps(result("x", value="high")), b"\xff" * 10, json.dumps([1]).encode()]
+    good = [dumps(result(f"g-{i}")) for i in range(20)]
+    with running_ingester(settings, broker_url), publisher(broker_url) as client:
+        publish_all(client, [(topic, p) for p in bad] + [(topic, p) for p in good])
+        assert wait_until(lambda: count(sessions, RapidTestResult) == 20)
+        assert wait_until(lambda: count(sessions, DeadLetter, DeadLetter.topic == topic) == 4)
+    with sessions() as session:
+        reasons = session.scalars(select(DeadLetter.reason).where(DeadLetter.topic == topic)).all()
+    assert any("invalid JSON" in r for r in reasons)
+    assert any("not UTF-8" in r for r in reasons)
+    assert any("valid number" in r for r in reasons)
+    assert any("expected a JSON object" in r for r in reasons)
+
+
+def test_falls_back_to_mqtt_311_on_a_broker_without_5(
+    settings: Settings, sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    site, rt = unique("m"), unique("rt")
+    register(sessions, site, {rt: "rapid_test"})
+    broker = start_broker(tmp_path / "amqtt", free_port(), prefer="amqtt")
+    try:
+        with running_ingester(settings, broker.url) as ingester, publisher(broker.url) as client:
+            assert ingester.protocol == MQTTProtocolVersion.MQTTv311
+            publish_all(
+                client,
+                [(f"fangxin/v1/{site}/{rt}/result", dumps(result(f"r-{i}"))) for i in range(20)],
+            )
+            assert wait_until(lambda: count(sessions, RapidTestResult) == 20)
+    finally:
+        broker.stop()
