@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import logging
 import sys
 from collections.abc import Callable
@@ -286,6 +287,11 @@ def keys_create(
         session.commit()
     click.echo(key)
 
+
+# Modules under fangxin.commands that add their subcommands with register(main).
+COMMAND_MODULES: tuple[str, ...] = ()
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(main)
 
 if __name__ == "__main__":
     main()

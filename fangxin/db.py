@@ -128,28 +128,29 @@ def upgrade(engine: Engine) -> None:
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")
 
 
-def schema_revision(engine: Engine) -> tuple[str | None, str]:
-    """Return (current revision, head revision)."""
+def schema_revisions(engine: Engine) -> tuple[set[str], set[str]]:
+    """Return (current revisions, head revisions); branches may have several heads."""
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head()
+    heads = set(ScriptDirectory.from_config(alembic_config(str(engine.url))).get_heads())
     with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-    return current, head or ""
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    return current, heads
 
 
 def check_migrated(engine: Engine) -> None:
-    """Raise NotMigratedError unless the schema is at head."""
-    current, head = schema_revision(engine)
-    if current != head:
+    """Raise NotMigratedError unless the schema is at the migrations' head."""
+    current, heads = schema_revisions(engine)
+    if current != heads:
         where = engine.url.render_as_string(hide_password=True)
-        state = "empty" if current is None else f"at {current}"
+        state = "empty" if not current else f"at {', '.join(sorted(current))}"
         raise NotMigratedError(
-            f"database {where} is {state}, migrations head is {head}: run `fangxin db upgrade`"
+            f"database {where} is {state}, migrations head is {', '.join(sorted(heads))}: "
+            "run `fangxin db upgrade`"
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,6 +12,9 @@ from sqlalchemy.orm import Session
 from fangxin.devices.credentials import hash_password, new_password
 from fangxin.devices.models import Device, Site
 from fangxin.devices.schemas import DeviceCreated, DeviceIn, DeviceOut, SiteIn
+
+if TYPE_CHECKING:
+    from fangxin.site_status import StatusContext
 
 MISSED_BEATS = 3  # GB/T 28181 keepalive default: three missed heartbeats mean offline
 
@@ -108,3 +112,10 @@ def list_devices(session: Session, site_id: str | None = None) -> Sequence[Devic
     if site_id:
         stmt = stmt.where(Device.site_id == site_id)
     return session.scalars(stmt).all()
+
+
+def status_section(ctx: StatusContext) -> dict[str, Any]:
+    """Status keys about the site's devices."""
+    devices = list_devices(ctx.session, ctx.site.id)
+    online = sum(1 for d in devices if d.active and is_online(d, ctx.now))
+    return {"devices": {"known": len(devices), "online": online}}

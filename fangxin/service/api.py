@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
+from typing import TypeVar
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel
 
 from fangxin.db import utcnow
 from fangxin.devices import registry
-from fangxin.devices.schemas import DeviceIn, SiteIn, SiteOut
+from fangxin.devices.schemas import DeviceCreated, DeviceIn, DeviceOut, SiteIn, SiteOut
 from fangxin.service.app import db_session, state
 from fangxin.service.auth import requires_role
+from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.problems import Problem, problem_response
-from fangxin.trace.results import count_by_verdict, last_result_time
+from fangxin.site_status import site_status as compute_status
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -82,31 +81,51 @@ def list_devices() -> Response:
     return jsonify([registry.device_out(d, now).model_dump(mode="json") for d in devices])
 
 
-def local_day(now: dt.datetime, tz: str) -> tuple[dt.date, dt.datetime, dt.datetime]:
-    """Return today's date in the city's time zone and its bounds as aware datetimes."""
-    zone = ZoneInfo(tz)
-    today = now.astimezone(zone).date()
-    start = dt.datetime.combine(today, dt.time(), zone)
-    return today, start, start + dt.timedelta(days=1)
-
-
 @bp.get("/sites/<site_id>/status")
 def site_status(site_id: str) -> Response:
-    """Smart-market status: today's results by verdict, devices known and online."""
+    """Smart-market status: today's results by verdict, devices known and online, and more."""
     session = db_session()
     site = registry.get_site(session, site_id)
-    now = utcnow()
-    today, start, end = local_day(now, state().settings.timezone)
-    counts = count_by_verdict(session, site_id, start, end)
-    devices = registry.list_devices(session, site_id)
-    online = sum(1 for d in devices if d.active and registry.is_online(d, now))
-    last = last_result_time(session, site_id)
-    body: dict[str, Any] = {
-        "site": SiteOut.model_validate(site).model_dump(mode="json"),
-        "date": today.isoformat(),
-        "results_today": {**counts, "total": sum(counts.values())},
-        "last_result_at": last.isoformat() if last else None,
-        "devices": {"known": len(devices), "online": online},
-        "as_of": now.isoformat(),
-    }
-    return jsonify(body)
+    body = compute_status(session, site, utcnow(), state().settings.timezone)
+    return jsonify({"site": SiteOut.model_validate(site).model_dump(mode="json"), **body})
+
+
+def openapi(spec: Spec) -> None:
+    """Describe this blueprint's operations."""
+    spec.add(
+        "post",
+        "/api/v1/sites",
+        "Register a site",
+        {"201": json_response(spec.ref(SiteOut), "Created")},
+        body=SiteIn,
+    )
+    spec.add(
+        "get",
+        "/api/v1/sites",
+        "List sites",
+        {"200": json_response({"type": "array", "items": spec.ref(SiteOut)})},
+        params=[query_param("district")],
+    )
+    spec.add(
+        "post",
+        "/api/v1/devices",
+        "Register a device (its MQTT password is shown once)",
+        {"201": json_response(spec.ref(DeviceCreated), "Created")},
+        body=DeviceIn,
+    )
+    spec.add(
+        "get",
+        "/api/v1/devices",
+        "List devices with their liveness",
+        {"200": json_response({"type": "array", "items": spec.ref(DeviceOut)})},
+        params=[query_param("site")],
+    )
+    status_schema = {"type": "object", "required": ["site", "date", "results_today", "devices"]}
+    spec.add(
+        "get",
+        "/api/v1/sites/{site_id}/status",
+        "Smart-market status of a site",
+        {"200": json_response(status_schema)},
+        secured=False,
+        params=[path_param("site_id")],
+    )

@@ -14,7 +14,7 @@ from fangxin.devices.models import Device
 from fangxin.ingest.models import DeadLetter, SecurityEvent
 from fangxin.ingest.mqtt_url import BrokerAddress
 from fangxin.service.app import db_session, state
-from fangxin.service.openapi import build_spec
+from fangxin.service.openapi import Spec, build_spec, json_response
 from fangxin.service.problems import problem_response
 from fangxin.trace.models import RapidTestResult
 
@@ -88,6 +88,16 @@ def metrics() -> Response:
 
 
 @bp.get("/openapi.json")
-def openapi() -> Response:
+def openapi_document() -> Response:
     """Serve the OpenAPI 3.1 description of the HTTP API."""
     return jsonify(build_spec())
+
+
+def openapi(spec: Spec) -> None:
+    """Describe this blueprint's operations."""
+    obj = json_response({"type": "object"})
+    spec.add("get", "/healthz", "Liveness", {"200": obj}, secured=False)
+    spec.add("get", "/readyz", "Readiness: database, broker, sink", {"200": obj}, secured=False)
+    text = {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    spec.add("get", "/metrics", "Prometheus metrics", {"200": text}, secured=False)
+    spec.add("get", "/openapi.json", "This document", {"200": obj}, secured=False)

@@ -1,135 +1,108 @@
-"""The OpenAPI 3.1 document, built from the same pydantic models the handlers use."""
+"""The OpenAPI 3.1 document, built from the same pydantic models the handlers use.
+
+Each blueprint module listed in PROVIDERS defines `openapi(spec: Spec) -> None` adding its paths.
+"""
 
 from __future__ import annotations
 
+import importlib
 from functools import cache
 from typing import Any
 
 from pydantic import BaseModel
 
 from fangxin import __version__
-from fangxin.devices.schemas import DeviceCreated, DeviceIn, DeviceOut, SiteIn, SiteOut
 
+PROVIDERS = (
+    "fangxin.service.api",
+    "fangxin.service.health",
+)
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+    "required": ["title", "status"],
+}
 _PROBLEM = {
     "description": "Problem details (RFC 9457)",
     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
 }
 
 
-def _ref(model: type[BaseModel]) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
-
-
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+def json_response(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    """Describe a JSON response."""
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _op(
-    summary: str,
-    responses: dict[str, Any],
-    *,
-    secured: bool = True,
-    body: Any = None,
-    params: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "responses": {**responses, "default": _PROBLEM}}
-    if secured:
-        op["security"] = [{"bearer": []}]
-    if body is not None:
-        op["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": _ref(body)}},
-        }
-    if params:
-        op["parameters"] = params
-    return op
-
-
-def _path_param(name: str) -> dict[str, Any]:
+def path_param(name: str) -> dict[str, Any]:
+    """Describe a required string path parameter."""
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-def _query_param(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+def query_param(name: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Describe an optional query parameter."""
+    return {"name": name, "in": "query", "required": False, "schema": schema or {"type": "string"}}
+
+
+class Spec:
+    """Collects paths and component schemas."""
+
+    def __init__(self) -> None:
+        """Start empty, with the Problem schema."""
+        self.paths: dict[str, dict[str, Any]] = {}
+        self.schemas: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
+
+    def ref(self, model: type[BaseModel]) -> dict[str, str]:
+        """Register a model's schema and return a reference to it."""
+        if model.__name__ not in self.schemas:
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            self.schemas.update(schema.pop("$defs", {}))
+            self.schemas[model.__name__] = schema
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+    def add(
+        self,
+        method: str,
+        path: str,
+        summary: str,
+        responses: dict[str, Any],
+        *,
+        secured: bool = True,
+        body: type[BaseModel] | dict[str, Any] | None = None,
+        params: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Add one operation; every operation may also answer problem+json."""
+        op: dict[str, Any] = {"summary": summary, "responses": {**responses, "default": _PROBLEM}}
+        if secured:
+            op["security"] = [{"bearer": []}]
+        if body is not None:
+            schema = body if isinstance(body, dict) else self.ref(body)
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": schema}},
+            }
+        if params:
+            op["parameters"] = params
+        self.paths.setdefault(path, {})[method] = op
 
 
 @cache
 def build_spec() -> dict[str, Any]:
     """Return the OpenAPI document (built once per process)."""
-    models: list[type[BaseModel]] = [SiteIn, SiteOut, DeviceIn, DeviceOut, DeviceCreated]
-    schemas: dict[str, Any] = {}
-    for model in models:
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        schemas.update(schema.pop("$defs", {}))
-        schemas[model.__name__] = schema
-    schemas["Problem"] = {
-        "type": "object",
-        "properties": {
-            "type": {"type": "string"},
-            "title": {"type": "string"},
-            "status": {"type": "integer"},
-            "detail": {"type": "string"},
-            "instance": {"type": "string"},
-        },
-        "required": ["title", "status"],
-    }
-    status_schema = {"type": "object", "required": ["site", "date", "results_today", "devices"]}
-    paths = {
-        "/api/v1/sites": {
-            "post": _op("Register a site", {"201": _json(_ref(SiteOut), "Created")}, body=SiteIn),
-            "get": _op(
-                "List sites",
-                {"200": _json({"type": "array", "items": _ref(SiteOut)})},
-                params=[_query_param("district")],
-            ),
-        },
-        "/api/v1/devices": {
-            "post": _op(
-                "Register a device (answer carries its MQTT password once)",
-                {"201": _json(_ref(DeviceCreated), "Created")},
-                body=DeviceIn,
-            ),
-            "get": _op(
-                "List devices",
-                {"200": _json({"type": "array", "items": _ref(DeviceOut)})},
-                params=[_query_param("site")],
-            ),
-        },
-        "/api/v1/sites/{site_id}/status": {
-            "get": _op(
-                "Smart-market status of a site",
-                {"200": _json(status_schema)},
-                secured=False,
-                params=[_path_param("site_id")],
-            ),
-        },
-        "/healthz": {"get": _op("Liveness", {"200": _json({"type": "object"})}, secured=False)},
-        "/readyz": {
-            "get": _op(
-                "Readiness: database, broker, sink",
-                {"200": _json({"type": "object"})},
-                secured=False,
-            )
-        },
-        "/metrics": {
-            "get": _op(
-                "Prometheus metrics",
-                {
-                    "200": {
-                        "description": "OK",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
-                },
-                secured=False,
-            )
-        },
-    }
+    spec = Spec()
+    for name in PROVIDERS:
+        importlib.import_module(name).openapi(spec)
     return {
         "openapi": "3.1.0",
         "info": {"title": "fangxin (放心) API", "version": __version__},
-        "paths": paths,
+        "paths": spec.paths,
         "components": {
-            "schemas": schemas,
+            "schemas": spec.schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fangxin.trace.models import RapidTestResult
+
+if TYPE_CHECKING:
+    from fangxin.site_status import StatusContext
 
 VERDICTS = ("negative", "suspect", "positive")
 
@@ -33,3 +37,13 @@ def last_result_time(session: Session, site_id: str) -> dt.datetime | None:
     return session.scalar(
         select(func.max(RapidTestResult.ts)).where(RapidTestResult.site_id == site_id)
     )
+
+
+def status_section(ctx: StatusContext) -> dict[str, Any]:
+    """Status keys about today's rapid tests."""
+    counts = count_by_verdict(ctx.session, ctx.site.id, ctx.day_start, ctx.day_end)
+    last = last_result_time(ctx.session, ctx.site.id)
+    return {
+        "results_today": {**counts, "total": sum(counts.values())},
+        "last_result_at": last.isoformat() if last else None,
+    }

@@ -1,0 +1,1 @@
+"""Subcommands of `fangxin` grouped by area; each module defines register(main)."""
