@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,17 @@ from fangxin.trace.verdicts import ItemRule, VerdictError, derive_verdict
 
 _LOGGER = logging.getLogger(__name__)
 MAX_STORED_PAYLOAD = 2048
+# "module:function" called as f(session, rows) in the batch's transaction after results are
+# inserted; rows are the result dicts of the batch (redeliveries included: be idempotent).
+RESULT_LISTENERS: tuple[str, ...] = ()
+
+
+def _listeners() -> list[Callable[[Session, list[dict[str, Any]]], None]]:
+    out = []
+    for spec in RESULT_LISTENERS:
+        module, _, name = spec.partition(":")
+        out.append(getattr(importlib.import_module(module), name))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +145,7 @@ class Pipeline:
         self.sink = sink
         self.limits = limits or Limits()
         self.cache = _Cache(cache_ttl_s)
+        self.listeners = _listeners()
 
     def process(
         self, session: Session, messages: Sequence[RawMessage], source: str = "mqtt"
@@ -321,6 +334,9 @@ class Pipeline:
 
     def _write(self, session: Session, batch: _Batch) -> None:
         insert_ignore(session, RapidTestResult.__table__, batch.results, ("device_id", "result_id"))
+        if batch.results:
+            for listener in self.listeners:
+                listener(session, batch.results)
         insert_ignore(session, Alarm.__table__, batch.alarms, ("device_id", "alarm_id"))
         if batch.dead:
             session.execute(insert(DeadLetter), batch.dead)
