@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
 from types import FrameType
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.config import Settings
 from fangxin.db import check_migrated, make_engine, make_session_factory
@@ -17,13 +20,15 @@ from fangxin.ingest.sinks import PointSink, SqlSink
 _LOGGER = logging.getLogger(__name__)
 
 
-def make_sink(settings: Settings) -> PointSink:
+def make_sink(settings: Settings, sessions: sessionmaker[Session]) -> PointSink:
     """Return the InfluxDB sink when configured, else the SQL sink."""
     if settings.influx_url:
         from fangxin.ingest.influx import InfluxSink
 
-        sink: PointSink = InfluxSink.from_settings(settings)
-        return sink
+        influx = InfluxSink.from_settings(settings)
+        # lines InfluxDB rejects during a later replay still become dead-letter rows
+        influx.set_session_factory(sessions)
+        return influx
     return SqlSink()
 
 
@@ -35,17 +40,16 @@ def build_ingester(
         raise SystemExit("FANGXIN_MQTT_URL is not set: the ingester needs a broker")
     engine = make_engine(settings.database_url)
     check_migrated(engine)
-    import datetime as dt
-
     limits = Limits(
         max_bytes=settings.max_payload_bytes,
         max_items=settings.max_array_items,
         max_skew=dt.timedelta(seconds=settings.max_clock_skew_s),
     )
+    sessions = make_session_factory(engine)
     return Ingester(
         BrokerAddress.parse(settings.mqtt_url),
-        make_session_factory(engine),
-        Pipeline(make_sink(settings), limits),
+        sessions,
+        Pipeline(make_sink(settings, sessions), limits),
         client_id=client_id or settings.ingest_client_id,
         shared_group=shared_group,
         max_inflight=settings.ingest_max_inflight,
