@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -17,9 +18,11 @@ from fangxin.ingest.broker import RunningBroker
 from fangxin.ingest.models import SeriesPoint
 from fangxin.trace.models import RapidTestResult
 from tests.conftest import unique
-from tests.helpers import count, dumps, publisher, register, result, wait_until
+from tests.helpers import count, dumps, publisher, register, result, status, wait_until
 
-N = 20_000
+N = 20_000  # messages: 18,000 results and 2,000 heartbeats
+RESULTS = N - N // 10
+T0 = dt.datetime(2026, 11, 29, tzinfo=dt.UTC)
 
 
 def start_ingester(
@@ -38,16 +41,22 @@ def start_ingester(
         )
 
 
-def publish_stream(broker_url: str, topic: str, published: list[int], rate: float) -> None:
+def stream_message(site: str, device: str, i: int) -> tuple[str, bytes]:
+    """Return the i-th message: a heartbeat every tenth, else a result."""
+    if i % 10 == 9:
+        ts = (T0 + dt.timedelta(seconds=i)).isoformat()
+        return f"fangxin/v1/{site}/{device}/status", dumps(status(ts=ts))
+    return f"fangxin/v1/{site}/{device}/result", dumps(result(f"r-{i:05d}", float(i % 100)))
+
+
+def publish_stream(broker_url: str, site: str, device: str, killed: threading.Event) -> None:
+    """Publish the first half, wait for the kill, publish the rest while the ingester restarts."""
     with publisher(broker_url) as client:
-        start = time.monotonic()
         infos = []
         for i in range(N):
-            infos.append(client.publish(topic, dumps(result(f"r-{i:05d}", float(i % 100))), qos=1))
-            published[0] = i + 1
-            ahead = (i + 1) / rate - (time.monotonic() - start)
-            if ahead > 0:
-                time.sleep(ahead)
+            if i == N // 2:
+                assert killed.wait(120), "the ingester was never killed"
+            infos.append(client.publish(*stream_message(site, device, i), qos=1))
         for info in infos:
             info.wait_for_publish(60)
 
@@ -63,21 +72,22 @@ def test_kill_9_mid_stream_loses_and_doubles_nothing(
     try:
         # the ingester has subscribed once its persistent session exists; then stream
         time.sleep(2.0)
-        published = [0]
+        killed = threading.Event()
         stream = threading.Thread(
-            target=publish_stream,
-            args=(private_mosquitto.url, f"fangxin/v1/{site}/{rt}/result", published, 4000.0),
+            target=publish_stream, args=(private_mosquitto.url, site, rt, killed)
         )
         stream.start()
         assert wait_until(lambda: count(sessions, RapidTestResult) >= 3000, 60), log.read_text()
         first.send_signal(signal.SIGKILL)
         first.wait(10)
+        killed.set()
         stored_at_kill = count(sessions, RapidTestResult)
-        sent_at_kill = published[0]
         second = start_ingester(db_url, private_mosquitto, client_id, log)
         try:
             stream.join(120)
-            assert wait_until(lambda: count(sessions, RapidTestResult) >= N, 120), log.read_text()
+            assert wait_until(lambda: count(sessions, RapidTestResult) >= RESULTS, 120), (
+                log.read_text()
+            )
             time.sleep(1.0)  # anything more that arrives would be a duplicate
         finally:
             second.send_signal(signal.SIGTERM)
@@ -85,13 +95,13 @@ def test_kill_9_mid_stream_loses_and_doubles_nothing(
     finally:
         if first.poll() is None:
             first.kill()
-    assert stored_at_kill < N, "the kill came after the stream was stored: not a mid-stream test"
-    assert sent_at_kill < N, "the stream had finished before the kill"
+    # killed mid-stream: with part of the first half stored and all of the second half unsent
+    assert stored_at_kill < RESULTS // 2, "the first half was all stored before the kill"
     with sessions() as session:
         total = session.scalar(select(func.count()).select_from(RapidTestResult))
         distinct = session.scalar(select(func.count(func.distinct(RapidTestResult.result_id))))
-    assert (total, distinct) == (N, N)
-    assert count(sessions, SeriesPoint, SeriesPoint.measurement == "rapid_test") == N
+    assert (total, distinct) == (RESULTS, RESULTS)
+    assert count(sessions, SeriesPoint, SeriesPoint.measurement == "device_status") == N - RESULTS
 
 
 def test_sigterm_drains_and_exits_0(

@@ -74,11 +74,17 @@ class PointSink(Protocol):
         """Flush and release resources."""
 
 
+# Measurements the SQL database already keeps as records: rapid_test is the rapid_test_results
+# table itself (ts, site, device, item, verdict, value), so a second copy would only cost time.
+KEPT_AS_RECORDS = frozenset({"rapid_test"})
+
+
 class SqlSink:
     """Time series in the SQL database, in the caller's transaction; same identity as InfluxDB."""
 
     def write(self, session: Session, points: Sequence[Point]) -> None:
         """Upsert the points: a redelivered point overwrites itself instead of doubling."""
+        points = [p for p in points if p.measurement not in KEPT_AS_RECORDS]
         if not points:
             return
         rows = [

@@ -1,0 +1,317 @@
+"""Ingestion throughput: a raw paho counter vs `fangxin ingest` on SQLite, PostgreSQL, and shared.
+
+Each scenario gets its own private mosquitto (the deployment's queue settings), a persistent
+session created first, then a backlog of N QoS 1 messages published to it; the consumer then
+drains the backlog. Rates are N / (time of the last stored message - time of the first received).
+
+    ./run bench ingest [--messages 100000] [--pg postgresql+psycopg://postgres@127.0.0.1/fangxin_bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+
+from fangxin.db import make_engine, make_session_factory, upgrade, utcnow
+from fangxin.devices import registry
+from fangxin.devices.schemas import DeviceIn, SiteIn
+from fangxin.ingest.broker import RunningBroker, free_port, start_broker
+from fangxin.ingest.topics import SUBSCRIPTION, shared_subscription
+from fangxin.trace.models import RapidTestResult
+
+SITES, DEVICES_PER_SITE = 10, 5
+RECEIVE_MAXIMUM = 1000
+
+
+@dataclass
+class Outcome:
+    """One scenario's figures."""
+
+    name: str
+    messages: int
+    seconds: float
+    peak_rss_mb: float
+
+    @property
+    def rate(self) -> float:
+        """Return messages per second."""
+        return self.messages / self.seconds
+
+
+def connect_props(expiry: int = 3600) -> Properties:
+    """Return MQTT 5 CONNECT properties of a persistent session like the ingester's."""
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = expiry
+    props.ReceiveMaximum = RECEIVE_MAXIMUM
+    return props
+
+
+def prepare_session(broker: RunningBroker, client_id: str, subscription: str) -> None:
+    """Create a persistent session holding the subscription, so the broker queues the backlog."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
+    )
+    client.connect(broker.host, broker.port, clean_start=False, properties=connect_props())
+    client.loop_start()
+    client.subscribe(subscription, qos=1)[1]
+    time.sleep(0.3)
+    client.disconnect()
+    client.loop_stop()
+
+
+def payloads(n: int) -> list[tuple[str, bytes]]:
+    """Return n messages: nine results to one heartbeat, spread over the fleet."""
+    now = dt.datetime.now(dt.timezone(dt.timedelta(hours=8)))
+    out = []
+    for i in range(n):
+        site = f"bm-{i % SITES:02d}"
+        device = f"{site}-d{(i // SITES) % DEVICES_PER_SITE}"
+        ts = (now - dt.timedelta(milliseconds=n - i)).isoformat(timespec="milliseconds")
+        if i % 10 == 9:
+            body: dict[str, object] = {"ts": ts, "interval_s": 60, "fps": 25, "temp_c": 40.5}
+            out.append((f"fangxin/v1/{site}/{device}/status", json.dumps(body).encode()))
+        else:
+            body = {
+                "id": f"r-{i:07d}",
+                "ts": ts,
+                "item": "pesticide-ache",
+                "value": float(i % 97),
+                "unit": "%",
+                "sample": {"name": "菠菜", "category": "蔬菜", "stall": f"A-{i % 40:02d}"},
+                "tester": "张三",
+                "reagent_lot": "R2411",
+            }
+            out.append(
+                (
+                    f"fangxin/v1/{site}/{device}/result",
+                    json.dumps(body, ensure_ascii=False).encode(),
+                )
+            )
+    return out
+
+
+def publish_backlog(broker: RunningBroker, messages: list[tuple[str, bytes]]) -> float:
+    """Publish all messages at QoS 1; return the publish rate."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-pub")
+    client.max_inflight_messages_set(1000)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    start = time.monotonic()
+    infos = []
+    for i, (topic, body) in enumerate(messages, start=1):
+        infos.append(client.publish(topic, body, qos=1))
+        if i % 5000 == 0:  # keep paho's own queue short
+            infos[-1000].wait_for_publish(60)
+    for info in infos:
+        info.wait_for_publish(120)
+    elapsed = time.monotonic() - start
+    client.disconnect()
+    client.loop_stop()
+    return len(messages) / elapsed
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Return a process's peak resident set (VmHWM) in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+COUNTER = r"""
+import sys, time
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from bench.ingest import connect_props
+host, port, n, cid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+state = {"n": 0, "first": None, "last": None}
+def on_message(c, u, m):
+    if state["first"] is None:
+        state["first"] = time.monotonic()
+    state["n"] += 1
+    if state["n"] >= n:
+        state["last"] = time.monotonic()
+        c.disconnect()
+c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=MQTTProtocolVersion.MQTTv5)
+c.on_message = on_message
+c.connect(host, port, clean_start=False, properties=connect_props())
+c.loop_forever()
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+print(state["last"] - state["first"], int(hwm) / 1024)
+"""
+
+
+def run_counter(n: int, data: Path, messages: list[tuple[str, bytes]]) -> Outcome:
+    """Scenario (a): a raw paho subscriber that only counts."""
+    broker = start_broker(data / "a", free_port())
+    try:
+        prepare_session(broker, "bench-counter", SUBSCRIPTION)
+        publish_backlog(broker, messages)
+        out = subprocess.run(
+            [sys.executable, "-c", COUNTER, broker.host, str(broker.port), str(n), "bench-counter"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent.parent,
+            timeout=600,
+        ).stdout.split()
+        return Outcome("(a) raw paho counter", n, float(out[0]), float(out[1]))
+    finally:
+        broker.stop()
+
+
+def fresh_database(url: str) -> str:
+    """Migrate an empty database at url (PostgreSQL: recreated) and register the fleet."""
+    if url.startswith("postgresql"):
+        parsed = make_url(url)
+        admin = make_engine(
+            parsed.set(database="postgres").render_as_string(hide_password=False),
+            isolation_level="AUTOCOMMIT",
+        )
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+        admin.dispose()
+    engine = make_engine(url)
+    upgrade(engine)
+    with make_session_factory(engine)() as session:
+        for s in range(SITES):
+            site = f"bm-{s:02d}"
+            registry.add_site(session, SiteIn(id=site, kind="market", district="新华区", name=site))
+            for d in range(DEVICES_PER_SITE):
+                registry.add_device(
+                    session, DeviceIn(id=f"{site}-d{d}", site=site, kind="rapid_test"), utcnow()
+                )
+        session.commit()
+    engine.dispose()
+    return url
+
+
+def run_ingesters(
+    name: str, n: int, data: Path, messages: list[tuple[str, bytes]], db_url: str, members: int
+) -> Outcome:
+    """Scenarios (b)-(d): `fangxin ingest` processes (members > 1: one shared subscription)."""
+    fresh_database(db_url)
+    broker = start_broker(data / name[:3].strip("()"), free_port())
+    group = "bench" if members > 1 else None
+    ids = [f"bench-ingest-{i}" for i in range(members)]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for cid in ids:
+            prepare_session(broker, cid, shared_subscription(group))
+        publish_backlog(broker, messages)
+        env = {
+            **os.environ,
+            "FANGXIN_DATABASE_URL": db_url,
+            "FANGXIN_MQTT_URL": broker.url,
+            "FANGXIN_MQTT_PROTOCOL": "5",
+        }
+        log = (data / f"{ids[0]}-{members}.log").open("ab")
+        for cid in ids:
+            cmd = [
+                sys.executable,
+                "-m",
+                "fangxin.cli",
+                "--log-level",
+                "WARNING",
+                "ingest",
+                "--client-id",
+                cid,
+            ]
+            if group:
+                cmd += ["--shared", group]
+            procs.append(
+                subprocess.Popen(
+                    cmd, env={**env, "FANGXIN_INGEST_CLIENT_ID": cid}, stdout=log, stderr=log
+                )
+            )
+        engine = make_engine(db_url)
+        results = n - n // 10
+        deadline = time.monotonic() + 900
+        with engine.connect() as conn:
+            while time.monotonic() < deadline:
+                stored = conn.scalar(select(func.count()).select_from(RapidTestResult)) or 0
+                conn.rollback()
+                if stored >= results:
+                    break
+                time.sleep(0.1)
+            done = utcnow()
+            first = conn.scalar(select(func.min(RapidTestResult.received_at)))
+        engine.dispose()
+        if first is None or stored < results:
+            raise RuntimeError(f"{name}: only {stored} of {results} results stored")
+        rss = max(peak_rss_mb(p.pid) for p in procs)
+        return Outcome(name, n, (done - first).total_seconds(), rss)
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(60)
+        broker.stop()
+
+
+def main() -> None:
+    """Run the scenarios and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get(
+            "FANGXIN_BENCH_DATABASE_URL",
+            "postgresql+psycopg://postgres@127.0.0.1:5432/fangxin_bench",
+        ),
+    )
+    args = parser.parse_args()
+    n = args.messages
+    messages = payloads(n)
+    outcomes: list[Outcome] = []
+    with tempfile.TemporaryDirectory(prefix="fangxin-bench-") as tmp:
+        data = Path(tmp)
+        outcomes.append(run_counter(n, data, messages))
+        outcomes.append(
+            run_ingesters(
+                "(b) fangxin ingest, SQLite", n, data, messages, f"sqlite:///{data}/b.db", 1
+            )
+        )
+        try:
+            outcomes.append(
+                run_ingesters("(c) fangxin ingest, PostgreSQL", n, data, messages, args.pg, 1)
+            )
+            outcomes.append(
+                run_ingesters(
+                    "(d) 2 ingesters, shared sub, PostgreSQL", n, data, messages, args.pg, 2
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - a missing PostgreSQL skips those rows, loudly
+            print(f"PostgreSQL scenarios not run: {exc}")
+    base = outcomes[0].rate
+    by_name = {o.name[:3]: o for o in outcomes}
+    print(f"\n{n} QoS 1 messages (90 % results, 10 % heartbeats), {os.cpu_count()} cores")
+    print(f"{'scenario':<42}{'msg/s':>10}{'× (a)':>8}{'peak RSS MB':>13}")
+    for o in outcomes:
+        print(f"{o.name:<42}{o.rate:>10.0f}{o.rate / base:>8.2f}{o.peak_rss_mb:>13.1f}")
+    if "(d)" in by_name:
+        d = by_name["(d)"].rate
+        print(
+            f"(d) / (b) = {d / by_name['(b)'].rate:.2f}   (d) / (c) = {d / by_name['(c)'].rate:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
