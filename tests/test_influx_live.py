@@ -14,7 +14,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from fangxin.db import Base, import_models, make_engine, utcnow
-from fangxin.ingest.influx import InfluxSink, to_line
+from fangxin.ingest.influx import InfluxSink
+from fangxin.ingest.lineproto import to_line
 from fangxin.ingest.models import DeadLetter
 from fangxin.ingest.sinks import Point
 
