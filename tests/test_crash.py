@@ -26,7 +26,7 @@ T0 = dt.datetime(2026, 11, 29, tzinfo=dt.UTC)
 
 
 def start_ingester(
-    db_url: str, broker: RunningBroker, client_id: str, log: Path
+    db_url: str, broker: RunningBroker, client_id: str, log: Path, shared: str | None = None
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -37,7 +37,16 @@ def start_ingester(
     }
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "fangxin.cli", "ingest"], env=env, stdout=out, stderr=out
+            [
+                sys.executable,
+                "-m",
+                "fangxin.cli",
+                "ingest",
+                *(["--shared", shared] if shared else []),
+            ],
+            env=env,
+            stdout=out,
+            stderr=out,
         )
 
 
