@@ -30,6 +30,15 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
         return self.application
 
 
+def _post_fork_for(app: Flask) -> Any:
+    def post_fork(_server: Any, _worker: Any) -> None:
+        # The app was built (and its pool may hold connections) before the fork: a worker must
+        # not share its parent's sockets, so it drops the inherited pool without closing it.
+        app.extensions["fangxin"].engine.dispose(close=False)
+
+    return post_fork
+
+
 def serve(app: Flask, host: str, port: int, workers: int, threads: int) -> None:
     """Run gunicorn in the foreground until SIGTERM/SIGINT."""
     GunicornServer(
@@ -42,5 +51,6 @@ def serve(app: Flask, host: str, port: int, workers: int, threads: int) -> None:
             "accesslog": "-",
             "graceful_timeout": 10,
             "timeout": 30,
+            "post_fork": _post_fork_for(app),
         },
     ).run()
