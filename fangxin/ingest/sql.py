@@ -40,7 +40,8 @@ def _sqlite_time(value: dt.datetime | None) -> str | None:
         return None
     if value.tzinfo is None:
         raise ValueError("naive datetime given to a timezone-aware column")
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    # isoformat is the C fast path; it renders exactly SQLAlchemy's "%Y-%m-%d %H:%M:%S.%f"
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
