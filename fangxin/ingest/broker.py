@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
 import shutil
 import socket
@@ -14,6 +15,9 @@ from pathlib import Path
 _LOGGER = logging.getLogger(__name__)
 
 MOSQUITTO_CONF = """\
+# Run as whoever started us: mosquitto started as root would otherwise switch to the
+# "mosquitto" user, which cannot write its persistence file into our data dir.
+user {user}
 listener {port} {host}
 allow_anonymous true
 persistence true
@@ -87,7 +91,13 @@ def start_broker(
         store.mkdir(exist_ok=True)
         conf = data_dir / "mosquitto.conf"
         conf.write_text(
-            MOSQUITTO_CONF.format(port=port, host=host, store=store, log=data_dir / "mosquitto.log")
+            MOSQUITTO_CONF.format(
+                user=getpass.getuser(),
+                port=port,
+                host=host,
+                store=store,
+                log=data_dir / "mosquitto.log",
+            )
         )
         cmd = [binary, "-c", str(conf)]
         kind = "mosquitto"
