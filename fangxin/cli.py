@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +31,10 @@ def _session(settings: Settings) -> Session:
     engine = make_engine(settings.database_url)
     from fangxin.db import check_migrated
 
-    check_migrated(engine)
+    try:
+        check_migrated(engine)
+    except NotMigratedError as exc:
+        raise click.ClickException(str(exc)) from exc
     return make_session_factory(engine)()
 
 
@@ -43,6 +47,10 @@ def main(ctx: click.Context, log_level: str) -> None:
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    if os.environ.get("FANGXIN_LOG_FORMAT", "").lower() == "json":
+        from fangxin.service.security import use_json_logs
+
+        use_json_logs()
     try:
         ctx.obj = Settings.from_env()
     except ConfigError as exc:
@@ -109,39 +117,6 @@ def demo(ctx: click.Context, port: int, mqtt_port: int, broker: str) -> None:
     from fangxin.demo import run_demo
 
     sys.exit(run_demo(_settings(ctx), port, mqtt_port, broker))
-
-
-@main.command()
-@click.option(
-    "--duration", type=float, default=None, help="Seconds to run (default: until Ctrl-C)."
-)
-@click.option("--result-every", type=float, default=20.0, show_default=True)
-@click.option("--interval", type=int, default=60, show_default=True, help="Heartbeat seconds.")
-@click.pass_context
-def simulate(
-    ctx: click.Context, duration: float | None, result_every: float, interval: int
-) -> None:
-    """Publish the demo fleet's heartbeats and rapid-test results to FANGXIN_MQTT_URL."""
-    import threading
-
-    from fangxin.devices.simulator import SimDevice, Simulator, demo_fleet
-    from fangxin.ingest.device_clients import run_fleet
-    from fangxin.ingest.mqtt_url import BrokerAddress
-
-    settings = _settings(ctx)
-    if not settings.mqtt_url:
-        raise click.ClickException("FANGXIN_MQTT_URL is not set")
-    _, devices = demo_fleet()
-    sim = Simulator(
-        [SimDevice(d.site, d.id, d.kind, interval) for d in devices], result_every_s=result_every
-    )
-    stop = threading.Event()
-    try:
-        sent = run_fleet(BrokerAddress.parse(settings.mqtt_url), sim, stop, duration)
-    except KeyboardInterrupt:
-        stop.set()
-        sent = 0
-    click.echo(f"published {sent} messages")
 
 
 @main.group()
@@ -289,7 +264,12 @@ def keys_create(
 
 
 # Modules under fangxin.commands that add their subcommands with register(main).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "fangxin.commands.trace",
+    "fangxin.commands.results",
+    "fangxin.commands.devices",
+    "fangxin.commands.users",
+)
 for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(main)
 

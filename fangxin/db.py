@@ -18,6 +18,10 @@ MODEL_MODULES = (
     "fangxin.trace.models",
     "fangxin.ingest.models",
     "fangxin.service.models",
+    "fangxin.trace.followup_models",
+    "fangxin.trace.webhook_models",
+    "fangxin.trace.cert_models",
+    "fangxin.service.user_models",
 )
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 

@@ -19,15 +19,28 @@ from sqlalchemy.orm import Session
 from fangxin.config import Settings
 from fangxin.db import make_engine, make_session_factory, upgrade, utcnow
 from fangxin.devices import registry
+from fangxin.devices.camera_sim import Camera, CameraFleet, Flakiness
 from fangxin.devices.models import Device, Site
 from fangxin.devices.simulator import SimDevice, Simulator, demo_fleet
 from fangxin.ingest.broker import RunningBroker, mosquitto_binary, start_broker, wait_for_port
-from fangxin.ingest.device_clients import run_fleet
+from fangxin.ingest.device_clients import run_cameras, run_fleet
 from fangxin.ingest.mqtt_url import BrokerAddress
 from fangxin.service.auth import create_key
 
 _LOGGER = logging.getLogger(__name__)
 DEMO_HEARTBEAT_S = 15
+# Kitchen cameras misbehave often enough to see outages, flapping and alarms within minutes.
+DEMO_FLAKINESS = Flakiness(
+    outages_per_hour=1.0,
+    outage_mean_s=120,
+    disconnects_per_hour=1.0,
+    disconnect_mean_s=90,
+    flaps_per_hour=0.5,
+    power_losses_per_hour=0.3,
+    power_mean_s=180,
+    alarms_per_hour=6.0,
+    storage_low_share=0.01,
+)
 
 
 def _dev_secret(data_dir: Path) -> str:
@@ -103,11 +116,18 @@ def run_demo(settings: Settings, port: int, mqtt_port: int, broker_choice: str =
     signal.signal(signal.SIGTERM, _on_signal)
     _, devices = demo_fleet()
     sim = Simulator(
-        [SimDevice(d.site, d.id, d.kind, DEMO_HEARTBEAT_S) for d in devices], result_every_s=10
+        [SimDevice(d.site, d.id, d.kind, DEMO_HEARTBEAT_S) for d in devices if d.kind != "camera"],
+        result_every_s=10,
+    )
+    cameras = CameraFleet(
+        [Camera(d.site, d.id, DEMO_HEARTBEAT_S) for d in devices if d.kind == "camera"],
+        DEMO_FLAKINESS,
     )
     address = BrokerAddress.parse(mqtt_url)
     fleet = threading.Thread(target=run_fleet, args=(address, sim, stop), daemon=True)
     fleet.start()
+    camera_fleet = threading.Thread(target=run_cameras, args=(address, cameras, stop), daemon=True)
+    camera_fleet.start()
     web_up = wait_for_port("127.0.0.1", port, 30)
     base = f"http://127.0.0.1:{port}"
     _LOGGER.info("fangxin demo is running%s", "" if web_up else " (web app slow to start)")
@@ -142,6 +162,7 @@ def run_demo(settings: Settings, port: int, mqtt_port: int, broker_choice: str =
             stop.set()
         stop.wait(0.5)
     fleet.join(10)
+    camera_fleet.join(10)
     for child in children:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)

@@ -17,6 +17,8 @@ from fangxin.devices.models import Site
 SECTIONS: tuple[str, ...] = (
     "fangxin.trace.results:status_section",
     "fangxin.devices.registry:status_section",
+    "fangxin.devices.alarms:status_section",
+    "fangxin.trace.entries:status_section",
 )
 
 

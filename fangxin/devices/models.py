@@ -1,10 +1,22 @@
-"""Tables of sites, devices and device alarms."""
+"""Tables of sites, devices, connectivity events, ingester runs, alarms and coverage targets."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fangxin.db import Base, utcnow
@@ -12,6 +24,9 @@ from fangxin.db import Base, utcnow
 SITE_KINDS = ("market", "kitchen")
 DEVICE_KINDS = ("rapid_test", "camera", "nvr", "scale", "sensor")
 DEFAULT_INTERVAL_S = 60
+DEFAULT_OPENS, DEFAULT_CLOSES = "06:00", "22:00"
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Site(Base):
@@ -25,6 +40,11 @@ class Site(Base):
     name: Mapped[str] = mapped_column(String(200))
     category: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # 食品经营许可证 number; a kitchen with one is a licensed caterer (the coverage denominator).
+    licence_no: Mapped[str | None] = mapped_column(String(64))
+    # Business hours as local HH:MM; closes < opens crosses midnight, opens == closes is 24 h.
+    opens: Mapped[str] = mapped_column(String(5), default=DEFAULT_OPENS, server_default="06:00")
+    closes: Mapped[str] = mapped_column(String(5), default=DEFAULT_CLOSES, server_default="22:00")
 
     def __repr__(self) -> str:
         """Show the id and kind."""
@@ -35,6 +55,7 @@ class Device(Base):
     """A registered device of a site; liveness fields are receive times, never device clocks."""
 
     __tablename__ = "devices"
+    __table_args__ = (Index("ix_devices_conn_state_deadline", "conn_state", "deadline"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
@@ -48,10 +69,57 @@ class Device(Base):
     reported_interval_s: Mapped[int | None]
     state: Mapped[str | None] = mapped_column(String(8))
     state_at: Mapped[dt.datetime | None]
+    channel: Mapped[int | None] = mapped_column(Integer)
+    credentials_rotated_at: Mapped[dt.datetime | None]
+    # Connectivity as the events say: state since when, and what the sweep waits for (online:
+    # the heartbeat timeout; offline: the outage's start, until its offline alarm is raised;
+    # NULL: nothing, e.g. never heard from). The index on it is the sweep's deadline queue.
+    conn_state: Mapped[str | None] = mapped_column(String(8))
+    conn_since: Mapped[dt.datetime | None]
+    deadline: Mapped[dt.datetime | None]
 
     def __repr__(self) -> str:
         """Show the id, site and kind."""
         return f"Device({self.id!r}, site={self.site_id!r}, {self.kind!r})"
+
+
+class ConnectivityEvent(Base):
+    """A transition of a device into a state; `until` is the next transition (NULL: current).
+
+    The times are also kept as epoch seconds: SQLite stores datetimes as text, and parsing
+    millions of them made the uptime report five times slower than plain arithmetic.
+    """
+
+    __tablename__ = "connectivity_events"
+    __table_args__ = (
+        # Covering index of the uptime report: offline periods in device order.
+        Index("ix_connectivity_events_report", "state", "device_id", "at_s", "until_s"),
+        # The current event of a device (until_s NULL), and a device's periods in a window.
+        Index("ix_connectivity_events_device_until", "device_id", "until_s"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"))
+    state: Mapped[str] = mapped_column(String(8))
+    at: Mapped[dt.datetime]
+    until: Mapped[dt.datetime | None]
+    at_s: Mapped[float] = mapped_column(Float)
+    until_s: Mapped[float | None] = mapped_column(Float)
+    # registered, message, timeout, lwt (declared offline), deactivated
+    cause: Mapped[str] = mapped_column(String(16))
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class IngesterRun(Base):
+    """A stretch of time during which an ingester was connected and storing: observed time."""
+
+    __tablename__ = "ingester_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[dt.datetime] = mapped_column(index=True)
+    last_alive_at: Mapped[dt.datetime]
+    ended_at: Mapped[dt.datetime | None]
 
 
 class Alarm(Base):
@@ -61,6 +129,7 @@ class Alarm(Base):
     __table_args__ = (
         UniqueConstraint("device_id", "alarm_id"),
         Index("ix_alarms_site_ts", "site_id", "ts"),
+        Index("ix_alarms_status_ts", "status", "ts"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -74,3 +143,26 @@ class Alarm(Base):
     snapshot_url: Mapped[str | None] = mapped_column(String(1000))
     status: Mapped[str] = mapped_column(String(16), default="new")
     extra: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    # The workflow new -> notified -> rectifying -> closed; 整改告知书 number and each step's time.
+    notice_no: Mapped[str | None] = mapped_column(String(64))
+    notified_at: Mapped[dt.datetime | None]
+    rectifying_at: Mapped[dt.datetime | None]
+    closed_at: Mapped[dt.datetime | None]
+    resolution: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    # When the condition behind a device alarm ended (the camera came back online).
+    cleared_at: Mapped[dt.datetime | None]
+
+
+class CoverageTarget(Base):
+    """A plan target: coverage of licensed kitchens with cameras, or the devices' online rate."""
+
+    __tablename__ = "coverage_targets"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    metric: Mapped[str] = mapped_column(String(16))  # coverage | online_rate
+    # Kitchen categories the target applies to; empty means every licensed kitchen.
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    target: Mapped[float] = mapped_column(Float)
+    due: Mapped[dt.date | None] = mapped_column(Date)

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fangxin.devices.connectivity import MISSED_BEATS, ONLINE, start_offline
 from fangxin.devices.credentials import hash_password, new_password
+from fangxin.devices.fleet import online_now
 from fangxin.devices.models import Device, Site
-from fangxin.devices.schemas import DeviceCreated, DeviceIn, DeviceOut, SiteIn
+from fangxin.devices.schemas import Credentials, DeviceCreated, DeviceIn, DeviceOut, SiteIn
 
 if TYPE_CHECKING:
     from fangxin.site_status import StatusContext
-
-MISSED_BEATS = 3  # GB/T 28181 keepalive default: three missed heartbeats mean offline
 
 
 class RegistryError(ValueError):
@@ -31,7 +31,8 @@ def add_site(session: Session, data: SiteIn) -> Site:
     """Register a site; its id must be new."""
     if session.get(Site, data.id) is not None:
         raise RegistryError(f"site {data.id} is already registered")
-    site = Site(**data.model_dump())
+    # Unset business hours take the column defaults (06:00-22:00).
+    site = Site(**data.model_dump(exclude_none=True))
     session.add(site)
     session.flush()
     return site
@@ -59,7 +60,9 @@ def effective_interval(device: Device) -> int:
 
 
 def is_online(device: Device, now: dt.datetime) -> bool:
-    """Tell whether a device is online now: not declared offline and heard from recently."""
+    """Tell whether a device is online now: its connectivity events say so, within its timeout."""
+    if device.conn_state is not None:
+        return online_now(device.conn_state, device.deadline, now)
     if device.state == "offline" and (
         device.last_seen_at is None or (device.state_at and device.state_at >= device.last_seen_at)
     ):
@@ -82,11 +85,15 @@ def add_device(session: Session, data: DeviceIn, now: dt.datetime) -> DeviceCrea
         site_id=data.site,
         kind=data.kind,
         interval_s=data.interval_s,
+        channel=data.channel,
         credential_hash=hash_password(password),
         created_at=now,
     )
     session.add(device)
     session.flush()
+    # Registered but not heard from yet: offline from now (and an offline alarm if it stays so).
+    start_offline(session, device.id, now, "registered")
+    session.refresh(device)
     return DeviceCreated(
         **device_out(device, now).model_dump(), mqtt_username=device.id, mqtt_password=password
     )
@@ -103,7 +110,40 @@ def device_out(device: Device, now: dt.datetime) -> DeviceOut:
         online=is_online(device, now),
         last_seen_at=device.last_seen_at,
         state=device.state,
+        channel=device.channel,
+        online_since=device.conn_since if device.conn_state == ONLINE else None,
+        offline_since=device.conn_since if device.conn_state != ONLINE else None,
     )
+
+
+def get_device(session: Session, device_id: str) -> Device:
+    """Return a device or raise NotFound."""
+    device = session.get(Device, device_id)
+    if device is None:
+        raise NotFound(f"device {device_id} is not registered")
+    return device
+
+
+def rotate_credentials(session: Session, device_id: str, now: dt.datetime) -> Credentials:
+    """Give a device a new MQTT password (returned once); the old one stops working on export."""
+    device = get_device(session, device_id)
+    password = new_password()
+    device.credential_hash = hash_password(password)
+    device.credentials_rotated_at = now
+    session.flush()
+    return Credentials(device=device.id, mqtt_username=device.id, mqtt_password=password)
+
+
+def set_active(session: Session, device_id: str, active: bool, now: dt.datetime) -> Device:
+    """Retire a device (it leaves the reports and the password file) or bring it back."""
+    device = get_device(session, device_id)
+    if device.active != active:
+        device.active = active
+        session.flush()
+        if not active and device.conn_state == ONLINE:
+            start_offline(session, device.id, now, "deactivated")
+            session.refresh(device)
+    return device
 
 
 def list_devices(session: Session, site_id: str | None = None) -> Sequence[Device]:

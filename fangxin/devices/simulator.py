@@ -137,6 +137,7 @@ def demo_fleet() -> tuple[list[SiteIn], list[DeviceIn]]:
             district="新华区",
             name="市第一中学食堂",
             category="学校食堂",
+            licence_no="JY34104020000011",
         ),
         SiteIn(
             id="k-002",
@@ -144,6 +145,7 @@ def demo_fleet() -> tuple[list[SiteIn], list[DeviceIn]]:
             district="湛河区",
             name="湛河区中央厨房",
             category="中央厨房",
+            licence_no="JY34104030000022",
         ),
         SiteIn(
             id="k-003",
@@ -151,6 +153,7 @@ def demo_fleet() -> tuple[list[SiteIn], list[DeviceIn]]:
             district="卫东区",
             name="鹰城老字号饭店",
             category="大型餐饮",
+            licence_no="JY24104030000033",
         ),
     ]
     devices: list[DeviceIn] = []

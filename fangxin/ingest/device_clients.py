@@ -10,6 +10,7 @@ import time
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from fangxin.devices.camera_sim import CameraFleet
 from fangxin.devices.simulator import Simulator
 from fangxin.ingest.mqtt_url import BrokerAddress
 from fangxin.ingest.topics import topic_for
@@ -71,4 +72,61 @@ def run_fleet(
             client.publish(states[device_id], "offline", qos=1, retain=True).wait_for_publish(2)
             client.disconnect()
             client.loop_stop()
+    return sent
+
+
+def drop_uncleanly(client: mqtt.Client) -> None:
+    """Close the connection without DISCONNECT, as a power cut would: the broker sends the will."""
+    client.loop_stop()
+    sock = client.socket()
+    if sock is not None:
+        sock.close()
+
+
+def say_offline(client: mqtt.Client, site_id: str, device_id: str) -> None:
+    """Disconnect cleanly: a clean shutdown sends no will, so publish `offline` ourselves."""
+    state = topic_for(site_id, device_id, "state")
+    client.publish(state, "offline", qos=1, retain=True).wait_for_publish(2)
+    client.disconnect()
+    client.loop_stop()
+
+
+def run_cameras(
+    broker: BrokerAddress,
+    fleet: CameraFleet,
+    stop: threading.Event,
+    duration_s: float | None = None,
+    tick_s: float = 0.5,
+    passwords: dict[str, str] | None = None,
+) -> int:
+    """Play a flaky camera fleet against the broker until stopped; return messages published."""
+    passwords = passwords or {}
+    clients: dict[str, tuple[str, mqtt.Client]] = {}
+    sent = 0
+    start = time.monotonic()
+    try:
+        while not stop.is_set():
+            elapsed = time.monotonic() - start
+            if duration_s is not None and elapsed >= duration_s:
+                break
+            for action in fleet.due(elapsed, dt.datetime.now(dt.UTC).astimezone()):
+                did = action.device_id
+                if action.kind == "connect":
+                    client = device_client(broker, action.site_id, did, passwords.get(did))
+                    clients[did] = (action.site_id, client)
+                elif action.kind == "publish" and did in clients and action.publication:
+                    pub = action.publication
+                    clients[did][1].publish(
+                        topic_for(pub.site_id, did, pub.channel), pub.payload, qos=pub.qos
+                    )
+                    sent += 1
+                elif action.kind == "disconnect_clean" and did in clients:
+                    say_offline(clients.pop(did)[1], action.site_id, did)
+                elif action.kind == "disconnect_unclean" and did in clients:
+                    _LOGGER.debug("Camera %s drops its connection", did)
+                    drop_uncleanly(clients.pop(did)[1])
+            stop.wait(tick_s)
+    finally:
+        for did, (site_id, client) in clients.items():
+            say_offline(client, site_id, did)
     return sent

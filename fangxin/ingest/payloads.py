@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -17,11 +18,22 @@ from pydantic import (
     ValidationError,
 )
 
+from fangxin.devices.schemas import Id
 from fangxin.ingest.topics import Channel
 
 Verdict = Literal["negative", "suspect", "positive"]
 MessageId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
-ShortText = Annotated[str, Field(min_length=1, max_length=50)]
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold U+0000: refuse it here rather than fail the batch's write.
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL (U+0000)")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+ShortText = Annotated[str, Field(min_length=1, max_length=50), NoNul]
 
 
 def _rfc3339_text(value: object) -> object:
@@ -42,10 +54,13 @@ class _Payload(BaseModel):
 class Sample(_Payload):
     """The sample a rapid test was run on."""
 
-    name: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Annotated[str, Field(min_length=1, max_length=100), NoNul]
     category: ShortText | None = None
     stall: ShortText | None = None
-    certificate: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    certificate: Annotated[str, Field(min_length=1, max_length=64), NoNul] | None = None
+
+
+ExtraValue = Annotated[str, Field(max_length=200), NoNul] | float | bool | None
 
 
 class ResultPayload(_Payload):
@@ -53,13 +68,29 @@ class ResultPayload(_Payload):
 
     id: MessageId
     ts: Timestamp
-    item: Annotated[str, Field(min_length=1, max_length=64)]
-    value: float | None = None
-    unit: Annotated[str, Field(max_length=16)] | None = None
+    item: Annotated[str, Field(min_length=1, max_length=64), NoNul]
+    value: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    unit: Annotated[str, Field(max_length=16), NoNul] | None = None
     sample: Sample
     tester: ShortText | None = None
     reagent_lot: ShortText | None = None
     verdict: Verdict | None = None
+    # A retest names the id of the result it retests (a result of the same site).
+    retest_of: MessageId | None = None
+    # Further fields a sender carries (provincial field set); kept with the record.
+    extra: (
+        Annotated[
+            dict[Annotated[str, Field(max_length=40), NoNul], ExtraValue], Field(max_length=30)
+        ]
+        | None
+    ) = None
+
+
+class SiteResultPayload(ResultPayload):
+    """A result posted over HTTP: the MQTT `result` plus the site and device the topic names."""
+
+    site: Id
+    device: Id
 
 
 class StatusPayload(_Payload):
@@ -94,7 +125,7 @@ class AlarmPayload(_Payload):
     ts: Timestamp
     type: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")]
     confidence: Annotated[float, Field(ge=0, le=1)] | None = None
-    snapshot_url: Annotated[str, Field(max_length=1000)] | None = None
+    snapshot_url: Annotated[str, Field(max_length=1000), NoNul] | None = None
 
 
 StatePayload = Literal["online", "offline"]
@@ -106,6 +137,9 @@ _MODELS: dict[str, type[_Payload]] = {
     "alarm": AlarmPayload,
 }
 _STATE = TypeAdapter(StatePayload)
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class PayloadError(ValueError):
@@ -170,15 +204,24 @@ def parse_elements(
         raise PayloadError(f"payload is not UTF-8: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise PayloadError(f"invalid JSON: {exc}") from exc
+    return validate_elements(_MODELS[channel], data, received_at, limits)  # type: ignore[return-value]
+
+
+def validate_elements(
+    model: type[M], data: Any, received_at: dt.datetime, limits: Limits
+) -> list[M | PayloadError]:
+    """Validate one decoded object or an array of them, each element on its own."""
     items = data if isinstance(data, list) else [data]
     if not items:
         raise PayloadError("empty array")
     if len(items) > limits.max_items:
         raise PayloadError(f"array of {len(items)} elements exceeds the {limits.max_items} limit")
-    model = _MODELS[channel]
-    out: list[Payload | PayloadError] = []
+    out: list[M | PayloadError] = []
     for index, item in enumerate(items):
         where = f"[{index}] " if isinstance(data, list) else ""
+        if isinstance(item, PayloadError):  # refused while converting from another field set
+            out.append(PayloadError(where + str(item)))
+            continue
         if not isinstance(item, dict):
             out.append(PayloadError(f"{where}expected a JSON object, got {type(item).__name__}"))
             continue
@@ -191,5 +234,5 @@ def parse_elements(
         except PayloadError as exc:
             out.append(PayloadError(where + str(exc)))
             continue
-        out.append(parsed)  # type: ignore[arg-type]
+        out.append(parsed)
     return out

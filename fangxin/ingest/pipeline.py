@@ -21,20 +21,22 @@ from fangxin.ingest.payloads import (
     Limits,
     PayloadError,
     ResultPayload,
+    SiteResultPayload,
     StatusPayload,
     parse_elements,
 )
 from fangxin.ingest.sinks import Point, PointSink
 from fangxin.ingest.sql import insert_ignore
 from fangxin.ingest.topics import InvalidTopic, Topic, parse_topic
-from fangxin.trace.models import RapidTestResult, TestItem
-from fangxin.trace.verdicts import ItemRule, VerdictError, derive_verdict
+from fangxin.trace.catalogue import Catalogue
+from fangxin.trace.intake import Pending, result_row, split_stored, write_results
+from fangxin.trace.verdicts import VerdictError
 
 _LOGGER = logging.getLogger(__name__)
 MAX_STORED_PAYLOAD = 2048
 # "module:function" called as f(session, rows) in the batch's transaction after results are
 # inserted; rows are the result dicts of the batch (redeliveries included: be idempotent).
-RESULT_LISTENERS: tuple[str, ...] = ()
+RESULT_LISTENERS: tuple[str, ...] = ("fangxin.trace.entries:on_results",)
 
 
 def _listeners() -> list[Callable[[Session, list[dict[str, Any]]], None]]:
@@ -85,7 +87,7 @@ class _Cache:
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
         self.devices: dict[str, tuple[float, _DeviceInfo | None]] = {}
-        self.items: dict[str, ItemRule] = {}
+        self.items = Catalogue({})
         self.items_at = -1e9
 
     def device_infos(self, session: Session, ids: Iterable[str]) -> dict[str, _DeviceInfo | None]:
@@ -102,32 +104,46 @@ class _Cache:
                 self.devices[device_id] = (now, found.get(device_id))
         return {i: self.devices[i][1] for i in ids}
 
-    def rules(self, session: Session) -> dict[str, ItemRule]:
+    def catalogue(self, session: Session) -> Catalogue:
         if time.monotonic() - self.items_at > self.ttl_s:
-            self.items = {
-                item.code: ItemRule(
-                    item.code,
-                    item.quantitative,
-                    item.comparator,
-                    item.positive_threshold,
-                    item.suspect_from,
-                )
-                for item in session.scalars(select(TestItem))
-            }
+            self.items = Catalogue.load(session)
             self.items_at = time.monotonic()
         return self.items
 
 
+def storable(text: str) -> str:
+    """Return text a PostgreSQL text column accepts (NUL shown as U+FFFD)."""
+    return text.replace("\x00", "\ufffd")
+
+
 def truncate_payload(payload: bytes) -> str:
     """Return the payload as text, cut to what a dead-letter row keeps."""
-    return payload[:MAX_STORED_PAYLOAD].decode("utf-8", errors="replace")
+    return storable(payload[:MAX_STORED_PAYLOAD].decode("utf-8", errors="replace"))
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What became of one result posted over HTTP: stored, duplicate or rejected, and why."""
+
+    index: int
+    id: str | None = None
+    device: str | None = None
+    status: str = "rejected"
+    verdict: str | None = None
+    error: str | None = None
+    # invalid, forbidden, unknown_device or site_mismatch when rejected
+    kind: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the outcome as the HTTP answer shows it (empty fields left out)."""
+        return {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}
 
 
 @dataclass(slots=True)
 class _Batch:
     """Rows and points gathered from a batch before the writes."""
 
-    results: list[dict[str, Any]] = field(default_factory=list)
+    results: list[Pending] = field(default_factory=list)
     alarms: list[dict[str, Any]] = field(default_factory=list)
     dead: list[dict[str, Any]] = field(default_factory=list)
     security: list[dict[str, Any]] = field(default_factory=list)
@@ -137,8 +153,21 @@ class _Batch:
     intervals: dict[str, int] = field(default_factory=dict)
 
 
+def _result_point(row: dict[str, Any]) -> Point:
+    fields: dict[str, float | str] = {"id": row["result_id"]}
+    if row["value"] is not None:
+        fields["value"] = float(row["value"])
+    tags = {
+        "site": row["site_id"],
+        "device": row["device_id"],
+        "item": row["item_code"],
+        "verdict": row["verdict"],
+    }
+    return Point("rapid_test", tags, fields, row["ts"], key=row["result_id"])
+
+
 class Pipeline:
-    """Turns batches of raw messages into records in one transaction owned by the caller."""
+    """Turns batches of messages or posted results into records in the caller's transaction."""
 
     def __init__(self, sink: PointSink, limits: Limits | None = None, cache_ttl_s: float = 10.0):
         """Write time series to sink; parse within limits."""
@@ -146,6 +175,10 @@ class Pipeline:
         self.limits = limits or Limits()
         self.cache = _Cache(cache_ttl_s)
         self.listeners = _listeners()
+
+    def catalogue(self, session: Session) -> Catalogue:
+        """Return the cached catalogue (edits apply within the cache's lifetime)."""
+        return self.cache.catalogue(session)
 
     def process(
         self, session: Session, messages: Sequence[RawMessage], source: str = "mqtt"
@@ -161,16 +194,18 @@ class Pipeline:
                 topics.append(None)
                 self._dead(batch, msg, str(exc), source)
         infos = self.cache.device_infos(session, {t.device_id for t in topics if t})
-        rules = self.cache.rules(session)
+        catalogue = self.cache.catalogue(session)
         for msg, topic in zip(messages, topics, strict=True):
             if topic is None:
                 continue
             info = infos.get(topic.device_id)
             if info is None or info.site_id != topic.site_id:
-                self._security(batch, msg, topic, info)
+                self._security(
+                    batch, msg.received_at, msg.topic, topic.device_id, topic.site_id, info
+                )
                 continue
-            self._one(batch, msg, topic, info, rules, source)
-        self._write(session, batch)
+            self._one(batch, msg, topic, info, catalogue, source)
+        self._write(session, batch, lambda msg, reason: self._dead(batch, msg, reason, source))
         stats.results = len(batch.results)
         stats.alarms = len(batch.alarms)
         stats.statuses = sum(1 for p in batch.points if p.measurement == "device_status")
@@ -179,13 +214,72 @@ class Pipeline:
         stats.security_events = len(batch.security)
         return stats
 
+    def process_results(
+        self,
+        session: Session,
+        entries: Sequence[SiteResultPayload | PayloadError],
+        received_at: dt.datetime,
+        *,
+        source: str = "http",
+        scope_site: str | None = None,
+    ) -> list[Outcome]:
+        """Store posted results as the MQTT door would; say for each one what became of it.
+
+        A key scoped to a site may post only for it; an unknown device or a device of another
+        site is a security event, as on MQTT. The rest are stored in the caller's transaction.
+        """
+        outcomes = [Outcome(i) for i in range(len(entries))]
+        batch = _Batch()
+        valid = []
+        for outcome, entry in zip(outcomes, entries, strict=True):
+            if isinstance(entry, PayloadError):
+                outcome.kind, outcome.error = "invalid", str(entry)
+            else:
+                outcome.id, outcome.device = entry.id, entry.device
+                valid.append((outcome, entry))
+        infos = self.cache.device_infos(session, {e.device for _, e in valid})
+        catalogue = self.cache.catalogue(session)
+        for outcome, entry in valid:
+            where = f"http:{entry.site}/{entry.device}"
+            info = infos.get(entry.device)
+            if scope_site is not None and entry.site != scope_site:
+                outcome.kind = "forbidden"
+                outcome.error = f"this API key may post results of site {scope_site} only"
+                self._security_row(
+                    batch, received_at, "key_scope", where, entry.device, entry.site, outcome.error
+                )
+            elif info is None or info.site_id != entry.site:
+                outcome.kind, outcome.error = self._security(
+                    batch, received_at, where, entry.device, entry.site, info
+                )
+            else:
+                try:
+                    row = result_row(
+                        entry.site, entry.device, received_at, entry, catalogue, source
+                    )
+                except VerdictError as exc:
+                    outcome.kind, outcome.error = "invalid", f"{entry.id}: {exc}"
+                    continue
+                batch.results.append(Pending(row, outcome, entry.retest_of))
+        batch.results, duplicates = split_stored(session, batch.results)
+        for outcome in duplicates:
+            outcome.status = "duplicate"
+
+        def refuse(outcome: Outcome, reason: str) -> None:
+            outcome.kind, outcome.error = "invalid", reason
+
+        for pending in self._write(session, batch, refuse):
+            outcome = pending.ref
+            outcome.status, outcome.verdict = "stored", pending.row["verdict"]
+        return outcomes
+
     def _one(
         self,
         batch: _Batch,
         msg: RawMessage,
         topic: Topic,
         info: _DeviceInfo,
-        rules: dict[str, ItemRule],
+        catalogue: Catalogue,
         source: str,
     ) -> None:
         try:
@@ -198,7 +292,15 @@ class Pipeline:
             if isinstance(element, PayloadError):
                 self._dead(batch, msg, str(element), source)
             elif isinstance(element, ResultPayload):
-                accepted |= self._result(batch, msg, topic, element, rules, source)
+                try:
+                    row = result_row(
+                        topic.site_id, topic.device_id, msg.received_at, element, catalogue, source
+                    )
+                except VerdictError as exc:
+                    self._dead(batch, msg, f"{element.id}: {exc}", source)
+                    continue
+                batch.results.append(Pending(row, msg, element.retest_of))
+                accepted = True
             elif isinstance(element, StatusPayload):
                 batch.points.append(
                     Point(
@@ -235,108 +337,67 @@ class Pipeline:
             if prev is None or prev < msg.received_at:
                 batch.seen[topic.device_id] = msg.received_at
 
-    def _result(
-        self,
-        batch: _Batch,
-        msg: RawMessage,
-        topic: Topic,
-        result: ResultPayload,
-        rules: dict[str, ItemRule],
-        source: str,
-    ) -> bool:
-        rule = rules.get(result.item)
-        if rule is None:
-            self._dead(
-                batch, msg, f"{result.id}: item {result.item!r} is not in the catalogue", source
-            )
-            return False
-        try:
-            verdict = derive_verdict(rule, result.value, result.verdict)
-        except VerdictError as exc:
-            self._dead(batch, msg, f"{result.id}: {exc}", source)
-            return False
-        sample = result.sample
-        batch.results.append(
-            {
-                "device_id": topic.device_id,
-                "site_id": topic.site_id,
-                "result_id": result.id,
-                "ts": result.ts,
-                "received_at": msg.received_at,
-                "item_code": result.item,
-                "value": result.value,
-                "unit": result.unit,
-                "sample_name": sample.name,
-                "sample_category": sample.category,
-                "stall": sample.stall,
-                "certificate": sample.certificate,
-                "tester": result.tester,
-                "reagent_lot": result.reagent_lot,
-                "verdict": verdict,
-                "device_verdict": result.verdict,
-                "verdict_mismatch": result.verdict is not None and result.verdict != verdict,
-                "source": source,
-            }
-        )
-        fields: dict[str, float | str] = {"id": result.id}
-        if result.value is not None:
-            fields["value"] = float(result.value)
-        batch.points.append(
-            Point(
-                "rapid_test",
-                {
-                    "site": topic.site_id,
-                    "device": topic.device_id,
-                    "item": result.item,
-                    "verdict": verdict,
-                },
-                fields,
-                result.ts,
-                key=result.id,
-            )
-        )
-        return True
-
     def _dead(self, batch: _Batch, msg: RawMessage, reason: str, source: str) -> None:
         _LOGGER.info("Dead letter on %s: %s", msg.topic, reason)
         batch.dead.append(
             {
                 "received_at": msg.received_at,
                 "source": source,
-                "topic": msg.topic[:300],
+                "topic": storable(msg.topic[:300]),
                 "payload": truncate_payload(msg.payload),
-                "reason": reason,
+                "reason": storable(reason),
             }
         )
 
     def _security(
-        self, batch: _Batch, msg: RawMessage, topic: Topic, info: _DeviceInfo | None
-    ) -> None:
+        self,
+        batch: _Batch,
+        at: dt.datetime,
+        where: str,
+        device_id: str,
+        site_id: str,
+        info: _DeviceInfo | None,
+    ) -> tuple[str, str]:
         if info is None:
-            kind, detail = (
-                "unknown_device",
-                f"device {topic.device_id} is not registered or inactive",
-            )
+            kind, detail = "unknown_device", f"device {device_id} is not registered or inactive"
         else:
             kind = "site_mismatch"
-            detail = f"device {topic.device_id} belongs to site {info.site_id}, not {topic.site_id}"
-        _LOGGER.warning("Security event %s on %s: %s", kind, msg.topic, detail)
+            detail = f"device {device_id} belongs to site {info.site_id}, not {site_id}"
+        self._security_row(batch, at, kind, where, device_id, site_id, detail)
+        return kind, detail
+
+    def _security_row(
+        self,
+        batch: _Batch,
+        at: dt.datetime,
+        kind: str,
+        where: str,
+        device_id: str,
+        site_id: str,
+        detail: str,
+    ) -> None:
+        _LOGGER.warning("Security event %s on %s: %s", kind, where, detail)
         batch.security.append(
             {
-                "at": msg.received_at,
+                "at": at,
                 "kind": kind,
-                "topic": msg.topic[:300],
-                "device_id": topic.device_id,
-                "site_id": topic.site_id,
-                "detail": detail,
+                "topic": storable(where[:300]),
+                "device_id": device_id,
+                "site_id": site_id,
+                "detail": storable(detail),
             }
         )
 
-    def _write(self, session: Session, batch: _Batch) -> None:
-        insert_ignore(session, RapidTestResult.__table__, batch.results, ("device_id", "result_id"))
-        if batch.results:
+    def _write(
+        self, session: Session, batch: _Batch, on_error: Callable[[Any, str], None]
+    ) -> list[Pending]:
+        written = write_results(session, batch.results, on_error) if batch.results else []
+        batch.results = written
+        if written:
+            rows = [p.row for p in written]
             for listener in self.listeners:
-                listener(session, batch.results)
+                listener(session, rows)
+            batch.points.extend(_result_point(row) for row in rows)
         insert_ignore(session, Alarm.__table__, batch.alarms, ("device_id", "alarm_id"))
         if batch.dead:
             session.execute(insert(DeadLetter), batch.dead)
@@ -344,6 +405,7 @@ class Pipeline:
             session.execute(insert(SecurityEvent), batch.security)
         record_activity(session, batch.seen, batch.states, batch.intervals)
         self.sink.write(session, batch.points)
+        return written
 
 
 def dead_letter(session: Session, msg: RawMessage, reason: str, source: str = "mqtt") -> None:
@@ -352,8 +414,8 @@ def dead_letter(session: Session, msg: RawMessage, reason: str, source: str = "m
         DeadLetter(
             received_at=msg.received_at,
             source=source,
-            topic=msg.topic[:300],
+            topic=storable(msg.topic[:300]),
             payload=truncate_payload(msg.payload),
-            reason=reason,
+            reason=storable(reason),
         )
     )

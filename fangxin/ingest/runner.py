@@ -1,35 +1,96 @@
-"""Wiring of one ingester process: settings → database, sink, pipeline, MQTT consumer."""
+"""Wiring of one ingester process: settings → database, sink, pipeline, MQTT consumer, watchdog."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import signal
+import threading
+import time
+from collections.abc import Mapping, Sequence
 from types import FrameType
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from fangxin.config import Settings
-from fangxin.db import check_migrated, make_engine, make_session_factory
+from fangxin.config import ConfigError, Settings
+from fangxin.db import check_migrated, make_engine, make_session_factory, utcnow
+from fangxin.devices.alarms import storage_alarms
+from fangxin.devices.connectivity import restart_grace, sweep
+from fangxin.devices.observation import close_run, open_run, touch_run
 from fangxin.ingest.consumer import Ingester
 from fangxin.ingest.mqtt_url import BrokerAddress
-from fangxin.ingest.payloads import Limits
-from fangxin.ingest.pipeline import Pipeline
+from fangxin.ingest.payloads import Limits, PayloadError, StatusPayload, parse_elements
+from fangxin.ingest.pipeline import BatchStats, Pipeline, RawMessage
 from fangxin.ingest.sinks import PointSink, SqlSink
+from fangxin.ingest.topics import InvalidTopic, parse_topic
 
 _LOGGER = logging.getLogger(__name__)
+OFFLINE_ALARM_AFTER = dt.timedelta(minutes=30)
+STORAGE_LOW_GB = 20.0
 
 
-def make_sink(settings: Settings, sessions: sessionmaker[Session]) -> PointSink:
+def alarm_thresholds(env: Mapping[str, str] | None = None) -> tuple[dt.timedelta, float]:
+    """Return the offline-alarm delay and the storage-low threshold from the environment.
+
+    FANGXIN_OFFLINE_ALARM_AFTER_S (default 1800) and FANGXIN_STORAGE_LOW_GB (default 20).
+    """
+    env = os.environ if env is None else env
+    try:
+        after = float(
+            env.get("FANGXIN_OFFLINE_ALARM_AFTER_S") or OFFLINE_ALARM_AFTER.total_seconds()
+        )
+        low = float(env.get("FANGXIN_STORAGE_LOW_GB") or STORAGE_LOW_GB)
+    except ValueError as exc:
+        raise ConfigError(f"alarm thresholds must be numbers: {exc}") from exc
+    return dt.timedelta(seconds=after), low
+
+
+def make_sink(settings: Settings) -> PointSink:
     """Return the InfluxDB sink when configured, else the SQL sink."""
     if settings.influx_url:
         from fangxin.ingest.influx import InfluxSink
 
-        influx = InfluxSink.from_settings(settings)
-        # lines InfluxDB rejects during a later replay still become dead-letter rows
-        influx.set_session_factory(sessions)
-        return influx
+        sink: PointSink = InfluxSink.from_settings(settings)
+        return sink
     return SqlSink()
+
+
+class AlarmingPipeline(Pipeline):
+    """The pipeline, plus `storage_low` alarms from the status payloads of each batch."""
+
+    def __init__(
+        self, sink: PointSink, limits: Limits | None = None, threshold_gb: float = STORAGE_LOW_GB
+    ) -> None:
+        """Store like Pipeline; raise storage alarms under threshold_gb free."""
+        super().__init__(sink, limits)
+        self.threshold_gb = threshold_gb
+
+    def process(
+        self, session: Session, messages: Sequence[RawMessage], source: str = "mqtt"
+    ) -> BatchStats:
+        """Process the batch, then check the storage figures it carried (same transaction)."""
+        stats = super().process(session, messages, source)
+        readings = []
+        for msg in messages:
+            if not msg.topic.endswith("/status"):
+                continue
+            try:
+                topic = parse_topic(msg.topic)
+                elements = parse_elements("status", msg.payload, msg.received_at, self.limits)
+            except (InvalidTopic, PayloadError):
+                continue  # already a dead letter
+            readings += [
+                (topic.site_id, topic.device_id, e.storage_free_gb, e.ts)
+                for e in elements
+                if isinstance(e, StatusPayload) and e.storage_free_gb is not None
+            ]
+        if readings:
+            infos = self.cache.device_infos(session, {r[1] for r in readings})
+            known = [r for r in readings if (i := infos.get(r[1])) and i.site_id == r[0]]
+            storage_alarms(session, known, self.threshold_gb, utcnow())
+        return stats
 
 
 def build_ingester(
@@ -45,11 +106,10 @@ def build_ingester(
         max_items=settings.max_array_items,
         max_skew=dt.timedelta(seconds=settings.max_clock_skew_s),
     )
-    sessions = make_session_factory(engine)
     return Ingester(
         BrokerAddress.parse(settings.mqtt_url),
-        sessions,
-        Pipeline(make_sink(settings, sessions), limits),
+        make_session_factory(engine),
+        AlarmingPipeline(make_sink(settings), limits, alarm_thresholds()[1]),
         client_id=client_id or settings.ingest_client_id,
         shared_group=shared_group,
         max_inflight=settings.ingest_max_inflight,
@@ -58,6 +118,79 @@ def build_ingester(
         session_expiry_s=settings.session_expiry_s,
         protocol=settings.mqtt_protocol,
     )
+
+
+class Watchdog(threading.Thread):
+    """Records when the ingester observes (connected runs) and runs the timeout sweep."""
+
+    def __init__(
+        self,
+        ingester: Ingester,
+        sessions: sessionmaker[Session] | None = None,
+        *,
+        tick_s: float = 1.0,
+        alive_every_s: float = 10.0,
+        alarm_after: dt.timedelta = OFFLINE_ALARM_AFTER,
+    ) -> None:
+        """Watch an ingester; sessions default to the ingester's."""
+        super().__init__(name="fangxin-watchdog", daemon=True)
+        self.ingester = ingester
+        self.sessions = sessions or ingester.session_factory
+        self.tick_s = tick_s
+        self.alive_every_s = alive_every_s
+        self.alarm_after = alarm_after
+        self.run_id: int | None = None
+        self._alive_at = 0.0
+        self._stop_event = threading.Event()
+
+    def connected(self) -> bool:
+        """Tell whether the ingester holds a broker connection."""
+        return self.ingester._connected.is_set()
+
+    def tick(self) -> None:
+        """Open, touch or close the observed run, then sweep; one transaction."""
+        now = utcnow()
+        with self.sessions.begin() as session:
+            if self.connected() and self.run_id is None:
+                self.run_id, gap = open_run(session, self.ingester.client_id, now)
+                self._alive_at = time.monotonic()
+                if gap:  # we were not observing: no device may be timed out for our absence
+                    restart_grace(session, now)
+            elif self.connected() and time.monotonic() - self._alive_at >= self.alive_every_s:
+                touch_run(session, self.run_id, now)  # type: ignore[arg-type]
+                self._alive_at = time.monotonic()
+            elif not self.connected() and self.run_id is not None:
+                _LOGGER.warning("Ingester disconnected: time from now on is unobserved")
+                close_run(session, self.run_id, now)
+                self.run_id = None
+            if self.run_id is not None:
+                sweep(session, now, self.alarm_after)
+
+    def run(self) -> None:
+        """Tick until stopped; database trouble is logged and retried next tick."""
+        while not self._stop_event.wait(self.tick_s):
+            try:
+                self.tick()
+            except SQLAlchemyError as exc:
+                _LOGGER.error("Watchdog tick failed (retrying): %s", exc)
+
+    def stop(self) -> None:
+        """Stop ticking and close the observed run."""
+        self._stop_event.set()
+        if self.is_alive():
+            self.join(30)
+        if self.run_id is not None:
+            with self.sessions.begin() as session:
+                close_run(session, self.run_id, utcnow())
+            self.run_id = None
+
+
+def start_watchdog(ingester: Ingester, **kwargs: float | dt.timedelta) -> Watchdog:
+    """Open the observed run now (before any message is processed) and start ticking."""
+    watchdog = Watchdog(ingester, **kwargs)  # type: ignore[arg-type]
+    watchdog.tick()
+    watchdog.start()
+    return watchdog
 
 
 def run(settings: Settings, shared_group: str | None = None, client_id: str | None = None) -> int:
@@ -71,5 +204,9 @@ def run(settings: Settings, shared_group: str | None = None, client_id: str | No
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     ingester.start()
-    ingester.run()
+    watchdog = start_watchdog(ingester, alarm_after=alarm_thresholds()[0])
+    try:
+        ingester.run()
+    finally:
+        watchdog.stop()
     return 0

@@ -48,7 +48,7 @@ def _close_session(_exc: BaseException | None) -> None:
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
     """Build the web app; refuses to start on a database that is not migrated to head."""
-    from fangxin.service import api, health, problems
+    from fangxin.service import api, health, problems, security
 
     settings = settings or Settings.from_env()
     settings.check_production()
@@ -64,6 +64,26 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.extensions["fangxin"] = AppState(settings, engine, make_session_factory(engine))
     app.teardown_appcontext(_close_session)
     problems.init_app(app)
+    security.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
+    from fangxin.service import results_api, results_workflow_api
+
+    app.register_blueprint(results_api.bp)
+    app.register_blueprint(results_workflow_api.bp)
+    from fangxin.service import (
+        certificates_api,
+        certificates_labels,
+        certificates_market,
+        certificates_pages,
+    )
+
+    for module in (certificates_api, certificates_labels, certificates_market, certificates_pages):
+        app.register_blueprint(module.bp)
+    from fangxin.service import devices_api
+
+    app.register_blueprint(devices_api.bp)
+    from fangxin.service import pages
+
+    pages.init_app(app)
     return app

@@ -16,6 +16,13 @@ from fangxin import __version__
 PROVIDERS = (
     "fangxin.service.api",
     "fangxin.service.health",
+    "fangxin.service.results_api",
+    "fangxin.service.results_workflow_api",
+    "fangxin.service.certificates_api",
+    "fangxin.service.certificates_labels",
+    "fangxin.service.certificates_market",
+    "fangxin.service.certificates_pages",
+    "fangxin.service.devices_api",
 )
 PROBLEM_SCHEMA = {
     "type": "object",

@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fangxin.db import Base
 
 
 class TestItem(Base):
-    """A rapid-test item of the catalogue: how a value turns into a verdict."""
+    """A rapid-test item of the catalogue: how a value turns into a verdict.
+
+    The threshold here is the item's default; where the limit depends on the food category
+    (GB 2760 limits of sulfur dioxide, nitrite, ...) TestItemLimit holds one row per category.
+    """
 
     __tablename__ = "test_items"
     __test__ = False  # not a pytest test class
@@ -27,6 +44,34 @@ class TestItem(Base):
     positive_threshold: Mapped[float | None] = mapped_column(Float)
     # Values in [suspect_from, positive_threshold) are suspect (可疑).
     suspect_from: Mapped[float | None] = mapped_column(Float)
+    # Food categories the item applies to (empty: any).
+    food_categories: Mapped[list[str]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
+    # Foods known to give false positives with this method: such results are flagged.
+    false_positive_foods: Mapped[list[str]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
+    note: Mapped[str | None] = mapped_column(Text)
+    # A retired item stays for the results that name it but refuses new ones.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    updated_at: Mapped[dt.datetime | None]
+
+
+class TestItemLimit(Base):
+    """The limit of an item for one food category, overriding the item's default threshold."""
+
+    __tablename__ = "test_item_limits"
+    __table_args__ = (UniqueConstraint("item_code", "food_category"),)
+    __test__ = False
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_code: Mapped[str] = mapped_column(ForeignKey("test_items.code", ondelete="CASCADE"))
+    food_category: Mapped[str] = mapped_column(String(50))
+    comparator: Mapped[str] = mapped_column(String(4), default="gt")
+    positive_threshold: Mapped[float] = mapped_column(Float)
+    suspect_from: Mapped[float | None] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(String(200))
 
 
 class RapidTestResult(Base):
@@ -44,12 +89,14 @@ class RapidTestResult(Base):
     result_id: Mapped[str] = mapped_column(String(64))
     ts: Mapped[dt.datetime]
     received_at: Mapped[dt.datetime]
+    # The catalogue code of the item (test_items.code).
     item_code: Mapped[str] = mapped_column(ForeignKey("test_items.code"))
     value: Mapped[float | None] = mapped_column(Float)
     unit: Mapped[str | None] = mapped_column(String(16))
     sample_name: Mapped[str] = mapped_column(String(100))
     sample_category: Mapped[str | None] = mapped_column(String(50))
     stall: Mapped[str | None] = mapped_column(String(50))
+    # The 合格证 number the sample's lot came with: the link for tracing upstream.
     certificate: Mapped[str | None] = mapped_column(String(64))
     tester: Mapped[str | None] = mapped_column(String(50))
     reagent_lot: Mapped[str | None] = mapped_column(String(50))
@@ -57,3 +104,14 @@ class RapidTestResult(Base):
     device_verdict: Mapped[str | None] = mapped_column(String(8))
     verdict_mismatch: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(8))
+    # The limit applied when judging: the catalogue may change later, the record must not.
+    threshold: Mapped[float | None] = mapped_column(Float)
+    comparator: Mapped[str | None] = mapped_column(String(4))
+    # The sample is a food the method is known to misjudge: retest with another method.
+    false_positive_risk: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    # A retest points at the result it retests.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("rapid_test_results.id"), index=True)
+    # Further fields some senders carry (provincial field set: sample number, MAC, remarks...).
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
 Verdict = Literal["negative", "suspect", "positive"]
+VERDICTS: tuple[Verdict, ...] = ("negative", "suspect", "positive")
+COMPARATORS = ("ge", "gt")
+# Spellings of one unit that instruments and provincial platforms send.
+_UNIT_SPELLINGS = str.maketrans({"％": "%", "μ": "µ", " ": ""})
 
 
 class VerdictError(ValueError):
@@ -14,20 +19,31 @@ class VerdictError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ItemRule:
-    """How one catalogue item turns a value into a verdict."""
+    """How one catalogue item (for one food category, where limits differ) judges a value."""
 
     code: str
     quantitative: bool
     comparator: str
     positive_threshold: float | None
     suspect_from: float | None
+    category: str | None = None
+
+
+def normalise_unit(unit: str) -> str:
+    """Return a unit in one spelling: '％' is '%', 'mg/Kg' is 'mg/kg'."""
+    return unit.translate(_UNIT_SPELLINGS).lower()
+
+
+def is_over(comparator: str, value: float, threshold: float) -> bool:
+    """Tell whether a value is over a threshold: >= for "ge", > for "gt"."""
+    return value > threshold if comparator == "gt" else value >= threshold
 
 
 def derive_verdict(rule: ItemRule, value: float | None, device_verdict: Verdict | None) -> Verdict:
     """Judge a result: threshold and suspect band for quantitative items.
 
-    Qualitative items (colloidal gold strips) have no value: the instrument's reading of the
-    line is the observation, so the device's verdict is taken there.
+    Qualitative items (colloidal gold strips, colour reactions) have no value: the instrument's
+    or the tester's reading of the line is the observation, so the sent verdict is taken there.
     """
     if not rule.quantitative:
         if device_verdict is None:
@@ -35,14 +51,12 @@ def derive_verdict(rule: ItemRule, value: float | None, device_verdict: Verdict 
         return device_verdict
     if value is None:
         raise VerdictError(f"item {rule.code} is quantitative: the result needs a value")
+    if not math.isfinite(value):
+        raise VerdictError(f"item {rule.code}: value {value} is not a finite number")
     if rule.positive_threshold is None:
-        raise VerdictError(f"item {rule.code} has no threshold in the catalogue")
-    over = (
-        value > rule.positive_threshold
-        if rule.comparator == "gt"
-        else (value >= rule.positive_threshold)
-    )
-    if over:
+        where = f" for food category {rule.category!r}" if rule.category else ""
+        raise VerdictError(f"item {rule.code} has no threshold in the catalogue{where}")
+    if is_over(rule.comparator, value, rule.positive_threshold):
         return "positive"
     if rule.suspect_from is not None and value >= rule.suspect_from:
         return "suspect"

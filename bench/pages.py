@@ -1,0 +1,199 @@
+"""Dashboard page cost: 1,000 sites and 50,000 devices, server time p50/p99 per page.
+
+Seeds a migrated SQLite file (or PostgreSQL with --pg) with the fleet, a day of rapid-test
+results and a week of connectivity events, then times the overview, site and KPI pages and
+GET /api/v1/sites/{id}/status through the Flask test client. The first overview and KPI
+request (cold: the fleet figures are computed, then cached for a minute) is printed apart.
+The baseline is /healthz measured in the same run.
+
+    .venv/bin/python -m bench.pages [--sites 1000] [--devices 50000] [--n 30] [--pg URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import Engine, insert, text
+
+from fangxin.config import Settings
+from fangxin.db import make_engine, make_session_factory, upgrade, utcnow
+from fangxin.devices.models import ConnectivityEvent, Device, Site
+from fangxin.service.app import create_app
+from fangxin.service.users import add_user
+from fangxin.trace.models import RapidTestResult
+
+DISTRICTS = (
+    "新华区",
+    "卫东区",
+    "湛河区",
+    "石龙区",
+    "郏县",
+    "宝丰县",
+    "叶县",
+    "鲁山县",
+    "舞钢市",
+    "汝州市",
+)
+CATEGORIES = ("学校食堂", "中央厨房", "集体用餐配送单位", "大型餐饮", "小餐饮")
+
+
+def seed(engine: Engine, sites: int, devices: int) -> None:
+    """Insert the fleet, today's results and a week of offline periods."""
+    rnd = random.Random(6)
+    now = utcnow()
+    created = now - dt.timedelta(days=40)
+    site_rows = []
+    for i in range(sites):
+        market = i % 4 == 0
+        site_rows.append(
+            {
+                "id": f"s-{i:04d}",
+                "kind": "market" if market else "kitchen",
+                "district": DISTRICTS[i % len(DISTRICTS)],
+                "name": f"站点{i}",
+                "category": None if market else CATEGORIES[i % len(CATEGORIES)],
+                "licence_no": None if market else f"JY{i:012d}",
+                "created_at": created,
+                "opens": "06:00",
+                "closes": "22:00",
+            }
+        )
+    device_rows, event_rows = [], []
+    for j in range(devices):
+        site = site_rows[j % sites]
+        device_id = f"d-{j:05d}"
+        online = rnd.random() < 0.9
+        device_rows.append(
+            {
+                "id": device_id,
+                "site_id": site["id"],
+                "kind": "rapid_test" if site["kind"] == "market" and j % 3 == 0 else "camera",
+                "interval_s": 60,
+                "active": True,
+                "created_at": created,
+                "conn_state": "online" if online else "offline",
+                "conn_since": now - dt.timedelta(hours=3),
+                "deadline": now + dt.timedelta(minutes=3) if online else None,
+                "last_seen_at": now - dt.timedelta(seconds=30),
+            }
+        )
+        for _ in range(3):
+            start = now - dt.timedelta(days=rnd.uniform(0, 7))
+            end = start + dt.timedelta(minutes=rnd.uniform(5, 120))
+            event_rows.append(
+                {
+                    "device_id": device_id,
+                    "state": "offline",
+                    "at": start,
+                    "until": end,
+                    "at_s": start.timestamp(),
+                    "until_s": end.timestamp(),
+                    "cause": "timeout",
+                    "recorded_at": start,
+                }
+            )
+    result_rows = []
+    markets = [s for s in site_rows if s["kind"] == "market"]
+    for n in range(20 * len(markets)):
+        site = markets[n % len(markets)]
+        ts = now - dt.timedelta(minutes=rnd.uniform(0, 600))
+        value = rnd.uniform(0, 70)
+        result_rows.append(
+            {
+                "device_id": f"d-{site_rows.index(site):05d}",
+                "site_id": site["id"],
+                "result_id": f"r-{n}",
+                "ts": ts,
+                "received_at": ts,
+                "item_code": "pesticide-ache",
+                "value": value,
+                "unit": "%",
+                "sample_name": "菠菜",
+                "verdict": "positive" if value >= 50 else "negative",
+                "verdict_mismatch": False,
+                "source": "mqtt",
+                "false_positive_risk": False,
+            }
+        )
+    with engine.begin() as conn:
+        conn.execute(insert(Site), site_rows)
+        conn.execute(insert(Device), device_rows)
+        for i in range(0, len(event_rows), 20000):
+            conn.execute(insert(ConnectivityEvent), event_rows[i : i + 20000])
+        conn.execute(insert(RapidTestResult), result_rows)
+        if engine.dialect.name == "sqlite":
+            conn.execute(text("ANALYZE"))
+    with make_session_factory(engine)() as session:
+        add_user(session, "bench", "bench-password", "admin")
+        session.commit()
+
+
+def timed(client: object, path: str, n: int) -> tuple[float, float, float]:
+    """Return (first, p50, p99) server time in ms of n GETs after the first."""
+    get = client.get  # type: ignore[attr-defined]
+
+    def one() -> float:
+        t0 = time.perf_counter()
+        response = get(path)
+        ms = (time.perf_counter() - t0) * 1000
+        assert response.status_code == 200, (path, response.status_code)
+        return ms
+
+    first = one()
+    samples = sorted(one() for _ in range(n))
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    return first, statistics.median(samples), p99
+
+
+def main() -> None:
+    """Seed, then time each page."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sites", type=int, default=1000)
+    parser.add_argument("--devices", type=int, default=50000)
+    parser.add_argument("--n", type=int, default=30)
+    parser.add_argument("--pg", default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.pg or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        engine = make_engine(url)
+        if args.pg:
+            with engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        upgrade(engine)
+        t0 = time.perf_counter()
+        seed(engine, args.sites, args.devices)
+        print(
+            f"{engine.dialect.name}: seeded {args.sites} sites, {args.devices} devices "
+            f"in {time.perf_counter() - t0:.1f} s"
+        )
+        app = create_app(Settings(data_dir=Path(tmp), database_url=url), engine)
+        client = app.test_client()
+        page = client.get("/login").get_data(as_text=True)
+        token = page.split('name="csrf_token" value="')[1].split('"')[0]
+        client.post(
+            "/login", data={"username": "bench", "password": "bench-password", "csrf_token": token}
+        )
+        _, base50, _ = timed(client, "/healthz", args.n)
+        print(f"{'path':34} {'first':>9} {'p50':>9} {'p99':>9} {'p50/base':>9}")
+        for path in (
+            "/",
+            "/charts/uptime.svg",
+            "/sites/s-0000",
+            "/sites/s-0001",
+            "/kpi",
+            "/api/v1/sites/s-0000/status",
+        ):
+            first, p50, p99 = timed(client, path, args.n)
+            print(f"{path:34} {first:8.1f}ms {p50:8.1f}ms {p99:8.1f}ms {p50 / base50:9.1f}")
+        print(f"baseline /healthz p50 {base50:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()

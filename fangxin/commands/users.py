@@ -1,0 +1,58 @@
+"""`fangxin users add|list`: dashboard login accounts."""
+
+from __future__ import annotations
+
+import click
+from sqlalchemy import select
+
+from fangxin.config import Settings
+from fangxin.db import check_migrated, make_engine, make_session_factory
+
+
+@click.group("users")
+def users() -> None:
+    """Manage dashboard login accounts."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "regulator"]), required=True)
+@click.option("--district", default=None, help="Limit a regulator to one district.")
+@click.password_option(help="Prompted for (twice) when not given.")
+@click.pass_context
+def users_add(
+    ctx: click.Context, username: str, role: str, district: str | None, password: str
+) -> None:
+    """Create a dashboard account."""
+    from fangxin.service.users import add_user
+
+    settings: Settings = ctx.obj
+    engine = make_engine(settings.database_url)
+    check_migrated(engine)
+    with make_session_factory(engine)() as session:
+        try:
+            add_user(session, username, password, role, district)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+        session.commit()
+    scope = f" in {district}" if district else ""
+    click.echo(f"user {username} ({role}{scope}) created")
+
+
+@users.command("list")
+@click.pass_context
+def users_list(ctx: click.Context) -> None:
+    """List dashboard accounts."""
+    from fangxin.service.user_models import User
+
+    settings: Settings = ctx.obj
+    engine = make_engine(settings.database_url)
+    check_migrated(engine)
+    with make_session_factory(engine)() as session:
+        for user in session.scalars(select(User).order_by(User.username)):
+            click.echo(f"{user.username}\t{user.role}\t{user.district or '-'}")
+
+
+def register(main: click.Group) -> None:
+    """Add the users commands to the `fangxin` group."""
+    main.add_command(users)

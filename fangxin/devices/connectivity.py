@@ -1,0 +1,317 @@
+"""Connectivity: receive times and declared states become transition events; the timeout sweep.
+
+A device is online from a message until three intervals pass in silence; the outage then starts
+at the last message plus one interval (the first missed beat), or at once when the device
+declares itself offline (LWT or retained `state`). The next message ends it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from fangxin.db import utcnow
+from fangxin.devices.alarms import clear_offline_alarms, raise_offline_alarms
+from fangxin.devices.models import ConnectivityEvent, Device
+
+_LOGGER = logging.getLogger(__name__)
+MISSED_BEATS = 3  # GB/T 28181 keepalive default: three missed heartbeats mean offline
+ONLINE, OFFLINE = "online", "offline"
+_devices = cast(Table, Device.__table__)
+_events = cast(Table, ConnectivityEvent.__table__)
+_COLUMNS = (
+    Device.id,
+    Device.site_id,
+    Device.interval_s,
+    Device.reported_interval_s,
+    Device.last_seen_at,
+    Device.state,
+    Device.state_at,
+    Device.conn_state,
+    Device.conn_since,
+    Device.deadline,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A device entering a state at a moment, and why."""
+
+    device_id: str
+    state: str
+    at: dt.datetime
+    cause: str
+
+
+def timeout(interval_s: int) -> dt.timedelta:
+    """Return the silence after which a device with this interval is offline."""
+    return dt.timedelta(seconds=MISSED_BEATS * interval_s)
+
+
+@dataclass(slots=True)
+class _Live:
+    """A device's liveness fields while a batch or a sweep works on them."""
+
+    id: str
+    interval_s: int
+    reported_interval_s: int | None
+    last_seen_at: dt.datetime | None
+    state: str | None
+    state_at: dt.datetime | None
+    conn_state: str | None
+    conn_since: dt.datetime | None
+    deadline: dt.datetime | None
+    out: list[Transition] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, row: Any) -> _Live:
+        values = row._mapping
+        return cls(**{k: values[k] for k in cls.__slots__ if k != "out"})
+
+    @property
+    def interval(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.reported_interval_s or self.interval_s)
+
+    def outage_start(self) -> dt.datetime:
+        since = self.conn_since or self.last_seen_at or utcnow()
+        if self.last_seen_at is None:
+            return since
+        return max(since, self.last_seen_at + self.interval)
+
+    def go(self, state: str, at: dt.datetime, cause: str) -> None:
+        if self.conn_since is not None:
+            at = max(at, self.conn_since)  # events of a device never go back in time
+        self.out.append(Transition(self.id, state, at, cause))
+        self.conn_state, self.conn_since = state, at
+        # Offline: the deadline is the outage's start until the offline alarm is raised.
+        self.deadline = at if state == OFFLINE else self.deadline
+
+    def alive(self, at: dt.datetime) -> None:
+        if self.last_seen_at is not None and at <= self.last_seen_at:
+            return  # an older batch processed late (ingesters sharing a subscription)
+        if self.conn_state == ONLINE and self.deadline is not None and at > self.deadline:
+            self.go(OFFLINE, self.outage_start(), "timeout")  # the sweep had not got to it yet
+        if self.conn_state != ONLINE:
+            self.go(ONLINE, at, "message")
+        self.last_seen_at = at
+        self.deadline = at + MISSED_BEATS * self.interval
+
+    def declared(self, state: str, at: dt.datetime) -> None:
+        if self.state_at is None or self.state_at <= at:
+            self.state, self.state_at = state, at
+        # `online` proves nothing when retained; a live one is also a message, handled by alive().
+        if state != OFFLINE or self.conn_state != ONLINE:
+            return
+        if self.last_seen_at is not None and at < self.last_seen_at:
+            return  # a will of an older connection, overtaken by newer messages
+        if self.deadline is not None and at > self.deadline:
+            self.go(OFFLINE, self.outage_start(), "timeout")
+        else:
+            self.go(OFFLINE, at, "lwt")
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "did": self.id,
+            "seen": self.last_seen_at,
+            "st": self.state,
+            "st_at": self.state_at,
+            "iv": self.reported_interval_s,
+            "cs": self.conn_state,
+            "since": self.conn_since,
+            "dl": self.deadline,
+        }
+
+
+_SAVE = (
+    update(_devices)
+    .where(_devices.c.id == bindparam("did"))
+    .values(
+        last_seen_at=bindparam("seen"),
+        state=bindparam("st"),
+        state_at=bindparam("st_at"),
+        reported_interval_s=bindparam("iv"),
+        conn_state=bindparam("cs"),
+        conn_since=bindparam("since"),
+        deadline=bindparam("dl"),
+    )
+)
+
+
+def apply_activity(
+    session: Session,
+    seen: Mapping[str, dt.datetime],
+    states: Mapping[str, tuple[str, dt.datetime]],
+    intervals: Mapping[str, int],
+) -> list[Transition]:
+    """Apply a batch's receive times, declared states and intervals; store the transitions."""
+    ids = sorted(set(seen) | set(states) | set(intervals))
+    if not ids:
+        return []
+    rows = session.execute(
+        select(*_COLUMNS).where(Device.id.in_(ids)).order_by(Device.id).with_for_update()
+    ).all()
+    saved, transitions = [], []
+    for row in rows:
+        live = _Live.of(row)
+        if row.id in intervals:
+            live.reported_interval_s = intervals[row.id]
+        # Declared states sort before messages of the same instant: a message wins the tie.
+        steps: list[tuple[dt.datetime, int, str]] = []
+        if row.id in states:
+            state, at = states[row.id]
+            steps.append((at, 0, state))
+        if row.id in seen:
+            steps.append((seen[row.id], 1, ONLINE))
+        for at, kind, state in sorted(steps):
+            if kind == 0:
+                live.declared(state, at)
+            else:
+                live.alive(at)
+        saved.append(live.values())
+        transitions.extend(live.out)
+    if saved:
+        session.execute(_SAVE, saved)
+    record_transitions(session, transitions)
+    clear_offline_alarms(session, [(t.device_id, t.at) for t in transitions if t.state == ONLINE])
+    return transitions
+
+
+def record_transitions(session: Session, transitions: Sequence[Transition]) -> None:
+    """Close each device's current event at its first transition and append the new events."""
+    by_device: dict[str, list[Transition]] = {}
+    for item in transitions:
+        by_device.setdefault(item.device_id, []).append(item)
+    closes: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    now = utcnow()
+    for device_id, items in by_device.items():
+        items.sort(key=lambda t: t.at)
+        closes.append({"did": device_id, "u": items[0].at, "us": items[0].at.timestamp()})
+        for item, nxt in zip(items, [*items[1:], None], strict=True):
+            until = nxt.at if nxt else None
+            rows.append(
+                {
+                    "device_id": device_id,
+                    "state": item.state,
+                    "at": item.at,
+                    "at_s": item.at.timestamp(),
+                    "until": until,
+                    "until_s": until.timestamp() if until else None,
+                    "cause": item.cause,
+                    "recorded_at": now,
+                }
+            )
+    if closes:
+        session.execute(
+            update(_events)
+            .where(_events.c.device_id == bindparam("did"), _events.c.until_s.is_(None))
+            .values(until=bindparam("u"), until_s=bindparam("us")),
+            closes,
+        )
+        session.execute(insert(_events), rows)
+
+
+def start_offline(session: Session, device_id: str, at: dt.datetime, cause: str) -> None:
+    """Put a device offline from `at` (registration, deactivation).
+
+    No offline alarm follows: a device never heard from is not installed yet, not an incident
+    (it still counts as offline in the figures and the offline-now list).
+    """
+    record_transitions(session, [Transition(device_id, OFFLINE, at, cause)])
+    session.execute(
+        update(_devices)
+        .where(_devices.c.id == device_id)
+        .values(conn_state=OFFLINE, conn_since=at, deadline=None)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    """What one sweep tick changed."""
+
+    timed_out: int
+    alarms: int
+
+
+def sweep(
+    session: Session, now: dt.datetime, alarm_after: dt.timedelta, limit: int = 1000
+) -> SweepResult:
+    """Time out silent devices and raise offline alarms; costs what is due, not the fleet."""
+    due = session.execute(
+        select(*_COLUMNS)
+        .where(Device.conn_state == ONLINE, Device.deadline <= now, Device.active.is_(True))
+        .order_by(Device.deadline)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    transitions = []
+    for row in due:
+        live = _Live.of(row)
+        start = live.outage_start()
+        # Guarded: on SQLite the read above holds no lock, so a message may have come meanwhile.
+        done = session.execute(
+            update(_devices)
+            .where(
+                _devices.c.id == row.id,
+                _devices.c.conn_state == ONLINE,
+                _devices.c.deadline <= now,
+            )
+            .values(conn_state=OFFLINE, conn_since=start, deadline=start)
+        )
+        if done.rowcount == 1:  # type: ignore[attr-defined]
+            transitions.append(Transition(row.id, OFFLINE, start, "timeout"))
+    record_transitions(session, transitions)
+    overdue = session.execute(
+        select(Device.id, Device.site_id, Device.conn_since)
+        .where(
+            Device.conn_state == OFFLINE,
+            Device.deadline <= now - alarm_after,
+            Device.active.is_(True),
+        )
+        .order_by(Device.deadline)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    raised = raise_offline_alarms(
+        session, [(r.id, r.site_id, r.conn_since or now) for r in overdue], now, alarm_after
+    )
+    if overdue:
+        session.execute(
+            update(_devices)
+            .where(_devices.c.id.in_([r.id for r in overdue]), _devices.c.conn_state == OFFLINE)
+            .values(deadline=None)
+        )
+    if transitions or raised:
+        _LOGGER.info("Sweep: %d timed out, %d offline alarms", len(transitions), raised)
+    return SweepResult(len(transitions), raised)
+
+
+def restart_grace(session: Session, now: dt.datetime) -> int:
+    """Give online devices one timeout from our restart before the sweep may time them out."""
+    rows = session.execute(
+        select(Device.id, Device.interval_s, Device.reported_interval_s, Device.deadline).where(
+            Device.conn_state == ONLINE
+        )
+    ).all()
+    moved = []
+    for row in rows:
+        grace = now + timeout(row.reported_interval_s or row.interval_s)
+        if row.deadline is None or row.deadline < grace:
+            moved.append({"did": row.id, "dl": grace})
+    if moved:
+        session.execute(
+            update(_devices)
+            .where(_devices.c.id == bindparam("did"))
+            .values(deadline=bindparam("dl")),
+            moved,
+        )
+        _LOGGER.info(
+            "Restart grace: %d online devices get one timeout before any offline", len(moved)
+        )
+    return len(moved)

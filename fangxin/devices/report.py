@@ -1,0 +1,298 @@
+"""Regulators' figures: device uptime, the fleet report against the targets, offline now, worst.
+
+The fleet report groups by district and category; the worst lists rank devices and sites.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from fangxin.devices.fleet import DeviceFigures, Filters, Fleet, fleet_figures, online_now
+from fangxin.devices.models import ConnectivityEvent, CoverageTarget, Device, Site
+from fangxin.devices.observation import unknown_periods
+from fangxin.devices.uptime import Clock, Figures, Hours, window_figures
+
+CAMERA_KINDS = ("camera", "nvr")
+ALL = "全部"
+
+
+def _iso(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat()
+
+
+def device_uptime(
+    session: Session,
+    device: Device,
+    site: Site,
+    start: dt.datetime,
+    end: dt.datetime,
+    now: dt.datetime,
+    *,
+    tz: str,
+    business_hours: bool,
+) -> dict[str, Any]:
+    """Return one device's figures over [start, end) and its offline periods in the window."""
+    end = max(start, min(end, now))
+    w0, w1 = start.timestamp(), end.timestamp()
+    rows = session.execute(
+        select(ConnectivityEvent.at_s, ConnectivityEvent.until_s, ConnectivityEvent.cause)
+        .where(
+            ConnectivityEvent.device_id == device.id,
+            ConnectivityEvent.state == "offline",
+            ConnectivityEvent.at_s < w1,
+            or_(ConnectivityEvent.until_s.is_(None), ConnectivityEvent.until_s > w0),
+        )
+        .order_by(ConnectivityEvent.at_s)
+    ).all()
+    hours = Hours.parse(site.opens, site.closes) if business_hours else None
+    clock = Clock.of(hours, tz, start)
+    unknown = [(a.timestamp(), b.timestamp()) for a, b in unknown_periods(session, start, end, now)]
+    span = (max(w0, device.created_at.timestamp()), w1)
+    offline = [(a, u if u is not None else now.timestamp()) for a, u, _ in rows]
+    figures = window_figures(span, offline, unknown, clock)
+    periods = [
+        {
+            "from": _iso(a),
+            "to": None if u is None else _iso(u),
+            "cause": cause,
+            "seconds": round(clock.measure(max(a, w0), min(u or now.timestamp(), w1)), 3),
+        }
+        for a, u, cause in rows
+    ]
+    return {
+        "device": device.id,
+        "site": site.id,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "business_hours": f"{site.opens}-{site.closes}" if business_hours else None,
+        **figures.as_dict(),
+        "online_now": online_now(device.conn_state, device.deadline, now),
+        "offline_periods": periods,
+        "unknown_periods": [{"from": _iso(a), "to": _iso(b)} for a, b in unknown],
+    }
+
+
+@dataclass(slots=True)
+class Group:
+    """Sites and devices of one district and/or category."""
+
+    district: str
+    category: str
+    sites: int = 0
+    licensed: int = 0
+    covered: int = 0
+    devices: int = 0
+    online_now: int = 0
+    figures: Figures = field(default_factory=Figures)
+
+    def as_dict(self, online_target: float | None) -> dict[str, Any]:
+        """Return the group's row of the report."""
+        rate = self.online_now / self.devices if self.devices else None
+        return {
+            "district": self.district,
+            "category": self.category,
+            "sites": self.sites,
+            "licensed_sites": self.licensed,
+            "covered_sites": self.covered,
+            "coverage": round(self.covered / self.licensed, 6) if self.licensed else None,
+            "devices": self.devices,
+            "online_now": self.online_now,
+            "online_rate_now": None if rate is None else round(rate, 6),
+            "online_rate_target": online_target,
+            "online_rate_met": None
+            if rate is None or online_target is None
+            else rate >= online_target,
+            **self.figures.as_dict(),
+        }
+
+
+def category_of(site: Site) -> str:
+    """Return the site's category, or its kind for sites without one (markets)."""
+    return site.category or site.kind
+
+
+def _is_licensed(site: Site) -> bool:
+    return site.kind == "kitchen" and bool(site.licence_no)
+
+
+def _covered_sites(fleet: Fleet) -> set[str]:
+    """Return sites with at least one camera online at some moment of the window."""
+    return {d.site_id for d in fleet.devices if d.kind in CAMERA_KINDS and d.figures.online_s > 0}
+
+
+def summarise(fleet: Fleet, targets: Iterable[CoverageTarget]) -> dict[str, Any]:
+    """Group the fleet by district and category, with subtotals, coverage and the targets."""
+    targets = list(targets)
+    online_target = next((t.target for t in targets if t.metric == "online_rate"), None)
+    covered = _covered_sites(fleet)
+    site_of = {s.id: s for s in fleet.sites}
+    groups: dict[tuple[str, str], Group] = {}
+
+    def groups_of(site: Site) -> list[Group]:
+        keys = [(ALL, ALL), (site.district, ALL), (ALL, category_of(site))]
+        keys.append((site.district, category_of(site)))
+        return [groups.setdefault(k, Group(*k)) for k in keys]
+
+    for site in fleet.sites:
+        for group in groups_of(site):
+            group.sites += 1
+            group.licensed += _is_licensed(site)
+            group.covered += _is_licensed(site) and site.id in covered
+    for device in fleet.devices:
+        for group in groups_of(site_of[device.site_id]):
+            group.devices += 1
+            group.online_now += device.online_now
+            group.figures = group.figures + device.figures
+    order = sorted(groups, key=lambda k: (k[0] != ALL, k[0], k[1] != ALL, k[1]))
+    return {
+        "summary": [groups[k].as_dict(online_target) for k in order],
+        "coverage": coverage(fleet.sites, covered, targets),
+    }
+
+
+def coverage(
+    sites: list[Site], covered: set[str], targets: list[CoverageTarget]
+) -> list[dict[str, Any]]:
+    """Coverage of licensed kitchens per coverage target, for the city and each district."""
+    out = []
+    for target in (t for t in targets if t.metric == "coverage"):
+        scope = [
+            s
+            for s in sites
+            if _is_licensed(s) and (not target.categories or s.category in target.categories)
+        ]
+        by_district: dict[str, list[Site]] = defaultdict(list)
+        for site in scope:
+            by_district[site.district].append(site)
+        for district, members in [(ALL, scope), *sorted(by_district.items())]:
+            n = sum(1 for s in members if s.id in covered)
+            rate = n / len(members) if members else None
+            out.append(
+                {
+                    "target": target.code,
+                    "name": target.name,
+                    "district": district,
+                    "categories": target.categories or None,
+                    "licensed_sites": len(members),
+                    "covered_sites": n,
+                    "coverage": None if rate is None else round(rate, 6),
+                    "goal": target.target,
+                    "due": target.due.isoformat() if target.due else None,
+                    "met": None if rate is None else rate >= target.target,
+                }
+            )
+    return out
+
+
+def uptime_report(
+    session: Session,
+    start: dt.datetime,
+    end: dt.datetime,
+    now: dt.datetime,
+    *,
+    tz: str,
+    business_hours: bool,
+    filters: Filters | None = None,
+) -> dict[str, Any]:
+    """Return the regulators' uptime report (JSON-ready)."""
+    fleet = fleet_figures(
+        session, start, end, now, tz=tz, business_hours=business_hours, filters=filters
+    )
+    targets = session.scalars(select(CoverageTarget).order_by(CoverageTarget.code)).all()
+    return {
+        "from": fleet.start.isoformat(),
+        "to": fleet.end.isoformat(),
+        "as_of": now.isoformat(),
+        "business_hours": business_hours,
+        "unknown_periods": [{"from": a.isoformat(), "to": b.isoformat()} for a, b in fleet.unknown],
+        **summarise(fleet, targets),
+        "sites": site_rows(fleet),
+    }
+
+
+def site_rows(fleet: Fleet) -> list[dict[str, Any]]:
+    """Return one row per site with its devices' summed figures."""
+    by_site: dict[str, list[DeviceFigures]] = defaultdict(list)
+    for device in fleet.devices:
+        by_site[device.site_id].append(device)
+    rows = []
+    for site in fleet.sites:
+        devices = by_site.get(site.id, [])
+        total = sum((d.figures for d in devices), Figures())
+        rows.append(
+            {
+                "site": site.id,
+                "name": site.name,
+                "district": site.district,
+                "category": category_of(site),
+                "licence_no": site.licence_no,
+                "devices": len(devices),
+                "online_now": sum(d.online_now for d in devices),
+                **total.as_dict(),
+            }
+        )
+    return rows
+
+
+def worst(fleet: Fleet, n: int) -> dict[str, Any]:
+    """Return the n devices and n sites with the lowest uptime (unobserved ones left out)."""
+    devices = sorted(
+        (d for d in fleet.devices if d.figures.uptime is not None),
+        key=lambda d: (d.figures.uptime, -d.figures.offline_s, d.device_id),
+    )[:n]
+    sites = sorted(
+        (r for r in site_rows(fleet) if r["uptime"] is not None),
+        key=lambda r: (r["uptime"], -r["offline_s"], r["site"]),
+    )[:n]
+    return {
+        "devices": [
+            {"device": d.device_id, "site": d.site_id, "kind": d.kind, **d.figures.as_dict()}
+            for d in devices
+        ],
+        "sites": sites,
+    }
+
+
+def offline_now(
+    session: Session, now: dt.datetime, filters: Filters | None = None
+) -> list[dict[str, Any]]:
+    """Return active devices offline now, longest outage first."""
+    filters = filters or Filters()
+    rows = session.execute(
+        select(Device, Site)
+        .join(Site, Site.id == Device.site_id)
+        .where(Device.active.is_(True), *filters.sites())
+        .where(
+            or_(Device.conn_state != "online", Device.conn_state.is_(None), Device.deadline <= now)
+        )
+        .order_by(Device.conn_since, Device.id)
+    ).all()
+    out = []
+    for device, site in rows:
+        if filters.kind and device.kind != filters.kind:
+            continue
+        since = device.conn_since
+        if device.conn_state == "online" and device.last_seen_at:  # timed out, not swept yet
+            interval = device.reported_interval_s or device.interval_s
+            since = device.last_seen_at + dt.timedelta(seconds=interval)
+        out.append(
+            {
+                "device": device.id,
+                "site": site.id,
+                "site_name": site.name,
+                "district": site.district,
+                "category": category_of(site),
+                "kind": device.kind,
+                "offline_since": since.isoformat() if since else None,
+                "offline_s": round((now - since).total_seconds(), 3) if since else None,
+                "last_seen_at": device.last_seen_at.isoformat() if device.last_seen_at else None,
+            }
+        )
+    return out

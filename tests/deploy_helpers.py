@@ -1,0 +1,170 @@
+"""Reading the deployment files as docker compose would: variables, .env.example, volumes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
+MOSQUITTO_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
+# Compose interpolation: $$ is a literal $, else ${NAME}, ${NAME:-default}, ${NAME:?message}, ...
+_VARIABLE = re.compile(
+    r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
+    r"|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
+)
+# Variables whose values are secrets: compose must refuse to start without them.
+SECRET = re.compile(r"PASSWORD|TOKEN|SECRET|SIGNING_KEY")
+
+
+class MissingVariable(KeyError):
+    """A `${NAME:?message}` variable is unset or empty: compose would refuse to start."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """One `${...}` in the compose file."""
+
+    name: str
+    op: str  # "", ":-", "-", ":?", "?", ":+", "+"
+    arg: str
+
+
+def references(text: str) -> Iterator[Reference]:
+    """Yield every variable reference of a compose file's text."""
+    for match in _VARIABLE.finditer(text):
+        if match.group(0) == "$$":
+            continue
+        name = match.group("name") or match.group("bare")
+        yield Reference(name, match.group("op") or "", match.group("arg") or "")
+
+
+def interpolate(text: str, env: Mapping[str, str]) -> str:
+    """Substitute variables as compose does; raise MissingVariable for an unmet `:?`."""
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group("name") or match.group("bare")
+        op, arg = match.group("op") or "", match.group("arg") or ""
+        value = env.get(name)
+        present = value is not None and (value != "" or ":" not in op)
+        if op.endswith("-"):
+            return value if present and value is not None else arg
+        if op.endswith("?"):
+            if not present or value is None:
+                raise MissingVariable(f"{name}: {arg}")
+            return value
+        if op.endswith("+"):
+            return arg if present else ""
+        return value or ""
+
+    return _VARIABLE.sub(substitute, text)
+
+
+def env_example() -> dict[str, str]:
+    """Return the KEY=value lines of .env.example."""
+    values = {}
+    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+def filled_env() -> dict[str, str]:
+    """Return .env.example with every empty value filled as an operator would (URL-safe)."""
+    filled = {}
+    for key, value in env_example().items():
+        if not value and key.endswith("_URL"):
+            value = "https://fangxin.example.cn"
+        elif not value:
+            value = key.lower().replace("_", "") + "0c0ffee"
+        filled[key] = value
+    return filled
+
+
+def raw_compose() -> dict[str, Any]:
+    """Return docker-compose.yml as YAML, before interpolation."""
+    data: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    return data
+
+
+def strings(node: Any) -> Iterator[str]:
+    """Yield every string value of a YAML tree (compose interpolates values, not comments)."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from strings(value)
+
+
+def compose_references() -> list[Reference]:
+    """Return every variable reference in docker-compose.yml's values."""
+    return [ref for text in strings(raw_compose()) for ref in references(text)]
+
+
+def _interpolated(node: Any, env: Mapping[str, str]) -> Any:
+    if isinstance(node, str):
+        return interpolate(node, env)
+    if isinstance(node, dict):
+        return {key: _interpolated(value, env) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_interpolated(value, env) for value in node]
+    return node
+
+
+def load_compose(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return docker-compose.yml after interpolation (with filled_env() by default)."""
+    data: dict[str, Any] = _interpolated(raw_compose(), filled_env() if env is None else env)
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """A volume entry of a service, short or long syntax."""
+
+    source: str | None  # None: an anonymous volume
+    target: str
+    read_only: bool
+
+    @property
+    def kind(self) -> str:
+        """Return "bind", "volume" (named) or "anonymous"."""
+        if self.source is None:
+            return "anonymous"
+        return "bind" if self.source.startswith((".", "/", "~")) else "volume"
+
+
+def mounts(service: Mapping[str, Any]) -> list[Mount]:
+    """Return a service's volume mounts."""
+    out = []
+    for entry in service.get("volumes", []):
+        if isinstance(entry, str):
+            parts = entry.split(":")
+            if len(parts) == 1:
+                out.append(Mount(None, parts[0], False))
+            else:
+                out.append(Mount(parts[0], parts[1], len(parts) > 2 and "ro" in parts[2]))
+        else:
+            out.append(Mount(entry.get("source"), entry["target"], bool(entry.get("read_only"))))
+    return out
+
+
+def conf_options(text: str) -> dict[str, list[str]]:
+    """Return a mosquitto.conf's options: name -> values in file order."""
+    options: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, value = line.strip().partition(" ")
+            options.setdefault(name, []).append(value.strip())
+    return options
