@@ -173,7 +173,9 @@ def main() -> None:
             f"{engine.dialect.name}: seeded {args.sites} sites, {args.devices} devices "
             f"in {time.perf_counter() - t0:.1f} s"
         )
-        app = create_app(Settings(data_dir=Path(tmp), database_url=url), engine)
+        app = create_app(
+            Settings(data_dir=Path(tmp), database_url=url, ratelimit_enabled=False), engine
+        )
         client = app.test_client()
         page = client.get("/login").get_data(as_text=True)
         token = page.split('name="csrf_token" value="')[1].split('"')[0]

@@ -161,6 +161,7 @@ def fangxin_cmd(args: argparse.Namespace) -> list[str]:
 def serve(url: str, port: int, args: argparse.Namespace, log: Path) -> subprocess.Popen[bytes]:
     """Start `fangxin serve` on the database and wait for its port."""
     env = {**os.environ, "FANGXIN_DATABASE_URL": url, "FANGXIN_DATA_DIR": str(log.parent)}
+    env["FANGXIN_RATELIMIT_ENABLED"] = "false"
     cmd = [
         *fangxin_cmd(args),
         "--log-level",

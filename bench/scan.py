@@ -184,6 +184,7 @@ def main() -> None:
         rate, codes = issue_rate(url, args.issue, args.issuers)
         port = free_port()
         env = {**os.environ, "FANGXIN_DATA_DIR": tmp, "FANGXIN_DATABASE_URL": url}
+        env["FANGXIN_RATELIMIT_ENABLED"] = "false"
         proc = subprocess.Popen(
             [
                 sys.executable,

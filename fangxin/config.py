@@ -9,6 +9,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+# Values shipped in code, examples or docs; never acceptable as production secrets.
+DEVELOPMENT_SECRETS = frozenset({"dev-only-not-secret", "change-me", "changeme", "secret"})
+
 
 class ConfigError(RuntimeError):
     """The environment does not describe a runnable configuration."""
@@ -52,6 +55,13 @@ class Settings:
     timezone: str = "Asia/Shanghai"
     # "auto" tries MQTT 5 and falls back to 3.1.1; "5" or "3.1.1" skip the probe.
     mqtt_protocol: str = "auto"
+    # Flask-Limiter: public pages and /login per client address, the results door per API key.
+    ratelimit_enabled: bool = True
+    ratelimit_public: str = "120/minute"
+    ratelimit_results: str = "600/minute"
+    ratelimit_storage_url: str = "memory://"
+    # Proxy addresses whose X-Forwarded-For is believed (audit log, rate limits); none by default.
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """Fill the database URL from the data dir when none was given."""
@@ -84,6 +94,11 @@ class Settings:
             session_expiry_s=_int(env, "FANGXIN_MQTT_SESSION_EXPIRY_S", 86400),
             max_payload_bytes=_int(env, "FANGXIN_MAX_PAYLOAD_BYTES", 256 * 1024),
             mqtt_protocol=env.get("FANGXIN_MQTT_PROTOCOL", "auto"),
+            ratelimit_enabled=env.get("FANGXIN_RATELIMIT_ENABLED", "true").lower() != "false",
+            ratelimit_public=env.get("FANGXIN_RATELIMIT_PUBLIC") or "120/minute",
+            ratelimit_results=env.get("FANGXIN_RATELIMIT_RESULTS") or "600/minute",
+            ratelimit_storage_url=env.get("FANGXIN_RATELIMIT_STORAGE_URL") or "memory://",
+            trusted_proxies=tuple(env.get("FANGXIN_TRUSTED_PROXIES", "").replace(",", " ").split()),
         )
         if settings.mqtt_protocol not in ("auto", "5", "3.1.1"):
             raise ConfigError("FANGXIN_MQTT_PROTOCOL must be auto, 5 or 3.1.1")
@@ -112,3 +127,13 @@ class Settings:
         ]
         if missing:
             raise ConfigError("production mode needs " + ", ".join(missing))
+        weak = [
+            name
+            for name, value in (
+                ("FANGXIN_SECRET_KEY", self.secret_key),
+                ("FANGXIN_SIGNING_KEY", self.signing_key),
+            )
+            if value and (value in DEVELOPMENT_SECRETS or len(value) < 32)
+        ]
+        if weak:
+            raise ConfigError("production mode refuses development or short " + ", ".join(weak))

@@ -22,6 +22,7 @@ MODEL_MODULES = (
     "fangxin.trace.webhook_models",
     "fangxin.trace.cert_models",
     "fangxin.service.user_models",
+    "fangxin.service.audit_models",
 )
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 

@@ -76,6 +76,7 @@ class Ingester:
         self._queue: queue.Queue[_Inbound] = queue.Queue()
         self._stop = threading.Event()
         self._connected = threading.Event()
+        self._subscribed = threading.Event()
         self._connack: ReasonCode | None = None
         self._generation = 0
         self._client: mqtt.Client | None = None
@@ -100,6 +101,7 @@ class Ingester:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _try_connect(self, protocol: MQTTProtocolVersion, timeout_s: float) -> mqtt.Client | None:
@@ -126,6 +128,9 @@ class Ingester:
         code = self._connack
         if code is not None and not code.is_failure:
             self.protocol = protocol
+            # Return once subscribed, so whoever started us can rely on messages being routed.
+            if not self._subscribed.wait(timeout_s):
+                _LOGGER.warning("No SUBACK within %.0fs; carrying on", timeout_s)
             return client
         client.loop_stop()
         client.disconnect()
@@ -173,8 +178,22 @@ class Ingester:
             flags.session_present,
             self.subscription,
         )
+        self._subscribed.clear()
         client.subscribe(self.subscription, qos=1)
         self._connected.set()
+
+    def _on_subscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: Any,
+        _mid: int,
+        reason_codes: list[ReasonCode],
+        _props: Properties | None,
+    ) -> None:
+        if any(code.is_failure for code in reason_codes):
+            _LOGGER.error("Broker refused the subscription %s: %s", self.subscription, reason_codes)
+            return
+        self._subscribed.set()
 
     def _on_disconnect(
         self,

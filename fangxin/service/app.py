@@ -86,4 +86,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     from fangxin.service import pages
 
     pages.init_app(app)
+    from fangxin.service import audit, metrics, ratelimit
+
+    ratelimit.init_app(app, settings)  # wraps the views above: keep it after every blueprint
+    audit.init_app(app)
+    metrics.init_app(app)
     return app

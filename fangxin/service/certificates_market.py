@@ -11,9 +11,11 @@ import datetime as dt
 import json
 
 from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import select
 
 from fangxin.db import utcnow
 from fangxin.devices import registry
+from fangxin.devices.models import Site
 from fangxin.service.api import parse_body
 from fangxin.service.app import db_session, state
 from fangxin.service.auth import current_principal, requires_role
@@ -21,7 +23,7 @@ from fangxin.service.certificates_api import register_errors
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.problems import Problem
 from fangxin.trace import entries, epcis
-from fangxin.trace.cert_models import Certificate, EntryCheck
+from fangxin.trace.cert_models import Certificate, EntryCheck, Subject
 from fangxin.trace.cert_schemas import EntryIn, EntryOut, TestRef
 from fangxin.trace.cert_views import public_base
 from fangxin.trace.certificates import format_quantity
@@ -35,6 +37,10 @@ def _check_site(site_id: str) -> None:
     principal = current_principal()
     if principal.role == "lab" and principal.site_id != site_id:
         raise Problem(403, "Forbidden", f"this key checks entries at {principal.site_id} only")
+    if principal.role == "regulator" and principal.district:
+        site = db_session().get(Site, site_id)
+        if site is not None and site.district != principal.district:
+            raise Problem(403, "Forbidden", f"this key is scoped to {principal.district}")
 
 
 def entry_out(entry: EntryCheck) -> EntryOut:
@@ -106,13 +112,21 @@ def epcis_events() -> Response:
     subject = principal.subject_id if principal.role == "issuer" else request.args.get("subject")
     settings = state().settings
     start, end = _time("from"), _time("to")
-    found = epcis.events(
-        db_session(),
-        public_base(settings),
-        settings.timezone,
-        certificate=request.args.get("certificate"),
-        subject=subject,
-    )
+    scoped: list[str | None] = [subject]
+    if principal.role == "regulator" and principal.district:  # its district's subjects only
+        own = db_session().scalars(select(Subject.id).where(Subject.district == principal.district))
+        scoped = [s for s in own if subject in (None, s)]
+    found = [
+        event
+        for one in scoped
+        for event in epcis.events(
+            db_session(),
+            public_base(settings),
+            settings.timezone,
+            certificate=request.args.get("certificate"),
+            subject=one,
+        )
+    ]
     found = [
         e
         for e in found

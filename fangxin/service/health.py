@@ -7,16 +7,13 @@ import urllib.request
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
 from fangxin.db import NotMigratedError, check_migrated
-from fangxin.devices.models import Device
-from fangxin.ingest.models import DeadLetter, SecurityEvent
 from fangxin.ingest.mqtt_url import BrokerAddress
 from fangxin.service.app import db_session, state
 from fangxin.service.openapi import Spec, build_spec, json_response
 from fangxin.service.problems import problem_response
-from fangxin.trace.models import RapidTestResult
 
 bp = Blueprint("health", __name__)
 
@@ -73,18 +70,10 @@ def readyz() -> Response:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """Expose record counts in Prometheus text format."""
-    session = db_session()
-    lines = []
-    for name, model, help_text in (
-        ("fangxin_rapid_test_results", RapidTestResult, "Rapid-test results stored"),
-        ("fangxin_dead_letters", DeadLetter, "Messages refused with a reason"),
-        ("fangxin_security_events", SecurityEvent, "Messages from unknown or misplaced devices"),
-        ("fangxin_devices", Device, "Registered devices"),
-    ):
-        count = session.scalar(select(func.count()).select_from(model)) or 0
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {count}"]
-    return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")
+    """Expose ingest, dead-letter, spool and HTTP latency figures in Prometheus text format."""
+    from fangxin.service.metrics import render
+
+    return render()
 
 
 @bp.get("/openapi.json")

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, json, request
 from pydantic import ValidationError
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
 _LOGGER = logging.getLogger(__name__)
@@ -63,6 +64,12 @@ def init_app(app: Flask) -> None:
         if exc.code == 405 and exc.valid_methods:  # type: ignore[attr-defined]
             response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
         return response
+
+    @app.errorhandler(DataError)
+    def _unstorable(exc: DataError) -> Response:
+        # The database refused a value (NUL in text, a number out of range): bad input, not a bug.
+        _LOGGER.warning("Refused value on %s %s: %s", request.method, request.path, exc.orig)
+        return problem_response(400, "Bad Request", "a value cannot be stored or searched")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

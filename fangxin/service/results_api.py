@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import weakref
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +18,6 @@ from flask import (
     render_template,
     request,
 )
-from flask.blueprints import BlueprintSetupState
 from sqlalchemy.orm import Session
 
 from fangxin.db import utcnow
@@ -45,21 +43,6 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 BOARD_REFRESH_S = 60
 # Rejections that are about who may post, not about the data.
 _REFUSED = {"forbidden", "unknown_device", "site_mismatch"}
-
-
-@bp.record_once
-def _fork_safe(setup: BlueprintSetupState) -> None:
-    # `fangxin serve` forks gunicorn workers after the app and its engine exist: a worker must
-    # not reuse pooled connections of the parent (two processes on one socket read each
-    # other's answers). The lead may move this into service/server.py as a post_fork hook.
-    engine = weakref.ref(setup.app.extensions["fangxin"].engine)
-
-    def forget_inherited_connections() -> None:
-        inherited = engine()
-        if inherited is not None:
-            inherited.dispose(close=False)
-
-    os.register_at_fork(after_in_child=forget_inherited_connections)
 
 
 @bp.errorhandler(registry.NotFound)

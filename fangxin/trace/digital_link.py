@@ -175,7 +175,10 @@ def parse(uri: str) -> DigitalLink:
     """Parse and fully validate a GS1 Digital Link URI (uncompressed form)."""
     if not _SCHEME.match(uri):
         raise DigitalLinkError("the scheme must be http or https, in one case")
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError as exc:  # e.g. an unbalanced IPv6 bracket in the host
+        raise DigitalLinkError(f"the URI cannot be split: {exc}") from exc
     if not parts.hostname:
         raise DigitalLinkError("the URI has no host")
     path = parts.path

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -152,6 +153,8 @@ def xlsx_bytes(rows: Iterable[list[Any]], title: str = "快检结果") -> bytes:
     for row in rows:
         cells = []
         for value in row:
+            if isinstance(value, str):  # control characters make openpyxl refuse the sheet
+                value = ILLEGAL_CHARACTERS_RE.sub("", value)
             cell = WriteOnlyCell(sheet, value=value)
             if isinstance(value, dt.datetime):
                 cell.number_format = "yyyy-mm-dd hh:mm:ss"
