@@ -244,20 +244,23 @@ class Ingester:
         delay = 0.5
         while True:
             try:
-                with self.session_factory.begin() as session:
-                    self.stats.add(self.pipeline.process(session, raws))
+                try:
+                    with self.session_factory.begin() as session:
+                        self.stats.add(self.pipeline.process(session, raws))
+                except _TRANSIENT:
+                    raise
+                except Exception:
+                    _LOGGER.exception(
+                        "Batch failed to store; storing its %d messages one by one", len(raws)
+                    )
+                    self._store_singly(raws)  # may raise a transient error: retried below
                 return
             except _TRANSIENT as exc:
-                # Nothing is acked, so nothing is lost: the broker holds the messages meanwhile.
+                # Nothing is acked, so nothing is lost: the broker holds the messages meanwhile;
+                # what was stored already is deduplicated when the batch is tried again.
                 _LOGGER.error("Database unavailable, retrying batch in %.1fs: %s", delay, exc)
                 time.sleep(delay)
                 delay = min(delay * 2, 30.0)
-            except Exception:
-                _LOGGER.exception(
-                    "Batch failed to store; storing its %d messages one by one", len(raws)
-                )
-                self._store_singly(raws)
-                return
 
     def _store_singly(self, raws: list[RawMessage]) -> None:
         # A message that breaks a batch (a value the database refuses) must not block the stream.
