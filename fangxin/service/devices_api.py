@@ -52,6 +52,15 @@ def _window(query: ReportQuery, now: dt.datetime) -> tuple[dt.datetime, dt.datet
         raise Problem(400, "Bad window", str(exc)) from exc
 
 
+def _report_options(query: ReportQuery) -> dict[str, Any]:
+    """Return the keyword arguments every fleet report takes from the query."""
+    return {
+        "tz": state().settings.timezone,
+        "business_hours": query.hours == "business",
+        "filters": Filters(query.district, query.category, query.kind),
+    }
+
+
 def _in_scope(site: Site) -> None:
     scope = current_principal().district
     if scope and site.district != scope:
@@ -98,15 +107,7 @@ def uptime_view() -> Response:
     """Report online rate and coverage per district and category against the targets."""
     session, now, query = db_session(), utcnow(), _query()
     start, end = _window(query, now)
-    report = uptime_report(
-        session,
-        start,
-        end,
-        now,
-        tz=state().settings.timezone,
-        business_hours=query.hours == "business",
-        filters=Filters(query.district, query.category, query.kind),
-    )
+    report = uptime_report(session, start, end, now, **_report_options(query))
     name = f"uptime-{start:%Y%m%d}-{end:%Y%m%d}"
     if query.format == "csv":
         text = "\ufeff" + report_csv(report, query.table)  # the BOM lets Excel read UTF-8
@@ -130,15 +131,7 @@ def worst_view() -> Response:
     """List the N devices and N sites with the lowest uptime in the window."""
     session, now, query = db_session(), utcnow(), _query()
     start, end = _window(query, now)
-    fleet = fleet_figures(
-        session,
-        start,
-        end,
-        now,
-        tz=state().settings.timezone,
-        business_hours=query.hours == "business",
-        filters=Filters(query.district, query.category, query.kind),
-    )
+    fleet = fleet_figures(session, start, end, now, **_report_options(query))
     return jsonify(
         {"from": fleet.start.isoformat(), "to": fleet.end.isoformat(), **worst(fleet, query.n)}
     )
