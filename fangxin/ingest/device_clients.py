@@ -49,7 +49,6 @@ def run_fleet(
     clients = {
         d.device_id: device_client(broker, d.site_id, d.device_id) for d in simulator.devices
     }
-    states = {d.device_id: topic_for(d.site_id, d.device_id, "state") for d in simulator.devices}
     sent = 0
     start = time.monotonic()
     try:
@@ -67,11 +66,8 @@ def run_fleet(
                 sent += 1
             stop.wait(tick_s)
     finally:
-        for device_id, client in clients.items():
-            # A clean shutdown sends no will: say offline ourselves.
-            client.publish(states[device_id], "offline", qos=1, retain=True).wait_for_publish(2)
-            client.disconnect()
-            client.loop_stop()
+        for device in simulator.devices:
+            say_offline(clients[device.device_id], device.site_id, device.device_id)
     return sent
 
 

@@ -11,7 +11,7 @@ from fangxin.db import utcnow
 from fangxin.devices import registry
 from fangxin.devices.schemas import DeviceCreated, DeviceIn, DeviceOut, SiteIn, SiteOut
 from fangxin.service.app import db_session, state
-from fangxin.service.auth import current_principal, requires_role
+from fangxin.service.auth import current_principal, requires_role, scoped_district
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.problems import Problem, problem_response
 from fangxin.site_status import site_status as compute_status
@@ -54,18 +54,11 @@ def add_site() -> tuple[Response, int]:
     return _created(SiteOut.model_validate(site))
 
 
-def _district_scope(asked: str | None) -> str | None:
-    scope = current_principal().district
-    if scope and asked not in (None, scope):
-        raise Problem(403, "Forbidden", f"this key is scoped to {scope}")
-    return scope or asked
-
-
 @bp.get("/sites")
 @requires_role("regulator")
 def list_sites() -> Response:
     """List sites, optionally of a district (a district key: its own)."""
-    sites = registry.list_sites(db_session(), _district_scope(request.args.get("district")))
+    sites = registry.list_sites(db_session(), scoped_district(request.args.get("district")))
     return jsonify([SiteOut.model_validate(s).model_dump(mode="json") for s in sites])
 
 

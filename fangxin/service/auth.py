@@ -99,6 +99,14 @@ def current_principal() -> Principal:
     return principal
 
 
+def scoped_district(asked: str | None) -> str | None:
+    """Return the district a query may see: the key's own district (403 if another was asked)."""
+    scope = current_principal().district
+    if scope and asked not in (None, scope):
+        raise Problem(403, "Forbidden", f"this key is scoped to {scope}")
+    return scope or asked
+
+
 def requires_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Allow the endpoint to callers with one of these roles (admin always)."""
 

@@ -26,7 +26,7 @@ from fangxin.devices.models import Site
 from fangxin.ingest.payloads import Limits, PayloadError, SiteResultPayload, validate_elements
 from fangxin.ingest.pipeline import Pipeline
 from fangxin.service.app import db_session, state
-from fangxin.service.auth import Principal, current_principal, requires_role
+from fangxin.service.auth import Principal, current_principal, requires_role, scoped_district
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.problems import Problem, problem_response
 from fangxin.site_status import local_day
@@ -212,10 +212,8 @@ def export() -> Response:
     site_id, district = request.args.get("site"), request.args.get("district")
     if principal.role == "lab":
         site_id = site_id or principal.site_id
-    if principal.role == "regulator" and principal.district:
-        district = district or principal.district
-        if district != principal.district:
-            raise Problem(403, "Forbidden", f"this API key is scoped to {principal.district}")
+    if principal.role == "regulator":
+        district = scoped_district(district)
     if site_id:
         check_site(principal, registry.get_site(session, site_id))
     name = f"rapid-tests-{site_id or district or 'all'}-{first:%Y%m%d}-{last:%Y%m%d}.{form}"
