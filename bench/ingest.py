@@ -28,12 +28,12 @@ from paho.mqtt.properties import Properties
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
+from fangxin.contract.topics import SUBSCRIPTION, shared_subscription
 from fangxin.db import make_engine, make_session_factory, upgrade, utcnow
 from fangxin.devices import registry
 from fangxin.devices.schemas import DeviceIn, SiteIn
-from fangxin.ingest.broker import RunningBroker, free_port, start_broker
-from fangxin.ingest.topics import SUBSCRIPTION, shared_subscription
-from fangxin.trace.models import RapidTestResult
+from fangxin.sim.broker import RunningBroker, free_port, start_broker
+from fangxin.trace.results.models import RapidTestResult
 
 SITES, DEVICES_PER_SITE = 10, 5
 RECEIVE_MAXIMUM = 1000

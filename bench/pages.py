@@ -26,7 +26,7 @@ from fangxin.db import make_engine, make_session_factory, upgrade, utcnow
 from fangxin.devices.models import ConnectivityEvent, Device, Site
 from fangxin.service.app import create_app
 from fangxin.service.users import add_user
-from fangxin.trace.models import RapidTestResult
+from fangxin.trace.results.models import RapidTestResult
 
 DISTRICTS = (
     "新华区",

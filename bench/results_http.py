@@ -35,13 +35,13 @@ from paho.mqtt.properties import Properties
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
+from fangxin.contract.topics import SUBSCRIPTION
 from fangxin.db import make_engine, make_session_factory, upgrade, utcnow
 from fangxin.devices import registry
 from fangxin.devices.schemas import DeviceIn, SiteIn
-from fangxin.ingest.broker import RunningBroker, free_port, start_broker, wait_for_port
-from fangxin.ingest.topics import SUBSCRIPTION
 from fangxin.service.auth import create_key
-from fangxin.trace.models import RapidTestResult
+from fangxin.sim.broker import RunningBroker, free_port, start_broker, wait_for_port
+from fangxin.trace.results.models import RapidTestResult
 
 SITES, DEVICES_PER_SITE, BATCH = 10, 5, 100
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -148,11 +148,11 @@ def hammer(
 
 
 def fangxin_cmd(args: argparse.Namespace) -> list[str]:
-    """Return the command line of `fangxin`, optionally without other areas' result listeners."""
-    if not args.without_listeners:
+    """Return the command line of `fangxin`, optionally without the entry-check step."""
+    if not args.without_entry_checks:
         return [sys.executable, "-m", "fangxin.cli"]
     launcher = (
-        "import sys, fangxin.ingest.pipeline as p; p.RESULT_LISTENERS = (); "
+        "import sys, fangxin.ingest.pipeline as p; p.decide_waiting_entries = lambda s, r: None; "
         "from fangxin.cli import main; sys.argv[0] = 'fangxin'; main()"
     )
     return [sys.executable, "-c", launcher]
@@ -333,9 +333,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--keep", default=None, help="Keep logs and SQLite files in this folder.")
     parser.add_argument(
-        "--without-listeners",
+        "--without-entry-checks",
         action="store_true",
-        help="Run both doors without other areas' RESULT_LISTENERS (isolates the door itself).",
+        help="Run both doors without the entry-check step (isolates the door itself).",
     )
     args = parser.parse_args()
     results = make_results(args.results)
@@ -354,8 +354,8 @@ def main() -> None:
     n = args.results
     print(
         f"\n{n} results, {engine}, {os.cpu_count()} cores; gunicorn {args.workers} workers x "
-        f"{args.threads} threads, {args.clients} HTTP clients, batches of {BATCH}; result "
-        f"listeners: {'off' if args.without_listeners else 'on'}"
+        f"{args.threads} threads, {args.clients} HTTP clients, batches of {BATCH}; entry-check "
+        f"step: {'off' if args.without_entry_checks else 'on'}"
     )
     print(
         f"HTTP  POST /api/v1/results  {http_rate:>9.0f} results/s  "

@@ -28,11 +28,11 @@ from pathlib import Path
 from sqlalchemy import text
 
 from fangxin.db import make_engine, make_session_factory, upgrade, utcnow
-from fangxin.ingest.broker import free_port
-from fangxin.trace import issuance, qr
-from fangxin.trace.cert_schemas import CertificateIn, SubjectIn
-from fangxin.trace.signing import generate
-from fangxin.trace.subjects import add_subject
+from fangxin.sim.broker import free_port
+from fangxin.trace.certificates import issuance, qr
+from fangxin.trace.certificates.schemas import CertificateIn, SubjectIn
+from fangxin.trace.certificates.signing import generate
+from fangxin.trace.certificates.subjects import add_subject
 
 CERT = {
     "subject": "s-bench",

@@ -114,7 +114,7 @@ def ingest(ctx: click.Context, shared: str | None, client_id: str | None) -> Non
 @click.pass_context
 def demo(ctx: click.Context, port: int, mqtt_port: int, broker: str) -> None:
     """Run everything on one machine with embedded defaults."""
-    from fangxin.demo import run_demo
+    from fangxin.sim.demo import run_demo
 
     sys.exit(run_demo(_settings(ctx), port, mqtt_port, broker))
 

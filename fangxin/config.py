@@ -27,6 +27,25 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the web app, the ingester and the CLI need to know about their environment."""
@@ -62,6 +81,20 @@ class Settings:
     ratelimit_storage_url: str = "memory://"
     # Proxy addresses whose X-Forwarded-For is believed (audit log, rate limits); none by default.
     trusted_proxies: tuple[str, ...] = ()
+    # Alarms the ingester raises: a camera offline this long, a recorder with less free storage.
+    offline_alarm_after_s: float = 1800.0
+    storage_low_gb: float = 20.0
+    # Web processes: how long a rendered scan page is reused and scans are buffered before a write.
+    scan_cache_s: float = 1.0
+    scan_flush_s: float = 1.0
+    # Dashboard figures are reused this long (the same figures for every viewer of a district).
+    dashboard_cache_s: float = 60.0
+    # Webhooks: first retry delay; whether web processes send at once after a commit (else only
+    # the `fangxin webhooks` worker sends).
+    webhook_backoff_s: float = 30.0
+    webhooks_in_web: bool = True
+    # "text" or "json" log lines.
+    log_format: str = "text"
 
     def __post_init__(self) -> None:
         """Fill the database URL from the data dir when none was given."""
@@ -99,7 +132,17 @@ class Settings:
             ratelimit_results=env.get("FANGXIN_RATELIMIT_RESULTS") or "600/minute",
             ratelimit_storage_url=env.get("FANGXIN_RATELIMIT_STORAGE_URL") or "memory://",
             trusted_proxies=tuple(env.get("FANGXIN_TRUSTED_PROXIES", "").replace(",", " ").split()),
+            offline_alarm_after_s=_float(env, "FANGXIN_OFFLINE_ALARM_AFTER_S", 1800.0),
+            storage_low_gb=_float(env, "FANGXIN_STORAGE_LOW_GB", 20.0),
+            scan_cache_s=_float(env, "FANGXIN_SCAN_CACHE_S", 1.0),
+            scan_flush_s=_float(env, "FANGXIN_SCAN_FLUSH_S", 1.0),
+            dashboard_cache_s=_float(env, "FANGXIN_DASHBOARD_CACHE_S", 60.0),
+            webhook_backoff_s=_float(env, "FANGXIN_WEBHOOK_BACKOFF_S", 30.0),
+            webhooks_in_web=_flag(env, "FANGXIN_WEBHOOKS_IN_WEB", True),
+            log_format=(env.get("FANGXIN_LOG_FORMAT") or "text").lower(),
         )
+        if settings.log_format not in ("text", "json"):
+            raise ConfigError("FANGXIN_LOG_FORMAT must be text or json")
         if settings.mqtt_protocol not in ("auto", "5", "3.1.1"):
             raise ConfigError("FANGXIN_MQTT_PROTOCOL must be auto, 5 or 3.1.1")
         return replace(settings, **overrides) if overrides else settings

@@ -15,10 +15,11 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.config import Settings
-from fangxin.db import import_models, make_engine, make_session_factory, upgrade
-from fangxin.ingest.broker import RunningBroker, free_port, mosquitto_binary, start_broker
+from fangxin.db import make_engine, make_session_factory, upgrade
+from fangxin.migrations.tables import all_tables
 from fangxin.service.app import create_app
 from fangxin.service.auth import create_key
+from fangxin.sim.broker import RunningBroker, free_port, mosquitto_binary, start_broker
 
 PG_URL = os.environ.get("FANGXIN_TEST_DATABASE_URL")
 MQTT_URL = os.environ.get("FANGXIN_TEST_MQTT_URL")
@@ -59,7 +60,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{path}"
     url: str = request.getfixturevalue("pg_migrated")
     engine = make_engine(url)
-    tables = [t.name for t in import_models().sorted_tables if t.name not in SEEDED]
+    tables = [t.name for t in all_tables().sorted_tables if t.name not in SEEDED]
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     engine.dispose()

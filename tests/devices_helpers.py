@@ -13,7 +13,8 @@ from fangxin.devices import registry
 from fangxin.devices.connectivity import Transition, record_transitions, sweep
 from fangxin.devices.models import ConnectivityEvent, Device, IngesterRun
 from fangxin.devices.schemas import DeviceIn, SiteIn
-from fangxin.ingest.pipeline import Pipeline, RawMessage
+from fangxin.ingest.batch import RawMessage
+from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import SqlSink
 
 CST = dt.timezone(dt.timedelta(hours=8))

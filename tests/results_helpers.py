@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
 from fangxin.db import make_engine
-from fangxin.ingest.pipeline import BatchStats, Pipeline, RawMessage
+from fangxin.ingest.batch import BatchStats, RawMessage
+from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import SqlSink
 from fangxin.service.auth import create_key
-from fangxin.trace.models import RapidTestResult, TestItem, TestItemLimit
+from fangxin.trace.results.models import RapidTestResult, TestItem, TestItemLimit
 from tests.helpers import CST, dumps, register, result
 
 SITE, RT, RT2 = "m-300", "rt-300", "rt-301"

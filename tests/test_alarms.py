@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import pytest
@@ -10,10 +9,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fangxin.config import ConfigError
+from fangxin.config import ConfigError, Settings
 from fangxin.devices.models import Alarm
-from fangxin.ingest.pipeline import RawMessage
-from fangxin.ingest.runner import AlarmingPipeline, alarm_thresholds
+from fangxin.ingest.batch import RawMessage
+from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import SqlSink
 from fangxin.service.auth import create_key
 from tests.devices_helpers import at, beats, feed, kitchen, tick
@@ -160,7 +159,7 @@ def test_never_connected_device_raises_no_offline_alarm(sessions: sessionmaker[S
 def test_device_alarms_tamper_and_storage(sessions: sessionmaker[Session]) -> None:
     kitchen(sessions, SITE, ["cam-1"])
     feed(sessions, SITE, "cam-1", "alarm", 100, ai_alarm("t-1", "occlusion"))
-    pipeline = AlarmingPipeline(SqlSink(), threshold_gb=20.0)
+    pipeline = Pipeline(SqlSink(), storage_low_gb=20.0)
     topic = f"fangxin/v1/{SITE}/cam-1/status"
 
     def status(seconds: int, free: float) -> None:
@@ -182,8 +181,10 @@ def test_device_alarms_tamper_and_storage(sessions: sessionmaker[Session]) -> No
 
 
 def test_alarm_thresholds_from_the_environment() -> None:
-    assert alarm_thresholds({}) == (dt.timedelta(minutes=30), 20.0)
+    defaults = Settings.from_env({})
+    assert (defaults.offline_alarm_after_s, defaults.storage_low_gb) == (1800.0, 20.0)
     env = {"FANGXIN_OFFLINE_ALARM_AFTER_S": "600", "FANGXIN_STORAGE_LOW_GB": "50"}
-    assert alarm_thresholds(env) == (dt.timedelta(minutes=10), 50.0)
-    with pytest.raises(ConfigError, match="must be numbers"):
-        alarm_thresholds({"FANGXIN_STORAGE_LOW_GB": "lots"})
+    custom = Settings.from_env(env)
+    assert (custom.offline_alarm_after_s, custom.storage_low_gb) == (600.0, 50.0)
+    with pytest.raises(ConfigError, match="must be a number"):
+        Settings.from_env({"FANGXIN_STORAGE_LOW_GB": "lots"})

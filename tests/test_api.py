@@ -9,7 +9,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from fangxin.ingest.pipeline import Pipeline, RawMessage
+from fangxin.ingest.batch import RawMessage
+from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import SqlSink
 from fangxin.service.auth import create_key
 from tests.helpers import CST, dumps, result, status
@@ -119,7 +120,7 @@ def test_health_ready_metrics_openapi(client: FlaskClient) -> None:
 
 @pytest.mark.parametrize("broker", ["mqtt://127.0.0.1:1"])
 def test_ready_reports_broker_down(client: FlaskClient, broker: str) -> None:
-    from fangxin.service.app import state
+    from fangxin.service.context import state
 
     with client.application.app_context():
         app_state = state()

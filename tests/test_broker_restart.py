@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fangxin.ingest.broker import free_port, mosquitto_binary, start_broker
-from fangxin.trace.models import RapidTestResult
+from fangxin.sim.broker import free_port, mosquitto_binary, start_broker
+from fangxin.trace.results.models import RapidTestResult
 from tests.conftest import unique
 from tests.helpers import count, dumps, publish_all, publisher, register, result, wait_until
 from tests.test_crash import start_ingester

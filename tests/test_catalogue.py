@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.cli import main
-from fangxin.trace.catalogue import Catalogue, items_from_csv, items_to_csv, list_items
-from fangxin.trace.models import RapidTestResult, TestItem
-from fangxin.trace.verdicts import VerdictError
+from fangxin.trace.results.catalogue import Catalogue, items_from_csv, items_to_csv, list_items
+from fangxin.trace.results.models import RapidTestResult, TestItem
+from fangxin.trace.results.verdicts import VerdictError
 from tests.results_helpers import (  # noqa: F401 - fixtures
     auth,
     mqtt,
@@ -224,7 +224,7 @@ def test_admin_api_edits_the_catalogue(
     assert client.delete("/api/v1/catalogue/h2o2", headers=auth(keys.admin)).status_code == 200
     assert "h2o2" not in {i["code"] for i in client.get("/api/v1/catalogue").get_json()}
     with client.application.app_context():
-        from fangxin.service.results_api import pipeline
+        from fangxin.service.api.results import pipeline
 
         pipeline().cache.items_at = -1e9  # the cache would pick the edit up within seconds
     refused = post(client, keys.lab, posted("r-1", 12.0, item="h2o2", unit="mg/kg"))

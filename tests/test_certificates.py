@@ -13,11 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.db import utcnow
-from fangxin.trace import certificates, issuance
-from fangxin.trace.cert_models import Certificate
-from fangxin.trace.cert_schemas import CertificateIn, SubjectIn
-from fangxin.trace.signing import generate
-from fangxin.trace.subjects import add_subject, check_credit_code
+from fangxin.trace.certificates import issuance, records
+from fangxin.trace.certificates.models import Certificate
+from fangxin.trace.certificates.schemas import CertificateIn, SubjectIn
+from fangxin.trace.certificates.signing import generate
+from fangxin.trace.certificates.subjects import add_subject, check_credit_code
 from tests.trace_helpers import (
     CERT,
     CREDIT_CODE,
@@ -111,7 +111,7 @@ def test_numbering_is_safe_under_concurrency(sessions: sessionmaker[Session]) ->
     ],
 )
 def test_basis_is_normalised(basis: list[str], expected: list[str]) -> None:
-    assert certificates.normalise_basis(basis) == expected
+    assert records.normalise_basis(basis) == expected
 
 
 @pytest.mark.parametrize(
@@ -264,9 +264,9 @@ def test_evidence_must_be_a_negative_test_of_the_product(
 
 
 def test_quantities_are_exact(sessions: sessionmaker[Session]) -> None:
-    assert certificates.to_milli(Decimal("0.001")) == 1
-    assert certificates.format_quantity(12500) == "12.5"
-    assert certificates.format_quantity(50000) == "50"
+    assert records.to_milli(Decimal("0.001")) == 1
+    assert records.format_quantity(12500) == "12.5"
+    assert records.format_quantity(50000) == "50"
     with sessions() as session:
         assert session.scalars(select(Certificate)).all() == []
 

@@ -14,10 +14,10 @@ from jsonschema import Draft7Validator
 
 from fangxin.cli import main
 from fangxin.config import Settings
+from fangxin.contract.topics import shared_subscription
 from fangxin.devices.mosquitto_export import MosquittoFiles, write
-from fangxin.ingest.broker import MOSQUITTO_CONF as TEST_BROKER_CONF
 from fangxin.ingest.mqtt_url import BrokerAddress
-from fangxin.ingest.topics import shared_subscription
+from fangxin.sim.broker import MOSQUITTO_CONF as TEST_BROKER_CONF
 from tests.deploy_helpers import (
     MOSQUITTO_CONF,
     ROOT,

@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.cli import main
 from fangxin.config import Settings
-from fangxin.devices.camera_sim import Action, Camera, CameraFleet, Flakiness
+from fangxin.contract.topics import topic_for
 from fangxin.devices.models import ConnectivityEvent, IngesterRun
-from fangxin.ingest.device_clients import device_client, drop_uncleanly, say_offline
 from fangxin.ingest.mqtt_url import BrokerAddress
 from fangxin.ingest.runner import build_ingester, start_watchdog
-from fangxin.ingest.topics import topic_for
+from fangxin.sim.camera_sim import Action, Camera, CameraFleet, Flakiness
+from fangxin.sim.device_clients import device_client, drop_uncleanly, say_offline
 from tests.conftest import unique
 from tests.devices_helpers import kitchen, status_body
 from tests.helpers import wait_until

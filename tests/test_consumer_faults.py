@@ -10,12 +10,13 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from fangxin.ingest.batch import BatchStats, RawMessage
 from fangxin.ingest.consumer import Ingester, _Inbound
 from fangxin.ingest.models import DeadLetter
 from fangxin.ingest.mqtt_url import BrokerAddress
-from fangxin.ingest.pipeline import BatchStats, Pipeline, RawMessage
+from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import SqlSink
-from fangxin.trace.models import RapidTestResult
+from fangxin.trace.results.models import RapidTestResult
 from tests.helpers import count, dumps, register, result
 
 

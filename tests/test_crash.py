@@ -14,9 +14,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fangxin.ingest.broker import RunningBroker
 from fangxin.ingest.models import SeriesPoint
-from fangxin.trace.models import RapidTestResult
+from fangxin.sim.broker import RunningBroker
+from fangxin.trace.results.models import RapidTestResult
 from tests.conftest import unique
 from tests.helpers import count, dumps, publisher, register, result, status, wait_until
 

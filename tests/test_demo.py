@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from fangxin.ingest.broker import free_port, mosquitto_binary
+from fangxin.sim.broker import free_port, mosquitto_binary
 from tests.helpers import dumps, publisher, result, wait_until
 
 

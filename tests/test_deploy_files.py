@@ -22,12 +22,12 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.config import Settings
+from fangxin.contract.topics import shared_subscription
 from fangxin.db import utcnow
 from fangxin.devices import mosquitto_export, registry
 from fangxin.devices.models import IngesterRun
 from fangxin.devices.schemas import DeviceIn, SiteIn
-from fangxin.ingest.broker import free_port, mosquitto_binary, wait_for_port
-from fangxin.ingest.topics import shared_subscription
+from fangxin.sim.broker import free_port, mosquitto_binary, wait_for_port
 from tests.deploy_helpers import MOSQUITTO_CONF, ROOT, conf_options
 from tests.helpers import dumps, status, wait_until
 

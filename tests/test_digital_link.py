@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
-from fangxin.trace import digital_link as dl
+from fangxin.trace.certificates import digital_link as dl
 from tests.trace_helpers import auth, issue, issuer, subject
 
 # GS1 reserves GTIN prefix 952 for examples; 09520123456788 has a valid check digit.

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fangxin.trace.cert_models import CertificateTest
+from fangxin.trace.certificates.models import CertificateTest
 from tests.trace_helpers import auth, key, market, post_results, result, setup
 
 LOT = {"product": "菠菜", "quantity": 20, "unit": "kg"}

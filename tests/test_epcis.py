@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from jsonschema import Draft7Validator
 from sqlalchemy.orm import Session, sessionmaker
 
-from fangxin.trace.digital_link import gs1_check_digit
+from fangxin.trace.certificates.digital_link import gs1_check_digit
 from tests.trace_helpers import (
     PURCHASER,
     auth,

@@ -15,7 +15,7 @@ from fangxin.db import utcnow
 from fangxin.devices import registry
 from fangxin.devices.schemas import DeviceIn, SiteIn
 from fangxin.service.auth import create_key
-from fangxin.trace.exports import HEADERS
+from fangxin.trace.results.exports import HEADERS
 from tests.helpers import CST, result
 from tests.results_helpers import (  # noqa: F401 - fixtures
     SITE,

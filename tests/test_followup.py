@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.service.auth import create_key
-from fangxin.trace.followup_models import Followup, FollowupAlert, FollowupEvent
+from fangxin.trace.results.followup_models import Followup, FollowupAlert, FollowupEvent
 from tests.helpers import count, result
 from tests.results_helpers import (  # noqa: F401 - fixtures
     RT2,
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.usefixtures("pristine_catalogue")
 
 def followup_of(sessions: sessionmaker[Session], result_id: str = "r-1") -> Followup:
     with sessions() as session:
-        from fangxin.trace.models import RapidTestResult
+        from fangxin.trace.results.models import RapidTestResult
 
         rid = session.scalar(
             select(RapidTestResult.id).where(RapidTestResult.result_id == result_id)
@@ -215,7 +215,7 @@ def test_upstream_lookup_tolerates_a_missing_register(tmp_path: Path) -> None:
     from sqlalchemy import text
 
     from fangxin.db import make_engine
-    from fangxin.trace.upstream import issuer_of, lookup_certificate
+    from fangxin.trace.certificates.upstream import issuer_of, lookup_certificate
 
     engine = make_engine(f"sqlite:///{tmp_path}/register.db")
     with Session(engine) as session:

@@ -7,7 +7,7 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fangxin.trace import digital_link as dl
+from fangxin.trace.certificates import digital_link as dl
 
 ALPHABET = "".join(sorted(dl.CSET82))
 URL_CHARS = ALPHABET + "#?&=[]@%:/~ éé合格证\x00\n"

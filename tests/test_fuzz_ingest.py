@@ -10,11 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
+from fangxin.contract.payloads import Limits, PayloadError, parse_elements
+from fangxin.contract.topics import CHANNELS, InvalidTopic, parse_topic
 from fangxin.devices.models import Site
-from fangxin.ingest.payloads import Limits, PayloadError, parse_elements
-from fangxin.ingest.pipeline import Pipeline, RawMessage
+from fangxin.ingest.batch import RawMessage
+from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import SqlSink
-from fangxin.ingest.topics import CHANNELS, InvalidTopic, parse_topic
 from tests.helpers import register, result, status
 
 NOW = dt.datetime.now(dt.UTC)

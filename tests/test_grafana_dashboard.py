@@ -13,10 +13,11 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fangxin.ingest.pipeline import Pipeline, RawMessage
-from fangxin.ingest.runner import STORAGE_LOW_GB
+from fangxin.config import Settings
+from fangxin.ingest.batch import RawMessage
+from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import Point
-from fangxin.trace.models import TestItem
+from fangxin.trace.results.models import TestItem
 from tests.deploy_helpers import ROOT, load_compose, mounts
 from tests.helpers import dumps, register, result, status
 
@@ -142,7 +143,7 @@ def test_thresholds_follow_the_code(
         for field in re.findall(r'r\._field == "([^"]+)"', flux):
             by_field.setdefault(field, []).extend(s["value"] for s in steps if s["value"])
     assert by_field["value"] == [ache.suspect_from, ache.positive_threshold]
-    assert by_field["storage_free_gb"] == [STORAGE_LOW_GB]
+    assert by_field["storage_free_gb"] == [Settings().storage_low_gb]
 
 
 def test_provisioned_by_compose(dashboard: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fangxin.cli import main
 from fangxin.config import ConfigError, Settings
 from fangxin.service.app import create_app
-from fangxin.service.audit_models import AuditEntry
+from fangxin.service.models import AuditEntry
 from tests.pages_helpers import login
 from tests.trace_helpers import auth, key, market, post_results, result
 

@@ -13,11 +13,12 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from fangxin.db import Base, import_models, make_engine, utcnow
+from fangxin.db import Base, make_engine, utcnow
 from fangxin.ingest.influx import InfluxSink
 from fangxin.ingest.lineproto import to_line
 from fangxin.ingest.models import DeadLetter
 from fangxin.ingest.sinks import Point
+from fangxin.migrations.tables import all_tables
 
 ENV = {
     name: os.environ.get(f"FANGXIN_TEST_INFLUX_{name}")
@@ -38,7 +39,7 @@ def env(name: str) -> str:
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
     engine = make_engine(f"sqlite:///{tmp_path}/t.db")
-    import_models()
+    all_tables()
     Base.metadata.create_all(engine)
     yield engine
     engine.dispose()

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.config import Settings
 from fangxin.devices.models import Device
-from fangxin.ingest.broker import free_port, start_broker
 from fangxin.ingest.models import DeadLetter, SeriesPoint
-from fangxin.trace.models import RapidTestResult
+from fangxin.sim.broker import free_port, start_broker
+from fangxin.trace.results.models import RapidTestResult
 from tests.conftest import unique
 from tests.helpers import (
     CST,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.config import Settings
 from fangxin.ingest.influx import InfluxSink
-from fangxin.trace.models import RapidTestResult
+from fangxin.trace.results.models import RapidTestResult
 from tests.conftest import unique
 from tests.helpers import (
     CST,

@@ -17,9 +17,9 @@ import zxingcpp
 from flask.testing import FlaskClient
 from PIL import Image, ImageDraw
 
-from fangxin.trace import qr
-from fangxin.trace.certificates import COMMITMENTS
-from fangxin.trace.labels import SIZES, LabelData, layout, text_width
+from fangxin.trace.certificates import qr
+from fangxin.trace.certificates.labels import SIZES, LabelData, layout, text_width
+from fangxin.trace.certificates.records import COMMITMENTS
 from tests.trace_helpers import auth, setup
 
 LONG_URL = "https://hgz.scjgj.pingdingshan.gov.cn/c/ABCDEFGHIJKLMNOP"

@@ -11,15 +11,16 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 
 from fangxin.config import Settings
-from fangxin.db import NotMigratedError, check_migrated, import_models, make_engine
+from fangxin.db import NotMigratedError, check_migrated, make_engine
 from fangxin.ingest.runner import build_ingester
+from fangxin.migrations.tables import all_tables
 from fangxin.service.app import create_app
 
 
 def test_models_match_migrations(engine: Engine) -> None:
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        diff = compare_metadata(context, import_models())
+        diff = compare_metadata(context, all_tables())
     assert diff == []
 
 

@@ -21,7 +21,7 @@ from fangxin.cli import main
 from fangxin.db import utcnow
 from fangxin.devices import registry
 from fangxin.devices.schemas import DeviceIn, SiteIn
-from fangxin.ingest.broker import free_port, mosquitto_binary, wait_for_port
+from fangxin.sim.broker import free_port, mosquitto_binary, wait_for_port
 from tests.helpers import wait_until
 
 INGESTER, INGESTER_PASSWORD = "fangxin-ingest", "ingest-secret-1"

@@ -7,14 +7,14 @@ import json
 
 import pytest
 
-from fangxin.ingest.payloads import (
+from fangxin.contract.payloads import (
     Limits,
     PayloadError,
     ResultPayload,
     StatusPayload,
     parse_elements,
 )
-from fangxin.ingest.topics import InvalidTopic, parse_topic, shared_subscription
+from fangxin.contract.topics import InvalidTopic, parse_topic, shared_subscription
 from tests.helpers import result, status
 
 NOW = dt.datetime.now(dt.UTC)

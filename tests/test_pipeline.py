@@ -9,10 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.devices.models import Alarm, Device
+from fangxin.ingest.batch import RawMessage
 from fangxin.ingest.models import DeadLetter, SecurityEvent, SeriesPoint
-from fangxin.ingest.pipeline import Pipeline, RawMessage
+from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import SqlSink
-from fangxin.trace.models import RapidTestResult
+from fangxin.trace.results.models import RapidTestResult
 from tests.helpers import count, dumps, register, result, status
 
 SITE, RT, CAM = "m-100", "rt-100", "cam-100"

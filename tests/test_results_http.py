@@ -11,10 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.config import Settings
+from fangxin.ingest.batch import RawMessage
 from fangxin.ingest.models import DeadLetter, SecurityEvent
-from fangxin.ingest.pipeline import Pipeline, RawMessage
+from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import SqlSink
-from fangxin.trace.models import RapidTestResult
+from fangxin.trace.results.models import RapidTestResult
 from tests.conftest import unique
 from tests.helpers import (
     CST,

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fangxin.db import utcnow
 from fangxin.devices import registry
 from fangxin.devices.schemas import SiteIn
-from fangxin.trace.followup_models import Followup, FollowupAlert
+from fangxin.trace.results.followup_models import Followup, FollowupAlert
 from tests.devices_helpers import at, feed
 from tests.pages_helpers import seed_city
 from tests.results_helpers import pristine_catalogue, seeded_catalogue  # noqa: F401

@@ -10,8 +10,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fangxin.ingest.broker import RunningBroker
-from fangxin.trace.models import RapidTestResult
+from fangxin.sim.broker import RunningBroker
+from fangxin.trace.results.models import RapidTestResult
 from tests.conftest import unique
 from tests.helpers import count, dumps, publisher, register, result, wait_until
 from tests.test_crash import start_ingester

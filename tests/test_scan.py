@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from fangxin.config import Settings
 from fangxin.db import utcnow
-from fangxin.service.certificates_pages import flush_scans, page_cache
-from fangxin.trace.cert_models import Certificate, CertificateScan
-from fangxin.trace.scans import plausible_visitors, scan_stats
+from fangxin.service.app import create_app
+from fangxin.service.pages.scan import flush_scans, page_cache
+from fangxin.trace.certificates.models import Certificate, CertificateScan
+from fangxin.trace.certificates.scans import plausible_visitors, scan_stats
 from tests.trace_helpers import (
     PURCHASER,
     auth,
@@ -28,10 +32,10 @@ UA = {"User-Agent": "Mozilla/5.0 (iPhone) MicroMessenger/8.0"}
 
 
 @pytest.fixture
-def uncached(client: FlaskClient) -> FlaskClient:
+def uncached(settings: Settings, engine: Engine) -> FlaskClient:
     """A client whose app renders every scan and writes every scan at once."""
-    client.application.config.update(FANGXIN_SCAN_CACHE_S=0, FANGXIN_SCAN_FLUSH_S=0)
-    return client
+    app = create_app(replace(settings, scan_cache_s=0, scan_flush_s=0), engine)
+    return app.test_client()
 
 
 def page(client: FlaskClient, code: str, **headers: str) -> tuple[int, str]:

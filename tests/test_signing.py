@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from fangxin.cli import main
 from fangxin.config import ConfigError, Settings
 from fangxin.service.app import create_app
-from fangxin.trace.cert_models import Certificate, CertificateLink, SigningKey
-from fangxin.trace.signing import (
+from fangxin.trace.certificates.models import Certificate, CertificateLink, SigningKey
+from fangxin.trace.certificates.signing import (
     canonical_bytes,
     generate,
     parse_private_key,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from fangxin.trace.models import TestItem
-from fangxin.trace.verdicts import ItemRule, VerdictError, derive_verdict
+from fangxin.trace.results.models import TestItem
+from fangxin.trace.results.verdicts import ItemRule, VerdictError, derive_verdict
 
 
 @pytest.fixture

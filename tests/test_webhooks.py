@@ -8,20 +8,21 @@ import hmac
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.cli import main
+from fangxin.config import Settings
 from fangxin.db import utcnow
-from fangxin.trace.webhook_models import WebhookAttempt, WebhookDelivery
-from fangxin.trace.webhooks import Backoff, Dispatcher, add_endpoint
+from fangxin.service.app import create_app
+from fangxin.trace.notify.models import WebhookAttempt, WebhookDelivery
+from fangxin.trace.notify.webhooks import Backoff, Dispatcher, add_endpoint
 from tests.helpers import result, wait_until
 from tests.results_helpers import (  # noqa: F401 - fixtures
     auth,
@@ -140,14 +141,14 @@ def test_backoff_doubles_then_gives_up(sessions: sessionmaker[Session], receiver
 
 
 def test_web_process_sends_without_a_worker(
-    client: FlaskClient, sessions: sessionmaker[Session], receiver: Receiver
+    settings: Settings, engine: Engine, sessions: sessionmaker[Session], receiver: Receiver
 ) -> None:
     keys = setup_market(sessions)
     confirm_a_case(sessions)  # enqueued nothing: no receiver was registered yet
     secret = register(sessions, receiver.url, "新华区")
-    client.application.config["FANGXIN_WEBHOOK_BACKOFF_S"] = 0.05
+    client = create_app(replace(settings, webhook_backoff_s=0.05), engine).test_client()
     with sessions() as session:
-        from fangxin.trace.followup_models import Followup
+        from fangxin.trace.results.followup_models import Followup
 
         fid = session.scalars(select(Followup.id)).one()
     try:
@@ -157,7 +158,7 @@ def test_web_process_sends_without_a_worker(
         assert response.status_code == 200
         assert wait_until(lambda: len(receiver.requests) == 2, 10)  # 500, then 200 on retry
     finally:
-        from fangxin.service.results_api import webhook_sender
+        from fangxin.service.api.results import webhook_sender
 
         with client.application.app_context():
             webhook_sender().stop()

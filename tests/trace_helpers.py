@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from fangxin.db import utcnow
 from fangxin.devices import registry
 from fangxin.devices.schemas import DeviceIn, SiteIn
-from fangxin.ingest.pipeline import Pipeline, RawMessage
+from fangxin.ingest.batch import RawMessage
+from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import SqlSink
 from fangxin.service.auth import create_key
-from fangxin.trace.subjects import credit_check_char
+from fangxin.trace.certificates.subjects import credit_check_char
 from tests.helpers import CST, dumps
 
 CREDIT_BODY = "93410425MA47XW01K"
@@ -106,7 +107,7 @@ def post_results(
     site: str = "m-001",
     device: str = "rt-1",
 ) -> None:
-    """Ingest rapid-test results through the real pipeline (listeners included)."""
+    """Ingest rapid-test results through the real pipeline (entry checks included)."""
     topic = f"fangxin/v1/{site}/{device}/result"
     now = dt.datetime.now(dt.UTC)
     with sessions.begin() as session:

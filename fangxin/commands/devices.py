@@ -137,10 +137,10 @@ def uptime_report_command(
     out: Path | None,
 ) -> None:
     """Print or write the uptime report: online rate and coverage per district and category."""
+    from fangxin.days import WindowError, resolve
     from fangxin.devices.export import report_csv, report_xlsx
     from fangxin.devices.fleet import Filters
     from fangxin.devices.report import uptime_report
-    from fangxin.devices.window import WindowError, resolve
 
     settings: Settings = ctx.obj
     now = utcnow()
@@ -185,9 +185,9 @@ def simulate(
     """Publish the demo fleet's heartbeats and rapid-test results to FANGXIN_MQTT_URL."""
     if ctx.invoked_subcommand is not None:
         return
-    from fangxin.devices.simulator import SimDevice, Simulator, demo_fleet
-    from fangxin.ingest.device_clients import run_fleet
     from fangxin.ingest.mqtt_url import BrokerAddress
+    from fangxin.sim.device_clients import run_fleet
+    from fangxin.sim.simulator import SimDevice, Simulator, demo_fleet
 
     settings: Settings = ctx.obj
     if not settings.mqtt_url:
@@ -252,10 +252,10 @@ def simulate(
 @click.pass_context
 def simulate_cameras(ctx: click.Context, /, **opts: Any) -> None:
     """Play the registered cameras and NVRs with random outages, flapping and power cuts."""
-    from fangxin.devices.camera_sim import Camera, CameraFleet, Flakiness
     from fangxin.devices.models import Device, Site
-    from fangxin.ingest.device_clients import run_cameras
     from fangxin.ingest.mqtt_url import BrokerAddress
+    from fangxin.sim.camera_sim import Camera, CameraFleet, Flakiness
+    from fangxin.sim.device_clients import run_cameras
 
     settings: Settings = ctx.obj
     if not settings.mqtt_url:

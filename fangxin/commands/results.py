@@ -36,7 +36,7 @@ def catalogue_group() -> None:
 @click.pass_context
 def catalogue_import(ctx: click.Context, path: Path) -> None:
     """Create or replace items from a CSV (columns as `catalogue export` writes them)."""
-    from fangxin.trace.catalogue import items_from_csv, put_item
+    from fangxin.trace.results.catalogue import items_from_csv, put_item
 
     with path.open(encoding="utf-8-sig", newline="") as fh:
         items, errors = items_from_csv(csv.DictReader(fh))
@@ -60,7 +60,7 @@ def catalogue_import(ctx: click.Context, path: Path) -> None:
 @click.pass_context
 def catalogue_export(ctx: click.Context, retired: bool) -> None:
     """Write the catalogue as CSV to standard output."""
-    from fangxin.trace.catalogue import items_to_csv, list_items
+    from fangxin.trace.results.catalogue import items_to_csv, list_items
 
     with _sessions(ctx)() as session:
         click.echo(items_to_csv(list_items(session, include_retired=retired)), nl=False)
@@ -74,7 +74,7 @@ def webhooks_group(ctx: click.Context, poll: float, once: bool) -> None:
     """Send webhook deliveries until SIGTERM (the default); see also `add`."""
     if ctx.invoked_subcommand is not None:
         return
-    from fangxin.trace.webhooks import Dispatcher
+    from fangxin.trace.notify.webhooks import Dispatcher
 
     dispatcher = Dispatcher(_sessions(ctx))
     if once:
@@ -109,8 +109,8 @@ def webhooks_add(
     """Register a receiver and print its signing secret (shown once)."""
     from pydantic import ValidationError
 
-    from fangxin.trace.schemas import EndpointIn
-    from fangxin.trace.webhooks import add_endpoint
+    from fangxin.trace.notify.webhooks import add_endpoint
+    from fangxin.trace.results.schemas import EndpointIn
 
     try:
         data = EndpointIn(url=url, district=district, name=name, events=list(events))

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from fangxin.config import ConfigError, Settings
 from fangxin.db import check_migrated, make_engine, make_session_factory
-from fangxin.trace import signing
+from fangxin.trace.certificates import signing
 
 
 def _session(settings: Settings) -> Session:

@@ -43,7 +43,7 @@ def users_add(
 @click.pass_context
 def users_list(ctx: click.Context) -> None:
     """List dashboard accounts."""
-    from fangxin.service.user_models import User
+    from fangxin.service.models import User
 
     settings: Settings = ctx.obj
     engine = make_engine(settings.database_url)

@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from fangxin.db.bulk import insert_ignore
 from fangxin.devices.models import Alarm, Device, Site
-from fangxin.ingest.sql import insert_ignore
 
 if TYPE_CHECKING:
-    from fangxin.site_status import StatusContext
+    from fangxin.devices.status import StatusContext
 
 AI_TYPES = {
     "no_mask": "未戴口罩",

@@ -9,9 +9,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fangxin.contract.topics import PREFIX
 from fangxin.devices.credentials import hash_password
 from fangxin.devices.models import Device
-from fangxin.ingest.topics import PREFIX
 
 
 @dataclass(frozen=True, slots=True)

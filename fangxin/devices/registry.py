@@ -16,7 +16,7 @@ from fangxin.devices.models import Device, Site
 from fangxin.devices.schemas import Credentials, DeviceCreated, DeviceIn, DeviceOut, SiteIn
 
 if TYPE_CHECKING:
-    from fangxin.site_status import StatusContext
+    from fangxin.devices.status import StatusContext
 
 
 class RegistryError(ValueError):

@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+from fangxin.contract.ids import Id
+
 SiteKind = Literal["market", "kitchen"]
 DeviceKind = Literal["rapid_test", "camera", "nvr", "scale", "sensor"]
 # Local time of day; 24:00 may close a day.

@@ -18,9 +18,10 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
+from fangxin.contract.topics import shared_subscription
+from fangxin.ingest.batch import BatchStats, RawMessage, dead_letter
 from fangxin.ingest.mqtt_url import BrokerAddress
-from fangxin.ingest.pipeline import BatchStats, Pipeline, RawMessage, dead_letter
-from fangxin.ingest.topics import shared_subscription
+from fangxin.ingest.pipeline import Pipeline
 
 _LOGGER = logging.getLogger(__name__)
 # Errors that mean "the database is not reachable right now": retry the batch, never drop it.

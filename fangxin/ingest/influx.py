@@ -158,6 +158,15 @@ class InfluxSink:
                 lines.append(to_line(point))
             except ValueError as exc:
                 dead.append((point.measurement, repr(point), f"not storable in InfluxDB: {exc}"))
+        self._write(session, lines, dead)
+
+    def write_lines(self, session: Session, lines: Sequence[str]) -> None:
+        """Write lines already rendered (the web processes' outbox) like write()."""
+        self._write(session, lines, [])
+
+    def _write(
+        self, session: Session, lines: Sequence[str], dead: list[tuple[str | None, str, str]]
+    ) -> None:
         with self._write_lock:
             if self._closed:
                 raise RuntimeError("InfluxSink is closed")

@@ -52,3 +52,12 @@ class SeriesPoint(Base):
     point_key: Mapped[str] = mapped_column(String(64), default="")
     tags: Mapped[dict[str, str]] = mapped_column(JSON)
     fields: Mapped[dict[str, float | int | str | bool]] = mapped_column(JSON)
+
+
+class SeriesOutbox(Base):
+    """Line-protocol lines a web process wrote for InfluxDB; the ingester relays them."""
+
+    __tablename__ = "series_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    line: Mapped[str] = mapped_column(Text)

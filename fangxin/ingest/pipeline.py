@@ -1,22 +1,22 @@
-"""From raw messages to stored records: topic check, parse, verdict, dedupe, durable write."""
+"""From raw messages to stored records: topic check, parse, verdict, dedupe, durable write.
+
+Both doors call it: MQTT batches through process(), HTTP posts through process_results(). Each
+step is a plain call in _write(): results (trace.results.intake), the entry checks they decide
+(trace.certificates.entries), alarms, dead letters, security events, liveness (devices), storage
+alarms, then the time-series sink.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
-import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from fangxin.devices.liveness import record_activity
-from fangxin.devices.models import Alarm, Device
-from fangxin.ingest.models import DeadLetter, SecurityEvent
-from fangxin.ingest.payloads import (
+from fangxin.contract.payloads import (
     AlarmPayload,
     Limits,
     PayloadError,
@@ -25,156 +25,48 @@ from fangxin.ingest.payloads import (
     StatusPayload,
     parse_elements,
 )
+from fangxin.contract.topics import InvalidTopic, Topic, parse_topic
+from fangxin.db import utcnow
+from fangxin.db.bulk import insert_ignore
+from fangxin.devices.alarms import storage_alarms
+from fangxin.devices.liveness import record_activity
+from fangxin.devices.models import Alarm
+from fangxin.ingest.batch import (
+    Batch,
+    BatchStats,
+    DeviceInfo,
+    LookupCache,
+    Outcome,
+    RawMessage,
+    result_point,
+    storable,
+    truncate_payload,
+)
+from fangxin.ingest.models import DeadLetter, SecurityEvent
 from fangxin.ingest.sinks import Point, PointSink
-from fangxin.ingest.sql import insert_ignore
-from fangxin.ingest.topics import InvalidTopic, Topic, parse_topic
-from fangxin.trace.catalogue import Catalogue
-from fangxin.trace.intake import Pending, result_row, split_stored, write_results
-from fangxin.trace.verdicts import VerdictError
+from fangxin.trace.certificates.entries import on_results as decide_waiting_entries
+from fangxin.trace.results.catalogue import Catalogue
+from fangxin.trace.results.intake import Pending, result_row, split_stored, write_results
+from fangxin.trace.results.verdicts import VerdictError
 
 _LOGGER = logging.getLogger(__name__)
-MAX_STORED_PAYLOAD = 2048
-# "module:function" called as f(session, rows) in the batch's transaction after results are
-# inserted; rows are the result dicts of the batch (redeliveries included: be idempotent).
-RESULT_LISTENERS: tuple[str, ...] = ("fangxin.trace.entries:on_results",)
-
-
-def _listeners() -> list[Callable[[Session, list[dict[str, Any]]], None]]:
-    out = []
-    for spec in RESULT_LISTENERS:
-        module, _, name = spec.partition(":")
-        out.append(getattr(importlib.import_module(module), name))
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class RawMessage:
-    """A message as it came off the wire, stamped with our receive time."""
-
-    topic: str
-    payload: bytes
-    received_at: dt.datetime
-    retained: bool = False
-
-
-@dataclass(slots=True)
-class BatchStats:
-    """What one batch did."""
-
-    messages: int = 0
-    results: int = 0
-    statuses: int = 0
-    alarms: int = 0
-    states: int = 0
-    dead_letters: int = 0
-    security_events: int = 0
-
-    def add(self, other: BatchStats) -> None:
-        """Add another batch's counts to these."""
-        for name in self.__slots__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-
-@dataclass(frozen=True, slots=True)
-class _DeviceInfo:
-    site_id: str
-    kind: str
-
-
-class _Cache:
-    """Registry and catalogue lookups cached for a few seconds: every message needs them."""
-
-    def __init__(self, ttl_s: float) -> None:
-        self.ttl_s = ttl_s
-        self.devices: dict[str, tuple[float, _DeviceInfo | None]] = {}
-        self.items = Catalogue({})
-        self.items_at = -1e9
-
-    def device_infos(self, session: Session, ids: Iterable[str]) -> dict[str, _DeviceInfo | None]:
-        now = time.monotonic()
-        missing = {i for i in ids if i not in self.devices or now - self.devices[i][0] > self.ttl_s}
-        if missing:
-            rows = session.execute(
-                select(Device.id, Device.site_id, Device.kind).where(
-                    Device.id.in_(missing), Device.active.is_(True)
-                )
-            )
-            found = {r.id: _DeviceInfo(r.site_id, r.kind) for r in rows}
-            for device_id in missing:
-                self.devices[device_id] = (now, found.get(device_id))
-        return {i: self.devices[i][1] for i in ids}
-
-    def catalogue(self, session: Session) -> Catalogue:
-        if time.monotonic() - self.items_at > self.ttl_s:
-            self.items = Catalogue.load(session)
-            self.items_at = time.monotonic()
-        return self.items
-
-
-def storable(text: str) -> str:
-    """Return text a PostgreSQL text column accepts (NUL shown as U+FFFD)."""
-    return text.replace("\x00", "\ufffd")
-
-
-def truncate_payload(payload: bytes) -> str:
-    """Return the payload as text, cut to what a dead-letter row keeps."""
-    return storable(payload[:MAX_STORED_PAYLOAD].decode("utf-8", errors="replace"))
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What became of one result posted over HTTP: stored, duplicate or rejected, and why."""
-
-    index: int
-    id: str | None = None
-    device: str | None = None
-    status: str = "rejected"
-    verdict: str | None = None
-    error: str | None = None
-    # invalid, forbidden, unknown_device or site_mismatch when rejected
-    kind: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the outcome as the HTTP answer shows it (empty fields left out)."""
-        return {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}
-
-
-@dataclass(slots=True)
-class _Batch:
-    """Rows and points gathered from a batch before the writes."""
-
-    results: list[Pending] = field(default_factory=list)
-    alarms: list[dict[str, Any]] = field(default_factory=list)
-    dead: list[dict[str, Any]] = field(default_factory=list)
-    security: list[dict[str, Any]] = field(default_factory=list)
-    points: list[Point] = field(default_factory=list)
-    seen: dict[str, dt.datetime] = field(default_factory=dict)
-    states: dict[str, tuple[str, dt.datetime]] = field(default_factory=dict)
-    intervals: dict[str, int] = field(default_factory=dict)
-
-
-def _result_point(row: dict[str, Any]) -> Point:
-    fields: dict[str, float | str] = {"id": row["result_id"]}
-    if row["value"] is not None:
-        fields["value"] = float(row["value"])
-    tags = {
-        "site": row["site_id"],
-        "device": row["device_id"],
-        "item": row["item_code"],
-        "verdict": row["verdict"],
-    }
-    return Point("rapid_test", tags, fields, row["ts"], key=row["result_id"])
 
 
 class Pipeline:
     """Turns batches of messages or posted results into records in the caller's transaction."""
 
-    def __init__(self, sink: PointSink, limits: Limits | None = None, cache_ttl_s: float = 10.0):
-        """Write time series to sink; parse within limits."""
+    def __init__(
+        self,
+        sink: PointSink,
+        limits: Limits | None = None,
+        cache_ttl_s: float = 10.0,
+        storage_low_gb: float | None = None,
+    ):
+        """Write time series to sink; parse within limits; alarm under storage_low_gb free."""
         self.sink = sink
         self.limits = limits or Limits()
-        self.cache = _Cache(cache_ttl_s)
-        self.listeners = _listeners()
+        self.cache = LookupCache(cache_ttl_s)
+        self.storage_low_gb = storage_low_gb
 
     def catalogue(self, session: Session) -> Catalogue:
         """Return the cached catalogue (edits apply within the cache's lifetime)."""
@@ -185,7 +77,7 @@ class Pipeline:
     ) -> BatchStats:
         """Parse and store a batch; invalid messages become dead letters, never exceptions."""
         stats = BatchStats(messages=len(messages))
-        batch = _Batch()
+        batch = Batch()
         topics: list[Topic | None] = []
         for msg in messages:
             try:
@@ -229,7 +121,7 @@ class Pipeline:
         site is a security event, as on MQTT. The rest are stored in the caller's transaction.
         """
         outcomes = [Outcome(i) for i in range(len(entries))]
-        batch = _Batch()
+        batch = Batch()
         valid = []
         for outcome, entry in zip(outcomes, entries, strict=True):
             if isinstance(entry, PayloadError):
@@ -275,10 +167,10 @@ class Pipeline:
 
     def _one(
         self,
-        batch: _Batch,
+        batch: Batch,
         msg: RawMessage,
         topic: Topic,
-        info: _DeviceInfo,
+        info: DeviceInfo,
         catalogue: Catalogue,
         source: str,
     ) -> None:
@@ -312,6 +204,10 @@ class Pipeline:
                 )
                 if element.interval_s:
                     batch.intervals[topic.device_id] = element.interval_s
+                if element.storage_free_gb is not None:
+                    batch.storage.append(
+                        (topic.site_id, topic.device_id, element.storage_free_gb, element.ts)
+                    )
                 accepted = True
             elif isinstance(element, AlarmPayload):
                 batch.alarms.append(
@@ -337,7 +233,7 @@ class Pipeline:
             if prev is None or prev < msg.received_at:
                 batch.seen[topic.device_id] = msg.received_at
 
-    def _dead(self, batch: _Batch, msg: RawMessage, reason: str, source: str) -> None:
+    def _dead(self, batch: Batch, msg: RawMessage, reason: str, source: str) -> None:
         _LOGGER.info("Dead letter on %s: %s", msg.topic, reason)
         batch.dead.append(
             {
@@ -351,12 +247,12 @@ class Pipeline:
 
     def _security(
         self,
-        batch: _Batch,
+        batch: Batch,
         at: dt.datetime,
         where: str,
         device_id: str,
         site_id: str,
-        info: _DeviceInfo | None,
+        info: DeviceInfo | None,
     ) -> tuple[str, str]:
         if info is None:
             kind, detail = "unknown_device", f"device {device_id} is not registered or inactive"
@@ -368,7 +264,7 @@ class Pipeline:
 
     def _security_row(
         self,
-        batch: _Batch,
+        batch: Batch,
         at: dt.datetime,
         kind: str,
         where: str,
@@ -389,33 +285,22 @@ class Pipeline:
         )
 
     def _write(
-        self, session: Session, batch: _Batch, on_error: Callable[[Any, str], None]
+        self, session: Session, batch: Batch, on_error: Callable[[Any, str], None]
     ) -> list[Pending]:
         written = write_results(session, batch.results, on_error) if batch.results else []
         batch.results = written
         if written:
             rows = [p.row for p in written]
-            for listener in self.listeners:
-                listener(session, rows)
-            batch.points.extend(_result_point(row) for row in rows)
+            # Entry checks waiting for a test of this lot are decided in the same transaction.
+            decide_waiting_entries(session, rows)
+            batch.points.extend(result_point(row) for row in rows)
         insert_ignore(session, Alarm.__table__, batch.alarms, ("device_id", "alarm_id"))
         if batch.dead:
             session.execute(insert(DeadLetter), batch.dead)
         if batch.security:
             session.execute(insert(SecurityEvent), batch.security)
         record_activity(session, batch.seen, batch.states, batch.intervals)
+        if batch.storage and self.storage_low_gb is not None:
+            storage_alarms(session, batch.storage, self.storage_low_gb, utcnow())
         self.sink.write(session, batch.points)
         return written
-
-
-def dead_letter(session: Session, msg: RawMessage, reason: str, source: str = "mqtt") -> None:
-    """Record one message as refused (used when storing it failed in a way parsing missed)."""
-    session.add(
-        DeadLetter(
-            received_at=msg.received_at,
-            source=source,
-            topic=storable(msg.topic[:300]),
-            payload=truncate_payload(msg.payload),
-            reason=storable(reason),
-        )
-    )

@@ -4,93 +4,40 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import signal
 import threading
 import time
-from collections.abc import Mapping, Sequence
 from types import FrameType
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from fangxin.config import ConfigError, Settings
+from fangxin.config import Settings
+from fangxin.contract.payloads import Limits
 from fangxin.db import check_migrated, make_engine, make_session_factory, utcnow
-from fangxin.devices.alarms import storage_alarms
 from fangxin.devices.connectivity import restart_grace, sweep
 from fangxin.devices.observation import close_run, open_run, touch_run
 from fangxin.ingest.consumer import Ingester
+from fangxin.ingest.influx import InfluxSink
 from fangxin.ingest.mqtt_url import BrokerAddress
-from fangxin.ingest.payloads import Limits, PayloadError, StatusPayload, parse_elements
-from fangxin.ingest.pipeline import BatchStats, Pipeline, RawMessage
+from fangxin.ingest.outbox import OutboxRelay
+from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import PointSink, SqlSink
-from fangxin.ingest.topics import InvalidTopic, parse_topic
 
 _LOGGER = logging.getLogger(__name__)
 OFFLINE_ALARM_AFTER = dt.timedelta(minutes=30)
-STORAGE_LOW_GB = 20.0
 
 
-def alarm_thresholds(env: Mapping[str, str] | None = None) -> tuple[dt.timedelta, float]:
-    """Return the offline-alarm delay and the storage-low threshold from the environment.
+def make_sink(settings: Settings, sessions: sessionmaker[Session]) -> PointSink:
+    """Return the InfluxDB sink (rejected spooled lines dead-lettered through sessions) or SQL's.
 
-    FANGXIN_OFFLINE_ALARM_AFTER_S (default 1800) and FANGXIN_STORAGE_LOW_GB (default 20).
+    Only the ingester process builds one: web processes write to SQL or to the outbox.
     """
-    env = os.environ if env is None else env
-    try:
-        after = float(
-            env.get("FANGXIN_OFFLINE_ALARM_AFTER_S") or OFFLINE_ALARM_AFTER.total_seconds()
-        )
-        low = float(env.get("FANGXIN_STORAGE_LOW_GB") or STORAGE_LOW_GB)
-    except ValueError as exc:
-        raise ConfigError(f"alarm thresholds must be numbers: {exc}") from exc
-    return dt.timedelta(seconds=after), low
-
-
-def make_sink(settings: Settings) -> PointSink:
-    """Return the InfluxDB sink when configured, else the SQL sink."""
     if settings.influx_url:
-        from fangxin.ingest.influx import InfluxSink
-
-        sink: PointSink = InfluxSink.from_settings(settings)
+        sink = InfluxSink.from_settings(settings)
+        sink.set_session_factory(sessions)
         return sink
     return SqlSink()
-
-
-class AlarmingPipeline(Pipeline):
-    """The pipeline, plus `storage_low` alarms from the status payloads of each batch."""
-
-    def __init__(
-        self, sink: PointSink, limits: Limits | None = None, threshold_gb: float = STORAGE_LOW_GB
-    ) -> None:
-        """Store like Pipeline; raise storage alarms under threshold_gb free."""
-        super().__init__(sink, limits)
-        self.threshold_gb = threshold_gb
-
-    def process(
-        self, session: Session, messages: Sequence[RawMessage], source: str = "mqtt"
-    ) -> BatchStats:
-        """Process the batch, then check the storage figures it carried (same transaction)."""
-        stats = super().process(session, messages, source)
-        readings = []
-        for msg in messages:
-            if not msg.topic.endswith("/status"):
-                continue
-            try:
-                topic = parse_topic(msg.topic)
-                elements = parse_elements("status", msg.payload, msg.received_at, self.limits)
-            except (InvalidTopic, PayloadError):
-                continue  # already a dead letter
-            readings += [
-                (topic.site_id, topic.device_id, e.storage_free_gb, e.ts)
-                for e in elements
-                if isinstance(e, StatusPayload) and e.storage_free_gb is not None
-            ]
-        if readings:
-            infos = self.cache.device_infos(session, {r[1] for r in readings})
-            known = [r for r in readings if (i := infos.get(r[1])) and i.site_id == r[0]]
-            storage_alarms(session, known, self.threshold_gb, utcnow())
-        return stats
 
 
 def build_ingester(
@@ -106,10 +53,11 @@ def build_ingester(
         max_items=settings.max_array_items,
         max_skew=dt.timedelta(seconds=settings.max_clock_skew_s),
     )
+    sessions = make_session_factory(engine)
     return Ingester(
         BrokerAddress.parse(settings.mqtt_url),
-        make_session_factory(engine),
-        AlarmingPipeline(make_sink(settings), limits, alarm_thresholds()[1]),
+        sessions,
+        Pipeline(make_sink(settings, sessions), limits, storage_low_gb=settings.storage_low_gb),
         client_id=client_id or settings.ingest_client_id,
         shared_group=shared_group,
         max_inflight=settings.ingest_max_inflight,
@@ -196,17 +144,28 @@ def start_watchdog(ingester: Ingester, **kwargs: float | dt.timedelta) -> Watchd
 def run(settings: Settings, shared_group: str | None = None, client_id: str | None = None) -> int:
     """Run one ingester until SIGTERM/SIGINT; drain, flush and return 0."""
     ingester = build_ingester(settings, shared_group, client_id)
+    sink = ingester.pipeline.sink
+    # Results posted over HTTP wait in the outbox for the process that owns the InfluxDB sink.
+    relay = OutboxRelay(ingester.session_factory, sink) if isinstance(sink, InfluxSink) else None
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         _LOGGER.info("Signal %d: draining and stopping", signum)
+        if relay is not None:
+            relay.request_stop()
         ingester.stop()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     ingester.start()
-    watchdog = start_watchdog(ingester, alarm_after=alarm_thresholds()[0])
+    if relay is not None:
+        relay.start()
+    watchdog = start_watchdog(
+        ingester, alarm_after=dt.timedelta(seconds=settings.offline_alarm_after_s)
+    )
     try:
         ingester.run()
     finally:
         watchdog.stop()
+        if relay is not None:
+            relay.stop()
     return 0

@@ -10,8 +10,8 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
+from fangxin.db.bulk import upsert
 from fangxin.ingest.models import SeriesPoint
-from fangxin.ingest.sql import upsert
 
 FieldValue = float | int | str | bool
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from fangxin.db import import_models, make_engine
+from fangxin.db import make_engine
+from fangxin.migrations.tables import all_tables
 
 config = context.config
-target_metadata = import_models()
+target_metadata = all_tables()
 
 
 def _run(connection: Connection) -> None:

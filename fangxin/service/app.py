@@ -1,55 +1,28 @@
-"""The Flask app factory."""
+"""The Flask app factory: every blueprint and extension, listed and wired in one place."""
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-
-from flask import Flask, g
+from flask import Flask
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.config import Settings
-from fangxin.db import check_migrated, make_engine, make_session_factory
-
-_LOGGER = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class AppState:
-    """What every request may need: settings and the database."""
-
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-
-
-def state() -> AppState:
-    """Return the running app's state."""
-    from flask import current_app
-
-    app_state: AppState = current_app.extensions["fangxin"]
-    return app_state
-
-
-def db_session() -> Session:
-    """Return this request's session; the handler commits, teardown closes."""
-    if "db" not in g:
-        g.db = state().sessions()
-    session: Session = g.db
-    return session
-
-
-def _close_session(_exc: BaseException | None) -> None:
-    session: Session | None = g.pop("db", None)
-    if session is not None:
-        session.close()
+from fangxin.db import check_migrated, make_engine
+from fangxin.service import audit, health, metrics, problems, ratelimit, security
+from fangxin.service.api import (
+    certificates,
+    devices,
+    followups,
+    labels,
+    market,
+    results,
+    sites,
+)
+from fangxin.service.context import build_state, close_session
+from fangxin.service.pages import scan, views
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
     """Build the web app; refuses to start on a database that is not migrated to head."""
-    from fangxin.service import api, health, problems, security
-
     settings = settings or Settings.from_env()
     settings.check_production()
     engine = engine or make_engine(settings.database_url)
@@ -61,33 +34,18 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.extensions["fangxin"] = AppState(settings, engine, make_session_factory(engine))
-    app.teardown_appcontext(_close_session)
+    app.extensions["fangxin"] = build_state(settings, engine)
+    app.teardown_appcontext(close_session)
     problems.init_app(app)
     security.init_app(app)
-    app.register_blueprint(api.bp)
+    app.register_blueprint(sites.bp)
     app.register_blueprint(health.bp)
-    from fangxin.service import results_api, results_workflow_api
-
-    app.register_blueprint(results_api.bp)
-    app.register_blueprint(results_workflow_api.bp)
-    from fangxin.service import (
-        certificates_api,
-        certificates_labels,
-        certificates_market,
-        certificates_pages,
-    )
-
-    for module in (certificates_api, certificates_labels, certificates_market, certificates_pages):
+    app.register_blueprint(results.bp)
+    app.register_blueprint(followups.bp)
+    for module in (certificates, labels, market, scan):
         app.register_blueprint(module.bp)
-    from fangxin.service import devices_api
-
-    app.register_blueprint(devices_api.bp)
-    from fangxin.service import pages
-
-    pages.init_app(app)
-    from fangxin.service import audit, metrics, ratelimit
-
+    app.register_blueprint(devices.bp)
+    views.init_app(app)
     ratelimit.init_app(app, settings)  # wraps the views above: keep it after every blueprint
     audit.init_app(app)
     metrics.init_app(app)

@@ -9,8 +9,8 @@ from flask import Flask, Response, g, request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from fangxin.service.app import state
-from fangxin.service.audit_models import AuditEntry
+from fangxin.service.context import state
+from fangxin.service.models import AuditEntry
 from fangxin.service.ratelimit import client_address
 
 _LOGGER = logging.getLogger(__name__)

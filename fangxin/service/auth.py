@@ -113,7 +113,7 @@ def requires_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     def decorator(view: Callable[P, R]) -> Callable[P, R]:
         @wraps(view)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            from fangxin.service.app import db_session
+            from fangxin.service.context import db_session
 
             header = request.headers.get("Authorization", "")
             scheme, _, token = header.partition(" ")

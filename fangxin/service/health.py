@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from fangxin.db import NotMigratedError, check_migrated
 from fangxin.ingest.mqtt_url import BrokerAddress
-from fangxin.service.app import db_session, state
+from fangxin.service.context import db_session, state
 from fangxin.service.openapi import Spec, build_spec, json_response
 from fangxin.service.problems import problem_response
 

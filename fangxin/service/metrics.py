@@ -22,8 +22,8 @@ from sqlalchemy import func, select
 from fangxin.db import utcnow
 from fangxin.devices.models import Device, IngesterRun
 from fangxin.ingest.models import DeadLetter, SecurityEvent
-from fangxin.service.app import db_session, state
-from fangxin.trace.models import RapidTestResult
+from fangxin.service.context import db_session, state
+from fangxin.trace.results.models import RapidTestResult
 
 # Spool file of the InfluxDB sink (fangxin.ingest.influx.InfluxSink.from_settings).
 SPOOL_FILE = "influx-spool.db"

@@ -14,15 +14,15 @@ from pydantic import BaseModel
 from fangxin import __version__
 
 PROVIDERS = (
-    "fangxin.service.api",
+    "fangxin.service.api.sites",
     "fangxin.service.health",
-    "fangxin.service.results_api",
-    "fangxin.service.results_workflow_api",
-    "fangxin.service.certificates_api",
-    "fangxin.service.certificates_labels",
-    "fangxin.service.certificates_market",
-    "fangxin.service.certificates_pages",
-    "fangxin.service.devices_api",
+    "fangxin.service.api.results",
+    "fangxin.service.api.followups",
+    "fangxin.service.api.certificates",
+    "fangxin.service.api.labels",
+    "fangxin.service.api.market",
+    "fangxin.service.pages.scan",
+    "fangxin.service.api.devices",
 )
 PROBLEM_SCHEMA = {
     "type": "object",

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from fangxin.service.user_models import User
+from fangxin.service.models import User
 
 DASHBOARD_ROLES = ("admin", "regulator")
 MIN_PASSWORD = 10

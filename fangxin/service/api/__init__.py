@@ -1,0 +1,1 @@
+"""JSON API blueprints under /api/v1."""

@@ -1,0 +1,290 @@
+"""Follow-up of positives, regulators' alerts, webhook receivers and the item catalogue."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from fangxin.db import utcnow
+from fangxin.devices import registry
+from fangxin.devices.models import Site
+from fangxin.service.api.results import check_site, commit, refuse_nul
+from fangxin.service.api.sites import parse_body
+from fangxin.service.auth import Principal, current_principal, requires_role
+from fangxin.service.context import db_session
+from fangxin.service.openapi import Spec, json_response, path_param, query_param
+from fangxin.service.problems import Problem, problem_response
+from fangxin.trace.notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from fangxin.trace.notify.webhooks import add_endpoint
+from fangxin.trace.results import catalogue, followup, views
+from fangxin.trace.results.followup_models import Followup, FollowupAlert
+from fangxin.trace.results.schemas import (
+    ActionIn,
+    EndpointIn,
+    FollowupOut,
+    ItemBody,
+    ItemIn,
+    ItemOut,
+)
+
+bp = Blueprint("results_workflow", __name__, url_prefix="/api/v1")
+bp.before_request(refuse_nul)
+
+
+@bp.errorhandler(registry.NotFound)
+def _not_found(exc: registry.NotFound) -> Response:
+    return problem_response(404, "Not Found", str(exc))
+
+
+def _actor(principal: Principal, name: str | None) -> str:
+    return f"{principal.role}#{principal.key_id}" + (f" {name}" if name else "")
+
+
+def _followup(followup_id: int) -> tuple[Followup, Site]:
+    session = db_session()
+    found = session.get(Followup, followup_id)
+    if found is None:
+        raise Problem(404, "Not Found", f"follow-up {followup_id} does not exist")
+    site = registry.get_site(session, found.site_id)
+    check_site(current_principal(), site)
+    return found, site
+
+
+def _dump(model: BaseModel) -> Response:
+    return jsonify(model.model_dump(mode="json"))
+
+
+@bp.get("/followups")
+@requires_role("regulator", "lab")
+def list_followups() -> Response:
+    """List follow-ups of positives (newest first), by site, district and state."""
+    principal = current_principal()
+    site_id, district = request.args.get("site"), request.args.get("district")
+    if principal.role == "lab":
+        site_id = principal.site_id
+    elif principal.role == "regulator" and principal.district:
+        district = principal.district
+    states = request.args.get("state")
+    if request.args.get("open") in ("1", "true"):
+        states = ",".join(followup.OPEN_CASE | {"retest_pending"})
+    found = views.list_followups(
+        db_session(),
+        site_id=site_id,
+        district=district,
+        states=states.split(",") if states else None,
+    )
+    return jsonify([views.brief(f).model_dump() | {"site": f.site_id} for f in found])
+
+
+@bp.get("/followups/<int:followup_id>")
+@requires_role("regulator", "lab")
+def get_followup(followup_id: int) -> Response:
+    """Return a follow-up with its result, retests, allowed actions and audited history."""
+    found, _ = _followup(followup_id)
+    return _dump(views.followup_out(db_session(), found))
+
+
+@bp.post("/followups/<int:followup_id>/actions")
+@requires_role("regulator", "lab")
+def act(followup_id: int) -> Response:
+    """Take a step: stop_sale, seal, destroy, return, lab_confirm, trace_upstream, notify, close."""
+    _followup(followup_id)
+    data = parse_body(ActionIn)
+    session = db_session()
+    actor = _actor(current_principal(), data.actor_name)
+    try:
+        found = followup.apply_action(session, followup_id, data, actor, utcnow())
+    except followup.IllegalTransition as exc:
+        session.rollback()
+        raise Problem(
+            409, "Illegal transition", str(exc), state=exc.state, allowed_actions=exc.allowed
+        ) from None
+    except followup.FollowupError as exc:
+        session.rollback()
+        raise Problem(422, "Cannot take this step", str(exc)) from None
+    commit(session)
+    return _dump(views.followup_out(session, found))
+
+
+@bp.get("/alerts")
+@requires_role("regulator")
+def list_alerts() -> Response:
+    """In-app alerts of confirmed positives, newest first (district-scoped keys see theirs)."""
+    principal = current_principal()
+    stmt = select(FollowupAlert).order_by(FollowupAlert.id.desc()).limit(200)
+    district = principal.district or request.args.get("district")
+    if district:
+        stmt = stmt.where(FollowupAlert.district == district)
+    if request.args.get("unread") in ("1", "true"):
+        stmt = stmt.where(FollowupAlert.read_at.is_(None))
+    alerts = db_session().scalars(stmt).all()
+    fields = ("id", "followup_id", "site_id", "district", "kind", "title", "body")
+    return jsonify(
+        [
+            {name: getattr(a, name) for name in fields}
+            | {"created_at": a.created_at.isoformat(), "read": a.read_at is not None}
+            for a in alerts
+        ]
+    )
+
+
+@bp.post("/alerts/<int:alert_id>/read")
+@requires_role("regulator")
+def read_alert(alert_id: int) -> Response:
+    """Mark an alert read by the caller."""
+    session, principal = db_session(), current_principal()
+    alert = session.get(FollowupAlert, alert_id)
+    if alert is None or principal.district not in (None, alert.district):
+        raise Problem(404, "Not Found", f"alert {alert_id} does not exist")
+    if alert.read_at is None:
+        alert.read_at, alert.read_by = utcnow(), _actor(principal, None)
+    session.commit()
+    return jsonify(id=alert.id, read_at=alert.read_at.isoformat())
+
+
+@bp.get("/catalogue")
+def list_items() -> Response:
+    """List the rapid-test item catalogue (public: labs' software reads the codes)."""
+    include = request.args.get("retired") in ("1", "true")
+    items = catalogue.list_items(db_session(), include_retired=include)
+    return jsonify([item.model_dump(mode="json") for item in items])
+
+
+@bp.get("/catalogue/<code>")
+def get_item(code: str) -> Response:
+    """One catalogue item with its per-category limits."""
+    item = catalogue.get_item(db_session(), code)
+    if item is None:
+        raise Problem(404, "Not Found", f"item {code} is not in the catalogue")
+    return _dump(item)
+
+
+@bp.put("/catalogue/<code>")
+@requires_role("admin")
+def put_item(code: str) -> tuple[Response, int]:
+    """Create or replace an item (running processes pick it up within seconds)."""
+    body = parse_body(ItemBody)
+    session = db_session()
+    created = catalogue.put_item(session, ItemIn(code=code, **body.model_dump()), utcnow())
+    session.commit()
+    item = catalogue.get_item(session, code)
+    assert item is not None
+    return jsonify(item.model_dump(mode="json")), 201 if created else 200
+
+
+@bp.delete("/catalogue/<code>")
+@requires_role("admin")
+def retire_item(code: str) -> Response:
+    """Retire an item: results naming it stay, new ones are refused."""
+    session = db_session()
+    if not catalogue.retire_item(session, code, utcnow()):
+        raise Problem(404, "Not Found", f"item {code} is not in the catalogue")
+    session.commit()
+    return jsonify(code=code, active=False)
+
+
+@bp.post("/webhooks")
+@requires_role("admin")
+def add_webhook() -> tuple[Response, int]:
+    """Register a receiver of case events; the answer carries its signing secret, once."""
+    data = parse_body(EndpointIn)
+    session = db_session()
+    endpoint = add_endpoint(session, **data.model_dump())
+    session.commit()
+    return jsonify(id=endpoint.id, url=endpoint.url, secret=endpoint.secret), 201
+
+
+@bp.get("/webhooks/deliveries")
+@requires_role("admin")
+def list_deliveries() -> Response:
+    """List the delivery log: each delivery with its attempts."""
+    session = db_session()
+    stmt = select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(200)
+    if request.args.get("status"):
+        stmt = stmt.where(WebhookDelivery.status == request.args["status"])
+    out = []
+    for d in session.scalars(stmt):
+        attempts = session.scalars(
+            select(WebhookAttempt)
+            .where(WebhookAttempt.delivery_id == d.id)
+            .order_by(WebhookAttempt.id)
+        )
+        endpoint = session.get(WebhookEndpoint, d.endpoint_id)
+        out.append(
+            {
+                "id": d.id,
+                "endpoint": endpoint.url if endpoint else None,
+                "event": d.event,
+                "event_key": d.event_key,
+                "status": d.status,
+                "attempts": [
+                    {"at": a.at.isoformat(), "ok": a.ok, "status_code": a.status_code}
+                    | {"error": a.error, "duration_ms": a.duration_ms}
+                    for a in attempts
+                ],
+                "next_attempt_at": d.next_attempt_at.isoformat(),
+                "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None,
+            }
+        )
+    return jsonify(out)
+
+
+def openapi(spec: Spec) -> None:
+    """Describe this blueprint's operations."""
+    obj, arr = json_response({"type": "object"}), json_response({"type": "array"})
+    fid = [path_param("followup_id")]
+    spec.add(
+        "get",
+        "/api/v1/followups",
+        "Follow-ups of positives",
+        {"200": arr},
+        params=[query_param(n) for n in ("site", "district", "state", "open")],
+    )
+    spec.add(
+        "get",
+        "/api/v1/followups/{followup_id}",
+        "A follow-up",
+        {"200": json_response(spec.ref(FollowupOut))},
+        params=fid,
+    )
+    spec.add(
+        "post",
+        "/api/v1/followups/{followup_id}/actions",
+        "Take a workflow step (409 when the state does not allow it)",
+        {"200": json_response(spec.ref(FollowupOut))},
+        body=ActionIn,
+        params=fid,
+    )
+    spec.add("get", "/api/v1/alerts", "Regulators' in-app alerts", {"200": arr})
+    spec.add(
+        "post",
+        "/api/v1/alerts/{alert_id}/read",
+        "Mark an alert read",
+        {"200": obj},
+        params=[path_param("alert_id")],
+    )
+    spec.add("get", "/api/v1/catalogue", "The item catalogue", {"200": arr}, secured=False)
+    code = [path_param("code")]
+    item = json_response(spec.ref(ItemOut))
+    spec.add(
+        "get",
+        "/api/v1/catalogue/{code}",
+        "A catalogue item",
+        {"200": item},
+        secured=False,
+        params=code,
+    )
+    spec.add(
+        "put",
+        "/api/v1/catalogue/{code}",
+        "Create or replace an item",
+        {"200": item, "201": item},
+        body=ItemBody,
+        params=code,
+    )
+    spec.add("delete", "/api/v1/catalogue/{code}", "Retire an item", {"200": obj}, params=code)
+    spec.add(
+        "post", "/api/v1/webhooks", "Register a webhook receiver", {"201": obj}, body=EndpointIn
+    )
+    spec.add("get", "/api/v1/webhooks/deliveries", "Webhook delivery log", {"200": arr})

@@ -1,0 +1,134 @@
+"""JSON API under /api/v1: registry and site status."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from flask import Blueprint, Response, jsonify, request
+from pydantic import BaseModel
+
+from fangxin.db import utcnow
+from fangxin.devices import registry
+from fangxin.devices.schemas import DeviceCreated, DeviceIn, DeviceOut, SiteIn, SiteOut
+from fangxin.service.auth import current_principal, requires_role, scoped_district
+from fangxin.service.context import db_session, state
+from fangxin.service.openapi import Spec, json_response, path_param, query_param
+from fangxin.service.problems import Problem, problem_response
+from fangxin.trace.site_status import site_status as compute_status
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_body(model: type[M]) -> M:
+    """Validate the JSON body against a model (errors become 422 problem+json)."""
+    data = request.get_json(silent=True)
+    if data is None:
+        raise Problem(400, "Bad Request", "the body must be a JSON document")
+    return model.model_validate(data)
+
+
+def _created(payload: BaseModel) -> tuple[Response, int]:
+    return jsonify(payload.model_dump(mode="json")), 201
+
+
+@bp.errorhandler(registry.RegistryError)
+def _conflict(exc: registry.RegistryError) -> Response:
+    return problem_response(409, "Conflict", str(exc))
+
+
+@bp.errorhandler(registry.NotFound)
+def _not_found(exc: registry.NotFound) -> Response:
+    return problem_response(404, "Not Found", str(exc))
+
+
+@bp.post("/sites")
+@requires_role("admin")
+def add_site() -> tuple[Response, int]:
+    """Register a site."""
+    session = db_session()
+    site = registry.add_site(session, parse_body(SiteIn))
+    session.commit()
+    return _created(SiteOut.model_validate(site))
+
+
+@bp.get("/sites")
+@requires_role("regulator")
+def list_sites() -> Response:
+    """List sites, optionally of a district (a district key: its own)."""
+    sites = registry.list_sites(db_session(), scoped_district(request.args.get("district")))
+    return jsonify([SiteOut.model_validate(s).model_dump(mode="json") for s in sites])
+
+
+@bp.post("/devices")
+@requires_role("admin")
+def add_device() -> tuple[Response, int]:
+    """Register a device; the answer carries its MQTT password, shown this once."""
+    session = db_session()
+    created = registry.add_device(session, parse_body(DeviceIn), utcnow())
+    session.commit()
+    return _created(created)
+
+
+@bp.get("/devices")
+@requires_role("regulator")
+def list_devices() -> Response:
+    """List devices with their liveness, optionally of a site."""
+    now = utcnow()
+    devices = registry.list_devices(db_session(), request.args.get("site"))
+    if current_principal().district:  # a district office sees its own district's devices only
+        own = {s.id for s in registry.list_sites(db_session(), current_principal().district)}
+        devices = [d for d in devices if d.site_id in own]
+    return jsonify([registry.device_out(d, now).model_dump(mode="json") for d in devices])
+
+
+@bp.get("/sites/<site_id>/status")
+def site_status(site_id: str) -> Response:
+    """Smart-market status: today's results by verdict, devices known and online, and more."""
+    session = db_session()
+    site = registry.get_site(session, site_id)
+    body = compute_status(session, site, utcnow(), state().settings.timezone)
+    return jsonify({"site": SiteOut.model_validate(site).model_dump(mode="json"), **body})
+
+
+def openapi(spec: Spec) -> None:
+    """Describe this blueprint's operations."""
+    spec.add(
+        "post",
+        "/api/v1/sites",
+        "Register a site",
+        {"201": json_response(spec.ref(SiteOut), "Created")},
+        body=SiteIn,
+    )
+    spec.add(
+        "get",
+        "/api/v1/sites",
+        "List sites",
+        {"200": json_response({"type": "array", "items": spec.ref(SiteOut)})},
+        params=[query_param("district")],
+    )
+    spec.add(
+        "post",
+        "/api/v1/devices",
+        "Register a device (its MQTT password is shown once)",
+        {"201": json_response(spec.ref(DeviceCreated), "Created")},
+        body=DeviceIn,
+    )
+    spec.add(
+        "get",
+        "/api/v1/devices",
+        "List devices with their liveness",
+        {"200": json_response({"type": "array", "items": spec.ref(DeviceOut)})},
+        params=[query_param("site")],
+    )
+    status_schema = {"type": "object", "required": ["site", "date", "results_today", "devices"]}
+    spec.add(
+        "get",
+        "/api/v1/sites/{site_id}/status",
+        "Smart-market status of a site",
+        {"200": json_response(status_schema)},
+        secured=False,
+        params=[path_param("site_id")],
+    )

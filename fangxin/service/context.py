@@ -1,0 +1,94 @@
+"""What a request reaches: the app's state built once by create_app, and this request's session."""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+from dataclasses import dataclass
+
+from flask import current_app, g
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from fangxin.config import Settings
+from fangxin.contract.payloads import Limits
+from fangxin.db import make_session_factory
+from fangxin.ingest.outbox import OutboxSink
+from fangxin.ingest.pipeline import Pipeline
+from fangxin.ingest.sinks import PointSink, SqlSink
+from fangxin.service.caches import FigureCache, PageCache
+from fangxin.trace.certificates.scans import ScanBuffer, record_scans
+from fangxin.trace.certificates.signing import Signer, signer_from_settings
+from fangxin.trace.notify.webhooks import BackgroundSender, Backoff, Dispatcher
+
+MAX_RESULTS = 1000  # results in one POST /api/v1/results
+
+
+@dataclass(slots=True)
+class AppState:
+    """What every request may need, built once per app from Settings."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    signer: Signer
+    # The HTTP results door: its registry and catalogue caches live per process. Its points go
+    # to SQL, or to the outbox the ingester relays to InfluxDB: never a sink of its own.
+    results: Pipeline
+    # Sends webhooks after a commit; its thread starts on first use, so each worker has its own.
+    webhooks: BackgroundSender
+    scan_pages: PageCache
+    scan_buffer: ScanBuffer
+    figures: FigureCache
+
+
+def build_state(settings: Settings, engine: Engine) -> AppState:
+    """Build the app's state from settings; opens no file or thread of the ingester's."""
+    sessions = make_session_factory(engine)
+    sink: PointSink = OutboxSink() if settings.influx_enabled else SqlSink()
+    limits = Limits(max_items=MAX_RESULTS, max_skew=dt.timedelta(seconds=settings.max_clock_skew_s))
+    scan_buffer = ScanBuffer(settings.scan_flush_s)
+    if scan_buffer.flush_s > 0:
+        atexit.register(_final_flush, scan_buffer, sessions)
+    return AppState(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        signer=signer_from_settings(settings),
+        results=Pipeline(sink, limits),
+        webhooks=BackgroundSender(Dispatcher(sessions, Backoff(base_s=settings.webhook_backoff_s))),
+        scan_pages=PageCache(settings.scan_cache_s),
+        scan_buffer=scan_buffer,
+        figures=FigureCache(settings.dashboard_cache_s),
+    )
+
+
+def _final_flush(buffer: ScanBuffer, sessions: sessionmaker[Session]) -> None:
+    """Write the scans still buffered; best effort, at interpreter exit."""
+    try:
+        with sessions() as session:
+            record_scans(session, buffer.take())
+            session.commit()
+    except Exception:  # noqa: BLE001  the database may already be gone at exit
+        return
+
+
+def state() -> AppState:
+    """Return the running app's state."""
+    app_state: AppState = current_app.extensions["fangxin"]
+    return app_state
+
+
+def db_session() -> Session:
+    """Return this request's session; the handler commits, teardown closes."""
+    if "db" not in g:
+        g.db = state().sessions()
+    session: Session = g.db
+    return session
+
+
+def close_session(_exc: BaseException | None) -> None:
+    """Close this request's session, if it opened one."""
+    session: Session | None = g.pop("db", None)
+    if session is not None:
+        session.close()

@@ -1,0 +1,1 @@
+"""HTML pages: the regulators' dashboard, the consumer scan page and their figures."""

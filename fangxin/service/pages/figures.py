@@ -1,0 +1,242 @@
+"""Dashboard figures per district, aggregated in SQL: markets, kitchens, 30-day trends, alerts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import and_, case, func, literal, or_, select, union_all
+from sqlalchemy.orm import Session
+
+from fangxin.db import UTCDateTime
+from fangxin.devices import alarms
+from fangxin.devices.fleet import Filters, fleet_figures
+from fangxin.devices.models import Alarm, ConnectivityEvent, CoverageTarget, Device, Site
+from fangxin.devices.report import ALL, summarise
+from fangxin.service.context import state
+from fangxin.trace.certificates.models import EntryCheck
+from fangxin.trace.results.followup import OPEN_CASE
+from fangxin.trace.results.followup_models import Followup
+from fangxin.trace.results.models import RapidTestResult
+
+R = RapidTestResult
+LONG_OFFLINE = dt.timedelta(hours=1)
+INBOX = 20
+
+
+def _scope(district: str | None) -> list[Any]:
+    return [Site.district == district] if district else []
+
+
+def _ratio(n: float, d: float) -> float | None:
+    return round(n / d, 4) if d else None
+
+
+def districts(session: Session, district: str | None) -> list[str]:
+    """Return the districts a viewer sees."""
+    if district:
+        return [district]
+    return list(session.scalars(select(Site.district).distinct().order_by(Site.district)))
+
+
+def markets(
+    session: Session, start: dt.datetime, end: dt.datetime, district: str | None
+) -> dict[str, dict[str, Any]]:
+    """Markets per district: batches tested and positives in [start, end), open cases, entries."""
+    out: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"markets": 0, "tests": 0, "positives": 0, "open_cases": 0, "lots": 0}
+    )
+    scope = _scope(district)
+    for d, n in session.execute(
+        select(Site.district, func.count())
+        .where(Site.kind == "market", *scope)
+        .group_by(Site.district)
+    ):
+        out[d]["markets"] = n
+    positive = func.sum(case((R.verdict == "positive", 1), else_=0))
+    for d, n, p in session.execute(
+        select(Site.district, func.count(), positive)
+        .join(Site, Site.id == R.site_id)
+        .where(R.ts >= start, R.ts < end, R.parent_id.is_(None), *scope)
+        .group_by(Site.district)
+    ):
+        out[d]["tests"], out[d]["positives"] = n, int(p or 0)
+    for d, n in session.execute(
+        select(Site.district, func.count())
+        .select_from(Followup)
+        .join(Site, Site.id == Followup.site_id)
+        .where(Followup.state.in_(OPEN_CASE), *scope)
+        .group_by(Site.district)
+    ):
+        out[d]["open_cases"] = n
+    E = EntryCheck
+    pending = func.sum(case((E.status == "pending_test", 1), else_=0))
+    on_cert = func.sum(case((and_(E.status == "admitted", E.test_result_id.is_(None)), 1), else_=0))
+    for d, lots, p, c in session.execute(
+        select(Site.district, func.count(), pending, on_cert)
+        .join(Site, Site.id == E.site_id)
+        .where(E.checked_at >= start, E.checked_at < end, *scope)
+        .group_by(Site.district)
+    ):
+        row = out[d]
+        row["lots"] = lots
+        row["entry_check_rate"] = _ratio(lots - int(p or 0), lots)
+        row["certificate_rate"] = _ratio(int(c or 0), lots)
+    for row in out.values():
+        row.setdefault("entry_check_rate", None)
+        row.setdefault("certificate_rate", None)
+        row["pass_rate"] = _ratio(row["tests"] - row["positives"], row["tests"])
+    return dict(out)
+
+
+def kitchens(
+    session: Session,
+    now: dt.datetime,
+    tz: str,
+    district: str | None,
+    window: tuple[dt.datetime, dt.datetime] | None = None,
+) -> dict[str, Any]:
+    """Kitchens' camera coverage, online rate now and uptime (default last 7 days), by report."""
+    start, end = window or (now - dt.timedelta(days=7), now)
+
+    def compute() -> dict[str, Any]:
+        fleet = fleet_figures(
+            session,
+            start,
+            end,
+            now,
+            tz=tz,
+            business_hours=False,
+            filters=Filters(district=district, category="kitchen"),
+        )
+        targets = session.scalars(select(CoverageTarget).order_by(CoverageTarget.code)).all()
+        report = summarise(fleet, targets)
+        rows = {r["district"]: r for r in report["summary"] if r["category"] == ALL}
+        coverage: dict[str, dict[str, Any]] = defaultdict(dict)
+        for c in report["coverage"]:
+            coverage[c["district"]][c["target"]] = c
+        goals = {t.code: t.target for t in targets}
+        return {"rows": rows, "coverage": dict(coverage), "goals": goals, "as_of": now}
+
+    # A year's window is cut at now; its start keeps the cache key stable for the minute.
+    key = ("kitchens", district, tz, window[0] if window else None)
+    return dict(state().figures.get(key, compute))
+
+
+def _days_table(bounds: list[tuple[int, dt.datetime, dt.datetime]]) -> Any:
+    rows: list[Any] = [
+        select(
+            literal(i).label("i"),
+            literal(a, UTCDateTime()).label("d0"),
+            literal(b, UTCDateTime()).label("d1"),
+            literal(a.timestamp()).label("s0"),
+            literal(b.timestamp()).label("s1"),
+        )
+        for i, a, b in bounds
+    ]
+    return union_all(*rows).subquery("days")
+
+
+def trends(
+    session: Session,
+    bounds: list[tuple[int, dt.datetime, dt.datetime]],
+    now: dt.datetime,
+    district: str | None,
+) -> dict[str, list[float | None]]:
+    """Per day: batches tested, pass rate and device uptime (all devices in scope)."""
+    days = _days_table(bounds)
+    n = len(bounds)
+    tests: list[float | None] = [0.0] * n
+    passed: list[float | None] = [None] * n
+    scope = _scope(district)
+    positive = func.sum(case((R.verdict == "positive", 1), else_=0))
+    for i, count, p in session.execute(
+        select(days.c.i, func.count(R.id), positive)
+        .select_from(days)
+        .join(R, and_(R.ts >= days.c.d0, R.ts < days.c.d1))
+        .join(Site, Site.id == R.site_id)
+        .where(R.parent_id.is_(None), *scope)
+        .group_by(days.c.i)
+    ):
+        tests[i] = float(count)
+        passed[i] = _ratio(count - int(p or 0), count)
+    uptime = _uptime_trend(session, days, bounds, now, scope)
+    return {"tests": tests, "pass_rate": passed, "uptime": uptime}
+
+
+def _uptime_trend(
+    session: Session,
+    days: Any,
+    bounds: list[tuple[int, dt.datetime, dt.datetime]],
+    now: dt.datetime,
+    scope: list[Any],
+) -> list[float | None]:
+    """Online share of device-seconds per day (whole days; unknown time not excluded)."""
+    pg = session.get_bind().dialect.name == "postgresql"
+    lo, hi = (func.greatest, func.least) if pg else (func.max, func.min)
+    E = ConnectivityEvent
+    now_s = now.timestamp()
+    end = hi(func.coalesce(E.until_s, now_s), days.c.s1, now_s)
+    offline: dict[int, float] = {}
+    for i, seconds in session.execute(
+        select(days.c.i, func.sum(end - lo(E.at_s, days.c.s0)))
+        .select_from(days)
+        .join(E, and_(E.at_s < days.c.s1, or_(E.until_s.is_(None), E.until_s > days.c.s0)))
+        .join(Device, Device.id == E.device_id)
+        .join(Site, Site.id == Device.site_id)
+        .where(E.state == "offline", Device.active.is_(True), *scope)
+        .group_by(days.c.i)
+    ):
+        offline[i] = max(float(seconds or 0), 0.0)
+    counts: dict[int, int] = {}
+    for i, count in session.execute(
+        select(days.c.i, func.count(Device.id))
+        .select_from(days)
+        .join(Device, Device.created_at < days.c.d1)
+        .join(Site, Site.id == Device.site_id)
+        .where(Device.active.is_(True), *scope)
+        .group_by(days.c.i)
+    ):
+        counts[i] = count
+    out: list[float | None] = []
+    for i, a, b in bounds:
+        span = (min(b, now) - a).total_seconds()
+        total = counts.get(i, 0) * span
+        out.append(_ratio(max(total - offline.get(i, 0.0), 0.0), total) if span > 0 else None)
+    return out
+
+
+def inbox(session: Session, now: dt.datetime, district: str | None) -> dict[str, list[Any]]:
+    """Return the alerts a regulator acts on: open positive cases, long outages, AI alarms."""
+    scope = _scope(district)
+    cases = session.execute(
+        select(Followup, Site, R)
+        .join(Site, Site.id == Followup.site_id)
+        .join(R, R.id == Followup.result_id)
+        .where(Followup.state.in_(OPEN_CASE), *scope)
+        .order_by(Followup.opened_at.desc())
+        .limit(INBOX)
+    ).all()
+    offline = session.execute(
+        select(Device, Site)
+        .join(Site, Site.id == Device.site_id)
+        .where(
+            Device.active.is_(True),
+            Device.conn_state == "offline",
+            Device.conn_since < now - LONG_OFFLINE,
+            *scope,
+        )
+        .order_by(Device.conn_since, Device.id)
+        .limit(INBOX)
+    ).all()
+    ai = session.execute(
+        alarms.alarms_query(district=district, category="ai")
+        .where(Alarm.status != "closed")
+        .limit(INBOX)
+    ).all()
+    return {
+        "cases": [tuple(r) for r in cases],
+        "offline": [tuple(r) for r in offline],
+        "ai": [tuple(r) for r in ai],
+    }

@@ -1,0 +1,200 @@
+"""The dashboard's pages: overview, charts, site, device and KPIs (routes on pages.bp)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Flask, Response, abort, render_template, request
+from sqlalchemy import select
+
+from fangxin.days import last_days, local_day
+from fangxin.db import utcnow
+from fangxin.devices import alarms, registry
+from fangxin.devices.models import Alarm, Site
+from fangxin.devices.report import device_uptime
+from fangxin.ingest.models import SeriesPoint
+from fangxin.service.context import db_session, state
+from fangxin.service.pages import charts, dashboard, figures, kpi
+from fangxin.service.pages.dashboard import bp, local_time, login_required, tz, viewer, visible_site
+from fangxin.trace.results.models import RapidTestResult
+from fangxin.trace.site_status import site_status
+
+TREND_DAYS = 30
+CHARTS = {
+    "uptime": ("设备在线时长占比", "%"),
+    "pass_rate": ("快检合格率", "%"),
+    "tests": ("快检批次", "批次/日"),
+}
+WINDOWS = {"1": 1, "7": 7, "30": 30}
+
+
+@bp.get("/")
+@login_required
+def overview() -> str:
+    """Show the city (or the viewer's district): markets, kitchens, trends, alerts."""
+    session, now, scope = db_session(), utcnow(), viewer().district
+    _, start, end = local_day(now, tz())
+    return render_template(
+        "dash_overview.html",
+        now=now,
+        districts=figures.districts(session, scope),
+        markets=figures.markets(session, start, end, scope),
+        kitchens=figures.kitchens(session, now, tz(), scope),
+        inbox=figures.inbox(session, now, scope),
+        charts=CHARTS,
+        type_name=alarms.type_name,
+    )
+
+
+@bp.get("/charts/<metric>.svg")
+@login_required
+def chart(metric: str) -> Response:
+    """Render a 30-day trend of the viewer's scope as SVG."""
+    if metric not in CHARTS:
+        abort(404)
+    now = utcnow()
+    _, today_start, _ = local_day(now, tz())
+    bounds = last_days(today_start, TREND_DAYS)
+    data = state().figures.get(
+        ("trends", viewer().district, bounds[0][1]),
+        lambda: figures.trends(db_session(), bounds, now, viewer().district),
+    )
+    values = data[metric]
+    if CHARTS[metric][1] == "%":
+        values = [None if v is None else round(v * 100, 2) for v in values]
+    labels = [local_time(a, "%m-%d") for _, a, _ in bounds]
+    title, unit = CHARTS[metric]
+    scope = viewer().district or "全市"
+    note = f"{scope} · 时区 {tz()} · 数据时间 {local_time(now)}"
+    body = charts.line_svg(title, unit, labels, {title: values}, note)
+    return Response(
+        body, mimetype="image/svg+xml", headers={"Cache-Control": "private, max-age=60"}
+    )
+
+
+@bp.get("/sites/<site_id>")
+@login_required
+def site_page(site_id: str) -> str:
+    """Show a site's status, devices, open alarms and today's results."""
+    session, now = db_session(), utcnow()
+    site = visible_site(session.get(Site, site_id))
+    status = site_status(session, site, now, tz())
+    devices = [registry.device_out(d, now) for d in registry.list_devices(session, site.id)]
+    open_alarms = session.execute(
+        alarms.alarms_query(site=site.id).where(Alarm.status != "closed").limit(50)
+    ).all()
+    _, start, end = local_day(now, tz())
+    results = session.scalars(
+        select(RapidTestResult)
+        .where(
+            RapidTestResult.site_id == site.id,
+            RapidTestResult.ts >= start,
+            RapidTestResult.ts < end,
+        )
+        .order_by(RapidTestResult.ts.desc())
+        .limit(100)
+    ).all()
+    return render_template(
+        "dash_site.html",
+        site=site,
+        status=status,
+        devices=devices,
+        alarms=[a for a, _ in open_alarms],
+        results=results,
+        now=now,
+        type_name=alarms.type_name,
+    )
+
+
+def _bands(report: dict[str, Any], start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+    """Place offline and unknown periods on a 0-1000 axis of the window for the timeline."""
+    span = max((end - start).total_seconds(), 1.0)
+    out = []
+    for kind, rows in (
+        ("offline", report["offline_periods"]),
+        ("unknown", report["unknown_periods"]),
+    ):
+        for row in rows:
+            a = max(dt.datetime.fromisoformat(row["from"]), start)
+            b = min(dt.datetime.fromisoformat(row["to"]) if row["to"] else end, end)
+            if b <= a:
+                continue
+            x = (a - start).total_seconds() / span * 1000
+            w = max((b - a).total_seconds() / span * 1000, 1.0)
+            out.append({"kind": kind, "x": round(x, 2), "w": round(w, 2), "from": a, "to": b})
+    return out
+
+
+@bp.get("/devices/<device_id>")
+@login_required
+def device_page(device_id: str) -> str:
+    """Show a device's uptime timeline over a window, recent heartbeats and alarms."""
+    session, now = db_session(), utcnow()
+    found = alarms.device_site(session, device_id)
+    device, site = found if found else (None, None)
+    site = visible_site(site)
+    assert device is not None
+    days = WINDOWS.get(request.args.get("days", "1"), 1)
+    start = now - dt.timedelta(days=days)
+    report = device_uptime(session, device, site, start, now, now, tz=tz(), business_hours=False)
+    key = f"device={device.id},kind={device.kind},site={site.id}"
+    beats = session.scalars(
+        select(SeriesPoint)
+        .where(SeriesPoint.measurement == "device_status", SeriesPoint.series_key == key)
+        .order_by(SeriesPoint.ts.desc())
+        .limit(20)
+    ).all()
+    device_alarms = session.execute(
+        alarms.alarms_query(site=site.id).where(Alarm.device_id == device.id).limit(20)
+    ).all()
+    return render_template(
+        "dash_device.html",
+        device=registry.device_out(device, now),
+        site=site,
+        report=report,
+        bands=_bands(report, start, now),
+        days=days,
+        start=start,
+        now=now,
+        beats=beats,
+        alarms=[a for a, _ in device_alarms],
+        type_name=alarms.type_name,
+    )
+
+
+def _year() -> int:
+    now_year = utcnow().year
+    try:
+        year = int(request.args.get("year", now_year))
+    except ValueError:
+        abort(400)
+    if not kpi.FIRST_YEAR <= year <= now_year:
+        abort(404)
+    return year
+
+
+@bp.get("/kpi")
+@login_required
+def kpi_page() -> str:
+    """Show the plan's targets against progress per district for a year."""
+    year, now = _year(), utcnow()
+    rows = kpi.kpis(db_session(), year, now, tz(), viewer().district)
+    years = list(range(now.year, kpi.FIRST_YEAR - 1, -1))
+    return render_template("dash_kpi.html", rows=rows, year=year, years=years, now=now, fmt=kpi.fmt)
+
+
+@bp.get("/kpi.xlsx")
+@login_required
+def kpi_xlsx() -> Response:
+    """Export the year's KPIs as XLSX."""
+    from fangxin.service.pages.dashboard import xlsx_response
+
+    year, now = _year(), utcnow()
+    rows = kpi.kpis(db_session(), year, now, tz(), viewer().district)
+    return xlsx_response(kpi.xlsx(rows, year, now, tz()), f"kpi-{year}.xlsx")
+
+
+def init_app(app: Flask) -> None:
+    """Register the dashboard: login pages (dashboard.py) and these views share one blueprint."""
+    dashboard.init_app(app)

@@ -1,0 +1,1 @@
+"""Demo, embedded brokers and device simulators: above everything, imported by nothing else."""

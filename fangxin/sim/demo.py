@@ -1,0 +1,178 @@
+"""`fangxin demo`: broker, web app, ingester and simulated devices on one machine."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+from sqlalchemy.orm import Session
+
+from fangxin.config import Settings
+from fangxin.db import make_engine, make_session_factory, upgrade, utcnow
+from fangxin.devices import registry
+from fangxin.devices.models import Device, Site
+from fangxin.ingest.mqtt_url import BrokerAddress
+from fangxin.service.auth import create_key
+from fangxin.sim.broker import RunningBroker, mosquitto_binary, start_broker, wait_for_port
+from fangxin.sim.camera_sim import Camera, CameraFleet, Flakiness
+from fangxin.sim.device_clients import run_cameras, run_fleet
+from fangxin.sim.simulator import SimDevice, Simulator, demo_fleet
+
+_LOGGER = logging.getLogger(__name__)
+DEMO_HEARTBEAT_S = 15
+# Kitchen cameras misbehave often enough to see outages, flapping and alarms within minutes.
+DEMO_FLAKINESS = Flakiness(
+    outages_per_hour=1.0,
+    outage_mean_s=120,
+    disconnects_per_hour=1.0,
+    disconnect_mean_s=90,
+    flaps_per_hour=0.5,
+    power_losses_per_hour=0.3,
+    power_mean_s=180,
+    alarms_per_hour=6.0,
+    storage_low_share=0.01,
+)
+
+
+def _dev_secret(data_dir: Path) -> str:
+    """Return this data dir's generated session secret (development only)."""
+    path = data_dir / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def seed(session: Session) -> None:
+    """Register the demo markets, kitchens and devices that are not registered yet."""
+    sites, devices = demo_fleet()
+    for site in sites:
+        if session.get(Site, site.id) is None:
+            registry.add_site(session, site)
+    for device in devices:
+        if session.get(Device, device.id) is None:
+            registry.add_device(session, device, utcnow())
+
+
+def _broker(settings: Settings, mqtt_port: int, choice: str) -> tuple[str, RunningBroker | None]:
+    if settings.mqtt_url:
+        return settings.mqtt_url, None
+    prefer = "amqtt" if choice == "amqtt" else "mosquitto"
+    if choice == "mosquitto" and mosquitto_binary() is None:
+        raise SystemExit("--broker mosquitto: no mosquitto binary found")
+    broker = start_broker(settings.data_dir / "broker", mqtt_port, prefer=prefer)
+    if broker.kind == "amqtt":
+        _LOGGER.warning(
+            "No mosquitto binary found: using the embedded amqtt broker (MQTT 3.1.1). It does not "
+            "redeliver unacknowledged messages, so crash safety needs mosquitto or EMQX."
+        )
+    return broker.url, broker
+
+
+def run_demo(settings: Settings, port: int, mqtt_port: int, broker_choice: str = "auto") -> int:
+    """Run the demo until Ctrl-C; return the exit code."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    with make_session_factory(engine)() as session:
+        seed(session)
+        admin_key = create_key(session, "admin", name="demo")
+        session.commit()
+    engine.dispose()
+
+    mqtt_url, broker = _broker(settings, mqtt_port, broker_choice)
+    env = {
+        **os.environ,
+        "FANGXIN_DATA_DIR": str(settings.data_dir),
+        "FANGXIN_DATABASE_URL": settings.database_url,
+        "FANGXIN_MQTT_URL": mqtt_url,
+        "FANGXIN_SECRET_KEY": settings.secret_key or _dev_secret(settings.data_dir),
+        "FANGXIN_INGEST_CLIENT_ID": "fangxin-demo-ingest",
+    }
+    if broker is not None and broker.kind == "amqtt":
+        env["FANGXIN_MQTT_PROTOCOL"] = "3.1.1"  # amqtt speaks no MQTT 5: skip the probe
+    cli = [sys.executable, "-m", "fangxin.cli"]
+    children = [
+        subprocess.Popen([*cli, "ingest"], env=env),
+        subprocess.Popen(
+            [*cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], env=env
+        ),
+    ]
+    stop = threading.Event()
+
+    def _on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    _, devices = demo_fleet()
+    sim = Simulator(
+        [SimDevice(d.site, d.id, d.kind, DEMO_HEARTBEAT_S) for d in devices if d.kind != "camera"],
+        result_every_s=10,
+    )
+    cameras = CameraFleet(
+        [Camera(d.site, d.id, DEMO_HEARTBEAT_S) for d in devices if d.kind == "camera"],
+        DEMO_FLAKINESS,
+    )
+    address = BrokerAddress.parse(mqtt_url)
+    fleet = threading.Thread(target=run_fleet, args=(address, sim, stop), daemon=True)
+    fleet.start()
+    camera_fleet = threading.Thread(target=run_cameras, args=(address, cameras, stop), daemon=True)
+    camera_fleet.start()
+    web_up = wait_for_port("127.0.0.1", port, 30)
+    base = f"http://127.0.0.1:{port}"
+    _LOGGER.info("fangxin demo is running%s", "" if web_up else " (web app slow to start)")
+    example = json.dumps(
+        {
+            "id": "manual-1",
+            "ts": utcnow().astimezone().isoformat(timespec="seconds"),
+            "item": "pesticide-ache",
+            "value": 62.5,
+            "unit": "%",
+            "sample": {"name": "菠菜", "stall": "A-12"},
+        },
+        ensure_ascii=False,
+    )
+    topic = "fangxin/v1/m-001/rt-m-001/result"
+    sys.stderr.write(
+        f"""
+  web app     {base}/healthz  {base}/openapi.json
+  status      {base}/api/v1/sites/m-001/status
+  MQTT broker {mqtt_url} ({broker.kind if broker else "external"})
+  admin key   {admin_key}
+  data dir    {settings.data_dir.resolve()}
+
+  try:  mosquitto_pub -h {address.host} -p {address.port} -q 1 -t {topic} \\
+          -m '{example}'
+  stop: Ctrl-C
+"""
+    )
+    while not stop.is_set():
+        if any(child.poll() is not None for child in children):
+            _LOGGER.error("A demo process exited; stopping the demo")
+            stop.set()
+        stop.wait(0.5)
+    fleet.join(10)
+    camera_fleet.join(10)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for child in children:
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+    if broker is not None:
+        broker.stop()
+    _LOGGER.info("demo stopped")
+    return 0

@@ -1,0 +1,243 @@
+"""Market entry checks (入场查验): certificate checks, waiting for a rapid test, the day's rate."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import and_, func, select, tuple_
+from sqlalchemy.orm import Session
+
+from fangxin.db.bulk import insert_ignore
+from fangxin.devices.models import Site
+from fangxin.trace.certificates.digital_link import DigitalLinkError, parse
+from fangxin.trace.certificates.models import Certificate, CertificateTest, EntryCheck
+from fangxin.trace.certificates.recalls import recalls_affecting
+from fangxin.trace.certificates.records import find, normalise_unit, to_milli, verify_certificate
+from fangxin.trace.certificates.scans import copy_suspected
+from fangxin.trace.certificates.schemas import EntryIn
+from fangxin.trace.results.models import RapidTestResult
+
+if TYPE_CHECKING:
+    from fangxin.devices.status import StatusContext
+
+# A test may be stamped a little before the check (device clocks); it counts for a day after.
+TEST_BEFORE = dt.timedelta(minutes=10)
+TEST_WITHIN = dt.timedelta(hours=24)
+MISMATCH_FLAGS = frozenset(
+    {"product_mismatch", "unit_mismatch", "quantity_exceeds_certificate", "copied_code_suspected"}
+)
+
+
+def find_scanned(session: Session, text: str) -> Certificate | None:
+    """Find a certificate from what a scanner read: number, code, scan URL or Digital Link."""
+    text = text.strip()
+    if "://" not in text:
+        return find(session, text)
+    try:
+        link = parse(text)
+    except DigitalLinkError:
+        try:
+            path = urlsplit(text).path
+        except ValueError:  # not even a URL: nothing to find
+            return None
+        return find(session, path.rsplit("/", 1)[-1]) if "/c/" in path else None
+    return session.scalar(
+        select(Certificate).where(Certificate.gtin == link.gtin, Certificate.lot == link.lot)
+    )
+
+
+def _certificate_flags(
+    session: Session, cert: Certificate, data: EntryIn, unit: str, now: dt.datetime
+) -> list[str]:
+    if cert.status == "voided":
+        return ["certificate_voided"]
+    if recalls_affecting(session, cert):
+        return ["certificate_recalled"]
+    if verify_certificate(session, cert) is not None:
+        return ["signature_invalid"]
+    flags = []
+    if cert.product != data.product:
+        flags.append("product_mismatch")
+    if cert.unit != unit:
+        flags.append("unit_mismatch")
+    else:
+        admitted = session.scalar(
+            select(func.coalesce(func.sum(EntryCheck.quantity_milli), 0)).where(
+                EntryCheck.certificate_id == cert.id, EntryCheck.status == "admitted"
+            )
+        )
+        # Lots admitted elsewhere on the same certificate count too: a copied code shows here.
+        if int(admitted or 0) + to_milli(data.quantity) > cert.quantity_milli:
+            flags.append("quantity_exceeds_certificate")
+    if copy_suspected(session, cert, now):
+        flags.append("copied_code_suspected")
+    return flags
+
+
+def check_entry(
+    session: Session, site: Site, data: EntryIn, now: dt.datetime, key_id: int | None
+) -> EntryCheck:
+    """Record a lot's entry check and decide: admitted, pending_test or refused."""
+    unit = normalise_unit(data.unit)
+    cert = None
+    if data.certificate is None:
+        flags, status = ["no_certificate"], "pending_test"
+    else:
+        cert = find_scanned(session, data.certificate)
+        if cert is None:
+            flags, status = ["certificate_unknown"], "refused"
+        else:
+            flags = _certificate_flags(session, cert, data, unit, now)
+            if {"certificate_voided", "certificate_recalled", "signature_invalid"} & set(flags):
+                status = "refused"
+            else:
+                status = "pending_test" if MISMATCH_FLAGS & set(flags) else "admitted"
+    entry = EntryCheck(
+        site_id=site.id,
+        certificate_id=cert.id if cert else None,
+        certificate_ref=data.certificate,
+        product=data.product,
+        quantity_milli=to_milli(data.quantity),
+        unit=unit,
+        stall=data.stall,
+        vendor=data.vendor,
+        status=status,
+        flags=flags,
+        checked_at=now,
+        decided_at=None if status == "pending_test" else now,
+        key_id=key_id,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def _pending_for(session: Session, row: dict[str, Any], result_id: int) -> EntryCheck | None:
+    ts: dt.datetime = row["ts"]
+    stmt = (
+        select(EntryCheck)
+        .where(
+            EntryCheck.site_id == row["site_id"],
+            EntryCheck.status == "pending_test",
+            EntryCheck.product == row["sample_name"],
+            EntryCheck.test_result_id.is_(None),
+            EntryCheck.checked_at >= ts - TEST_WITHIN,
+            EntryCheck.checked_at <= ts + TEST_BEFORE,
+        )
+        .order_by(EntryCheck.checked_at, EntryCheck.id)
+        .with_for_update()
+    )
+    if row.get("stall"):
+        stmt = stmt.where((EntryCheck.stall.is_(None)) | (EntryCheck.stall == row["stall"]))
+    candidates = list(session.scalars(stmt))
+    # A result naming the lot's certificate (or entry reference) picks that lot first.
+    named = [
+        e for e in candidates if row.get("certificate") and e.certificate_ref == row["certificate"]
+    ]
+    chosen = named or candidates
+    return chosen[0] if chosen else None
+
+
+def on_results(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Pipeline listener: link tests to certificates and decide lots waiting for a test."""
+    sites = {r["site_id"] for r in rows}
+    waiting = set(
+        session.scalars(
+            select(EntryCheck.site_id)
+            .where(EntryCheck.status == "pending_test", EntryCheck.site_id.in_(sites))
+            .distinct()
+        )
+    )
+    # Most results name no certificate and meet no waiting lot: they cost nothing more here.
+    rows = [r for r in rows if r.get("certificate") or r["site_id"] in waiting]
+    if not rows:
+        return
+    keys = [(r["device_id"], r["result_id"]) for r in rows]
+    ids = {
+        (d, r): i
+        for i, d, r in session.execute(
+            select(RapidTestResult.id, RapidTestResult.device_id, RapidTestResult.result_id).where(
+                tuple_(RapidTestResult.device_id, RapidTestResult.result_id).in_(keys)
+            )
+        )
+    }
+    links: list[dict[str, Any]] = []
+    for row in rows:
+        result_id = ids.get((row["device_id"], row["result_id"]))
+        if result_id is None:
+            continue
+        if row.get("certificate"):
+            cert = find_scanned(session, row["certificate"])
+            if cert is not None:
+                links.append({"certificate_id": cert.id, "result_id": result_id, "source": "lab"})
+        if row["verdict"] == "suspect" or row["site_id"] not in waiting:
+            continue  # a suspect result calls for a retest, not a decision
+        done = session.scalar(select(EntryCheck.id).where(EntryCheck.test_result_id == result_id))
+        entry = None if done is not None else _pending_for(session, row, result_id)
+        if entry is None:
+            continue
+        negative = row["verdict"] == "negative"
+        entry.status = "admitted" if negative else "refused"
+        entry.flags = [*entry.flags, "tested_negative" if negative else "tested_positive"]
+        entry.test_result_id = result_id
+        entry.decided_at = row.get("received_at") or row["ts"]
+        if entry.certificate_id is not None:
+            links.append(
+                {"certificate_id": entry.certificate_id, "result_id": result_id, "source": "entry"}
+            )
+        session.flush()
+    insert_ignore(session, CertificateTest.__table__, links, ("certificate_id", "result_id"))
+
+
+def status_section(ctx: StatusContext) -> dict[str, Any]:
+    """Status keys about today's entry checks.
+
+    entry_check_rate: lots decided today (admitted on a certificate or a test, or refused) over
+    lots checked; certificate_rate: lots admitted on a matching certificate over lots checked.
+    """
+    today = and_(
+        EntryCheck.site_id == ctx.site.id,
+        EntryCheck.checked_at >= ctx.day_start,
+        EntryCheck.checked_at < ctx.day_end,
+    )
+    counts = dict.fromkeys(("admitted", "pending_test", "refused"), 0)
+    for status, n in ctx.session.execute(
+        select(EntryCheck.status, func.count()).where(today).group_by(EntryCheck.status)
+    ):
+        counts[status] = n
+    lots = sum(counts.values())
+    on_certificate = (
+        ctx.session.scalar(
+            select(func.count()).where(
+                today, EntryCheck.status == "admitted", EntryCheck.test_result_id.is_(None)
+            )
+        )
+        or 0
+    )
+    seen = (
+        ctx.session.scalar(
+            select(func.count(func.distinct(EntryCheck.certificate_id))).where(today)
+        )
+        or 0
+    )
+    waiting = (
+        ctx.session.scalar(
+            select(func.count()).where(
+                EntryCheck.site_id == ctx.site.id, EntryCheck.status == "pending_test"
+            )
+        )
+        or 0
+    )
+    return {
+        "entry_checks_today": {
+            **counts,
+            "lots": lots,
+            "admitted_on_certificate": on_certificate,
+            "entry_check_rate": round((lots - counts["pending_test"]) / lots, 4) if lots else None,
+            "certificate_rate": round(on_certificate / lots, 4) if lots else None,
+            "certificates_seen": seen,
+        },
+        "entry_checks_waiting_for_test": waiting,
+    }

@@ -1,0 +1,193 @@
+"""Issuing a 合格证: evidence, GS1 identity, re-issue from upstream lots with reconciliation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fangxin.trace.certificates.digital_link import DigitalLinkError, check_value, normalise_gtin
+from fangxin.trace.certificates.models import Certificate, CertificateLink, CertificateTest, Subject
+from fangxin.trace.certificates.recalls import recalled_ids
+from fangxin.trace.certificates.records import (
+    COMMITMENTS,
+    TEST_BASIS,
+    CertificateConflict,
+    CertificateError,
+    find,
+    format_quantity,
+    new_code,
+    next_number,
+    normalise_basis,
+    normalise_unit,
+    signed_content,
+    to_milli,
+)
+from fangxin.trace.certificates.schemas import CertificateIn, UpstreamIn
+from fangxin.trace.certificates.signing import Signer, ensure_registered
+from fangxin.trace.results.models import RapidTestResult
+
+
+def drawn(session: Session, parent_id: int) -> int:
+    """Return how much of a certificate's quantity valid re-issues have drawn."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(CertificateLink.quantity_milli), 0))
+        .join(Certificate, Certificate.id == CertificateLink.child_id)
+        .where(CertificateLink.parent_id == parent_id, Certificate.status == "valid")
+    )
+    return int(total or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Draw:
+    parent: Certificate
+    quantity_milli: int
+
+
+def _draws(session: Session, subject: Subject, data: CertificateIn, unit: str) -> list[_Draw]:
+    items = [UpstreamIn(certificate=u) if isinstance(u, str) else u for u in data.upstream]
+    if not items:
+        return []
+    if subject.kind != "purchaser":
+        raise CertificateError("upstream", "only purchasers re-issue from upstream certificates")
+    if len(items) > 1 and any(item.quantity is None for item in items):
+        raise CertificateError("upstream", "a merged lot states the quantity drawn from each")
+    draws: list[_Draw] = []
+    for item in items:
+        parent = find(session, item.certificate)
+        if parent is None:
+            raise CertificateError("upstream", f"no certificate {item.certificate}")
+        # Lock the parent row (PostgreSQL) so concurrent re-issues cannot overdraw it.
+        session.execute(select(Certificate.id).where(Certificate.id == parent.id).with_for_update())
+        if any(d.parent.id == parent.id for d in draws):
+            raise CertificateError("upstream", f"{parent.number} is listed twice")
+        if parent.status != "valid" or recalled_ids(session, [parent.id]):
+            raise CertificateError("upstream", f"{parent.number} is {parent.status} or recalled")
+        if parent.unit != unit or parent.product != data.product:
+            raise CertificateError(
+                "upstream",
+                f"{parent.number} is {parent.product} in {parent.unit}: not the same lot",
+            )
+        want = to_milli(item.quantity if item.quantity is not None else data.quantity)
+        left = parent.quantity_milli - drawn(session, parent.id)
+        if want > left:
+            raise CertificateError(
+                "upstream",
+                f"{parent.number} has {format_quantity(left)} {unit} left, "
+                f"not {format_quantity(want)}",
+            )
+        draws.append(_Draw(parent, want))
+    total = sum(d.quantity_milli for d in draws)
+    if to_milli(data.quantity) > total:
+        raise CertificateError(
+            "quantity", f"the lot exceeds the {format_quantity(total)} {unit} drawn from upstream"
+        )
+    return draws
+
+
+def _evidence(session: Session, data: CertificateIn, basis: list[str]) -> RapidTestResult | None:
+    if data.test_result is None:
+        return None
+    result = session.scalar(
+        select(RapidTestResult).where(
+            RapidTestResult.device_id == data.test_result.device,
+            RapidTestResult.result_id == data.test_result.id,
+        )
+    )
+    if result is None:
+        raise CertificateError("test_result", "no such rapid-test result")
+    if result.verdict != "negative":
+        raise CertificateError(
+            "test_result", f"only negative results count, this is {result.verdict}"
+        )
+    if result.sample_name != data.product:
+        raise CertificateError("test_result", f"the test was on {result.sample_name}, not this lot")
+    if not TEST_BASIS & set(basis):
+        raise CertificateError(
+            "basis", "a linked test needs the self_test or commissioned_test basis"
+        )
+    return result
+
+
+def _gtin_lot(subject: Subject, data: CertificateIn) -> tuple[str | None, str | None]:
+    if data.gtin is None:
+        if data.lot is not None:
+            raise CertificateError("lot", "a lot code goes with a GTIN")
+        return None, None
+    if not subject.gtin_prefix:
+        raise CertificateError("gtin", "the subject has no GS1 company prefix")
+    try:
+        gtin = normalise_gtin(data.gtin)
+        if data.lot is not None:
+            check_value("10", data.lot)
+    except DigitalLinkError as exc:
+        raise CertificateError("gtin" if "(01)" in str(exc) else "lot", str(exc)) from exc
+    if not gtin[1:].startswith(subject.gtin_prefix):
+        raise CertificateError("gtin", f"the GTIN is not under prefix {subject.gtin_prefix}")
+    return gtin, data.lot
+
+
+def issue(
+    session: Session,
+    data: CertificateIn,
+    subject: Subject,
+    signer: Signer,
+    now: dt.datetime,
+    tz: str,
+) -> Certificate:
+    """Validate, number, sign and store a certificate (the caller commits)."""
+    basis = normalise_basis(data.basis)
+    unit = normalise_unit(data.unit)
+    draws = _draws(session, subject, data, unit)
+    evidence = _evidence(session, data, basis)
+    gtin, lot = _gtin_lot(subject, data)
+    issued_at = (data.issued_at or now).astimezone(dt.UTC).replace(microsecond=0)
+    number = next_number(session, issued_at.astimezone(ZoneInfo(tz)).date())
+    if gtin is not None:
+        lot = lot or number
+        clash = select(Certificate.id).where(Certificate.gtin == gtin, Certificate.lot == lot)
+        if session.scalar(clash) is not None:
+            raise CertificateConflict(f"GTIN {gtin} lot {lot} already has a certificate")
+    key = ensure_registered(session, signer)
+    cert = Certificate(
+        number=number,
+        code=new_code(),
+        subject_id=subject.id,
+        template=subject.kind,
+        template_version=data.template_version,
+        product=data.product,
+        quantity_milli=to_milli(data.quantity),
+        unit=unit,
+        origin=data.origin,
+        issued_at=issued_at,
+        subject_name=subject.name,
+        contact=data.contact or subject.contact,
+        commitment=COMMITMENTS[subject.kind],
+        basis=basis,
+        gtin=gtin,
+        lot=lot,
+        test_result_id=evidence.id if evidence else None,
+        status="valid",
+        key_id=key.key_id,
+        created_at=now,
+    )
+    upstream = [(d.parent.number, d.quantity_milli) for d in draws]
+    ev = (evidence.device_id, evidence.result_id) if evidence else None
+    cert.signature = signer.sign(signed_content(cert, upstream, ev))
+    session.add(cert)
+    session.flush()
+    for d in draws:
+        session.add(
+            CertificateLink(
+                child_id=cert.id, parent_id=d.parent.id, quantity_milli=d.quantity_milli
+            )
+        )
+    if evidence is not None:
+        session.add(
+            CertificateTest(certificate_id=cert.id, result_id=evidence.id, source="evidence")
+        )
+    session.flush()
+    return cert

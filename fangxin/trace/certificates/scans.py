@@ -1,0 +1,156 @@
+"""Scans of certificates, logged without personal data, and the copied-code signal."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from fangxin.trace.certificates.models import Certificate, CertificateScan, EntryCheck
+
+# Distinct visitor-days always plausible for one lot, and how many more each unit adds
+# (about one buyer per half kilo or per piece, with a wide margin).
+PLAUSIBLE_FLOOR = 50
+PER_UNIT = {"kg": 6.0, "斤": 3.0, "g": 0.006, "t": 6000.0}
+PER_PIECE = 3.0
+# One lot seldom reaches more markets than this; more suggests the code was copied.
+MAX_MARKETS = 3
+
+
+def visitor_id(secret: str, day: dt.date, client: str) -> str:
+    """Pseudonymise a client for one day: not reversible, unlinkable across days."""
+    mac = hmac.new(secret.encode(), f"{day.isoformat()}|{client}".encode(), hashlib.sha256)
+    return mac.hexdigest()[:16]
+
+
+def record_scans(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Add counted scans (certificate_id, day, visitor, site_id, count, first_at, last_at)."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(CertificateScan)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["certificate_id", "day", "visitor", "site_id"],
+        set_={
+            "count": CertificateScan.count + stmt.excluded.count,
+            "last_at": stmt.excluded.last_at,
+        },
+    )
+    session.execute(stmt, rows)
+
+
+def record_scan(
+    session: Session,
+    cert: Certificate,
+    now: dt.datetime,
+    tz: str,
+    visitor: str,
+    site_id: str | None,
+) -> None:
+    """Count one scan of a certificate by a visitor (and the market it declared)."""
+    day = now.astimezone(ZoneInfo(tz)).date()
+    record_scans(session, [scan_row(cert.id, day, visitor, site_id, now)])
+
+
+def scan_row(
+    cert_id: int, day: dt.date, visitor: str, site_id: str | None, now: dt.datetime, count: int = 1
+) -> dict[str, Any]:
+    """Return one row of counted scans."""
+    return {
+        "certificate_id": cert_id,
+        "day": day,
+        "visitor": visitor,
+        "site_id": site_id or "",
+        "count": count,
+        "first_at": now,
+        "last_at": now,
+    }
+
+
+class ScanBuffer:
+    """Scans counted in memory and written in batches, at most flush_s seconds late."""
+
+    def __init__(self, flush_s: float) -> None:
+        """Write at most every flush_s seconds (0: the caller writes every scan at once)."""
+        self.flush_s = flush_s
+        self._lock = threading.Lock()
+        self._rows: dict[tuple[int, dt.date, str, str], dict[str, Any]] = {}
+        self._last = time.monotonic()
+
+    def add(
+        self, cert_id: int, day: dt.date, visitor: str, site_id: str | None, now: dt.datetime
+    ) -> None:
+        """Count one scan."""
+        key = (cert_id, day, visitor, site_id or "")
+        with self._lock:
+            row = self._rows.get(key)
+            if row is None:
+                self._rows[key] = scan_row(cert_id, day, visitor, site_id, now)
+            else:
+                row["count"] += 1
+                row["last_at"] = now
+
+    def due(self) -> bool:
+        """Whether the buffered scans should be written now."""
+        return bool(self._rows) and time.monotonic() - self._last >= self.flush_s
+
+    def take(self) -> list[dict[str, Any]]:
+        """Hand over the buffered rows (the caller writes them)."""
+        with self._lock:
+            rows, self._rows = list(self._rows.values()), {}
+            self._last = time.monotonic()
+        return rows
+
+
+@dataclass(frozen=True, slots=True)
+class ScanStats:
+    """How often and where a certificate was scanned or checked."""
+
+    scans: int
+    visitors: int
+    markets: int
+    plausible_visitors: int
+
+    @property
+    def copy_suspected(self) -> bool:
+        """Whether the pattern suggests the code was copied onto other goods."""
+        return self.visitors > self.plausible_visitors or self.markets > MAX_MARKETS
+
+
+def plausible_visitors(cert: Certificate) -> int:
+    """Return how many distinct visitor-days a lot of this size plausibly draws."""
+    per = PER_UNIT.get(cert.unit, PER_PIECE)
+    return PLAUSIBLE_FLOOR + int(per * cert.quantity_milli / 1000)
+
+
+def scan_stats(session: Session, cert: Certificate) -> ScanStats:
+    """Return a certificate's scan and market counts."""
+    mine = CertificateScan.certificate_id == cert.id
+    # A visitor pseudonym is keyed by its day, so distinct pseudonyms are distinct visitor-days.
+    scans, visitors = session.execute(
+        select(
+            func.coalesce(func.sum(CertificateScan.count), 0),
+            func.count(func.distinct(CertificateScan.visitor)),
+        ).where(mine)
+    ).one()
+    sites = session.scalars(
+        select(CertificateScan.site_id)
+        .where(mine, CertificateScan.site_id != "")
+        .union(select(EntryCheck.site_id).where(EntryCheck.certificate_id == cert.id))
+    ).all()
+    return ScanStats(int(scans or 0), int(visitors or 0), len(sites), plausible_visitors(cert))
+
+
+def copy_suspected(session: Session, cert: Certificate, now: dt.datetime) -> bool:
+    """Whether a certificate's scans or markets make a copied code likely."""
+    return scan_stats(session, cert).copy_suspected

@@ -1,0 +1,215 @@
+"""What the API and the scan page show about a certificate, assembled in one place."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fangxin.config import Settings
+from fangxin.devices.models import Site
+from fangxin.trace.certificates.digital_link import build
+from fangxin.trace.certificates.models import (
+    Certificate,
+    CertificateLink,
+    CertificateTest,
+    Recall,
+    Subject,
+)
+from fangxin.trace.certificates.recalls import admitting_markets, lineage, recalls_affecting
+from fangxin.trace.certificates.records import BASIS_LABELS, content_of, format_quantity
+from fangxin.trace.certificates.scans import ScanStats, scan_stats
+from fangxin.trace.certificates.schemas import (
+    CertificateOut,
+    LinkOut,
+    MarketOut,
+    SignatureOut,
+    TestOut,
+)
+from fangxin.trace.certificates.signing import ALGORITHM, verify
+from fangxin.trace.results.models import RapidTestResult, TestItem
+
+DEFAULT_PUBLIC_URL = "http://localhost:8000"
+
+
+def public_base(settings: Settings) -> str:
+    """Return the base URL printed into QR codes, without a trailing slash."""
+    return (settings.public_url or DEFAULT_PUBLIC_URL).rstrip("/")
+
+
+def scan_url(settings: Settings, cert: Certificate) -> str:
+    """Return the URL a certificate's QR code holds."""
+    return f"{public_base(settings)}/c/{cert.code}"
+
+
+def _link_out(cert: Certificate, quantity_milli: int) -> LinkOut:
+    return LinkOut(
+        number=cert.number,
+        code=cert.code,
+        product=cert.product,
+        quantity=float(format_quantity(quantity_milli)),
+        unit=cert.unit,
+        status=cert.status,
+    )
+
+
+def _links(session: Session, cert: Certificate, direction: str) -> list[tuple[Certificate, int]]:
+    other, mine = (
+        (CertificateLink.parent_id, CertificateLink.child_id)
+        if direction == "up"
+        else (CertificateLink.child_id, CertificateLink.parent_id)
+    )
+    rows = session.execute(
+        select(Certificate, CertificateLink.quantity_milli)
+        .join(CertificateLink, other == Certificate.id)
+        .where(mine == cert.id)
+        .order_by(Certificate.number)
+    )
+    return [(c, q) for c, q in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """A certificate's direct parents, all its ancestors and the recalls that reach it."""
+
+    parents: list[tuple[Certificate, int]]
+    ancestors: list[int]
+    recalls: list[tuple[Certificate, Recall]]
+
+
+def lineage_of(session: Session, cert: Certificate) -> Lineage:
+    """Look a certificate's upstream up once for everything that needs it."""
+    parents = _links(session, cert, "up")
+    ancestors = lineage(session, cert.id, "up") if parents else []
+    return Lineage(parents, ancestors, recalls_affecting(session, cert, ancestors))
+
+
+def tests_of(session: Session, cert_ids: list[int]) -> list[TestOut]:
+    """Return the rapid tests linked to these lots, newest first."""
+    rows = session.execute(
+        select(RapidTestResult, TestItem.name_zh, Site.name, CertificateTest.source)
+        .join(CertificateTest, CertificateTest.result_id == RapidTestResult.id)
+        .join(TestItem, TestItem.code == RapidTestResult.item_code)
+        .join(Site, Site.id == RapidTestResult.site_id)
+        .where(CertificateTest.certificate_id.in_(cert_ids))
+        .order_by(RapidTestResult.ts.desc())
+    )
+    out: dict[int, TestOut] = {}
+    for result, item_name, site_name, source in rows:
+        out.setdefault(
+            result.id,
+            TestOut(
+                device=result.device_id,
+                id=result.result_id,
+                item=result.item_code,
+                item_name=item_name,
+                verdict=result.verdict,
+                value=result.value,
+                site=result.site_id,
+                site_name=site_name,
+                ts=result.ts,
+                source=source,
+            ),
+        )
+    return list(out.values())
+
+
+def certificate_view(
+    session: Session, cert: Certificate, settings: Settings, facts: Lineage | None = None
+) -> CertificateOut:
+    """Return the API view of a certificate, with the signature checked now."""
+    facts = facts or lineage_of(session, cert)
+    content = content_of(session, cert, [(c.number, q) for c, q in facts.parents])
+    problem = verify(session, cert.key_id, content, cert.signature)
+    recalls = facts.recalls
+    subject = session.get(Subject, cert.subject_id)
+    link = None
+    if cert.gtin and cert.lot:
+        link = build(public_base(settings), cert.gtin, cert.lot)
+    ancestors = facts.ancestors
+    return CertificateOut(
+        number=cert.number,
+        code=cert.code,
+        url=scan_url(settings, cert),
+        status=cert.status,
+        recalled=any(c.id == cert.id for c, _ in recalls),
+        upstream_recalled=any(c.id != cert.id for c, _ in recalls),
+        void_reason=cert.void_reason,
+        voided_at=cert.voided_at,
+        subject=cert.subject_id,
+        subject_name=cert.subject_name,
+        subject_kind=subject.kind if subject else cert.template,
+        contact=cert.contact,
+        product=cert.product,
+        quantity=float(format_quantity(cert.quantity_milli)),
+        unit=cert.unit,
+        origin=cert.origin,
+        issued_at=cert.issued_at,
+        template=cert.template,
+        template_version=cert.template_version,
+        commitment=cert.commitment,
+        basis=list(cert.basis),
+        basis_labels=[BASIS_LABELS[b] for b in cert.basis],
+        gtin=cert.gtin,
+        lot=cert.lot,
+        digital_link=link,
+        upstream=[_link_out(c, q) for c, q in facts.parents],
+        downstream=[_link_out(c, q) for c, q in _links(session, cert, "down")],
+        tests=tests_of(session, [cert.id, *ancestors]),
+        signature=SignatureOut(
+            alg=ALGORITHM,
+            key_id=cert.key_id,
+            value=cert.signature,
+            verified=problem is None,
+            problem=problem,
+        ),
+        signed=content,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ScanPage:
+    """Everything the consumer scan page shows."""
+
+    banner: str  # genuine | voided | recalled | tampered
+    cert: CertificateOut
+    subject: Subject | None
+    chain: list[LinkOut]
+    recalls: list[tuple[Certificate, Recall]]
+    markets: list[MarketOut]
+    stats: ScanStats
+    now: dt.datetime
+
+
+def scan_page(
+    session: Session, cert: Certificate, settings: Settings, now: dt.datetime
+) -> ScanPage:
+    """Assemble the scan page: banner first, then fields, tests, chain, markets, recalls."""
+    facts = lineage_of(session, cert)
+    view = certificate_view(session, cert, settings, facts)
+    recalls = facts.recalls
+    if not view.signature.verified:
+        banner = "tampered"
+    elif recalls:
+        banner = "recalled"
+    elif cert.status == "voided":
+        banner = "voided"
+    else:
+        banner = "genuine"
+    chain = []
+    if facts.ancestors:
+        rows = session.scalars(select(Certificate).where(Certificate.id.in_(facts.ancestors)))
+        by_id = {c.id: c for c in rows}
+        chain = [_link_out(by_id[i], by_id[i].quantity_milli) for i in facts.ancestors]
+    return ScanPage(
+        banner=banner,
+        cert=view,
+        subject=session.get(Subject, cert.subject_id),
+        chain=chain,
+        recalls=recalls,
+        markets=admitting_markets(session, [cert.id]),
+        stats=scan_stats(session, cert),
+        now=now,
+    )

@@ -1,0 +1,1 @@
+"""Outgoing notifications: the webhook outbox and its sender."""

@@ -1,0 +1,120 @@
+"""Queries over rapid-test results: counts, a day's figures, the status section."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fangxin.trace.results.followup import OPEN_CASE
+from fangxin.trace.results.followup_models import Followup
+from fangxin.trace.results.models import RapidTestResult
+
+if TYPE_CHECKING:
+    from fangxin.devices.status import StatusContext
+
+VERDICTS = ("negative", "suspect", "positive")
+_R = RapidTestResult
+
+
+def count_by_verdict(
+    session: Session,
+    site_id: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    include_retests: bool = True,
+) -> dict[str, int]:
+    """Count a site's results tested in [start, end), by verdict."""
+    stmt = (
+        select(_R.verdict, func.count())
+        .where(_R.site_id == site_id)
+        .where(_R.ts >= start, _R.ts < end)
+        .group_by(_R.verdict)
+    )
+    if not include_retests:
+        stmt = stmt.where(_R.parent_id.is_(None))
+    counts = dict.fromkeys(VERDICTS, 0)
+    for verdict, count in session.execute(stmt):
+        counts[verdict] = count
+    return counts
+
+
+def last_result_time(session: Session, site_id: str) -> dt.datetime | None:
+    """Return when the site's latest result was tested."""
+    return session.scalar(select(func.max(_R.ts)).where(_R.site_id == site_id))
+
+
+def open_cases(session: Session, site_id: str) -> int:
+    """Count the site's confirmed positives whose case is not closed."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Followup)
+            .where(Followup.site_id == site_id, Followup.state.in_(OPEN_CASE))
+        )
+        or 0
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DayFigures:
+    """A site's rapid tests of a day: batches (first tests; retests are not new batches)."""
+
+    tests: int
+    negatives: int
+    suspect: int
+    positives: int
+    retests: int
+    # Share of batches below the positive line: a suspect result complies with the standard
+    # (it only asks for a retest); None when nothing was tested.
+    pass_rate: float | None
+    last_test_at: dt.datetime | None
+    open_cases: int
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the figures with times as RFC 3339 text."""
+        data = asdict(self)
+        data["last_test_at"] = self.last_test_at.isoformat() if self.last_test_at else None
+        return data
+
+
+def day_figures(session: Session, site_id: str, start: dt.datetime, end: dt.datetime) -> DayFigures:
+    """Return a site's figures for [start, end)."""
+    first = count_by_verdict(session, site_id, start, end, include_retests=False)
+    every = count_by_verdict(session, site_id, start, end)
+    tests = sum(first.values())
+    last = session.scalar(
+        select(func.max(_R.ts)).where(_R.site_id == site_id, _R.ts >= start, _R.ts < end)
+    )
+    return DayFigures(
+        tests=tests,
+        negatives=first["negative"],
+        suspect=first["suspect"],
+        positives=first["positive"],
+        retests=sum(every.values()) - tests,
+        pass_rate=round((tests - first["positive"]) / tests, 4) if tests else None,
+        last_test_at=last,
+        open_cases=open_cases(session, site_id),
+    )
+
+
+def status_section(ctx: StatusContext) -> dict[str, Any]:
+    """Status keys about today's rapid tests and the open cases."""
+    counts = count_by_verdict(ctx.session, ctx.site.id, ctx.day_start, ctx.day_end)
+    last = last_result_time(ctx.session, ctx.site.id)
+    today = day_figures(ctx.session, ctx.site.id, ctx.day_start, ctx.day_end)
+    return {
+        # every result of the day, retests included
+        "results_today": {**counts, "total": sum(counts.values())},
+        "last_result_at": last.isoformat() if last else None,
+        # batches of the day (retests excluded) and what became of them
+        "tests_today": today.tests,
+        "positives_today": today.positives,
+        "suspect_today": today.suspect,
+        "pass_rate_today": today.pass_rate,
+        "last_test_at": last.isoformat() if last else None,
+        "open_cases": today.open_cases,
+    }

@@ -1,0 +1,149 @@
+"""Results and follow-ups as the doors show them (board, JSON, workflow API)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from fangxin.devices.models import Site
+from fangxin.trace.results.followup import STATES, allowed_actions
+from fangxin.trace.results.followup_models import Followup, FollowupEvent
+from fangxin.trace.results.models import RapidTestResult, TestItem
+from fangxin.trace.results.schemas import EventOut, FollowupBrief, FollowupOut, ResultOut
+
+_R = RapidTestResult
+
+
+def brief(followup: Followup) -> FollowupBrief:
+    """Describe how a positive is being handled, in a word."""
+    return FollowupBrief(
+        id=followup.id,
+        state=followup.state,
+        state_zh=STATES.get(followup.state, followup.state),
+        retests=followup.retests,
+        disposal=followup.disposal,
+    )
+
+
+def _names(session: Session) -> dict[str, str]:
+    return {code: name for code, name in session.execute(select(TestItem.code, TestItem.name_zh))}
+
+
+def result_outs(session: Session, results: Sequence[RapidTestResult]) -> list[ResultOut]:
+    """Describe results with item names and, for positives, their follow-up."""
+    names = _names(session)
+    ids = [r.id for r in results]
+    followups = {
+        f.result_id: f for f in session.scalars(select(Followup).where(Followup.result_id.in_(ids)))
+    }
+    out = []
+    for r in results:
+        followup = followups.get(r.id)
+        out.append(
+            ResultOut(
+                id=r.id,
+                device=r.device_id,
+                result_id=r.result_id,
+                ts=r.ts,
+                item=r.item_code,
+                item_name=names.get(r.item_code, r.item_code),
+                value=r.value,
+                unit=r.unit,
+                threshold=r.threshold,
+                sample_name=r.sample_name,
+                sample_category=r.sample_category,
+                stall=r.stall,
+                verdict=r.verdict,
+                retest_of=r.parent_id,
+                false_positive_risk=r.false_positive_risk,
+                followup=brief(followup) if followup else None,
+            )
+        )
+    return out
+
+
+def results_between(
+    session: Session, site_id: str, start: dt.datetime, end: dt.datetime, limit: int | None = None
+) -> list[ResultOut]:
+    """Return a site's results tested in [start, end), latest first."""
+    stmt = (
+        select(_R)
+        .where(_R.site_id == site_id, _R.ts >= start, _R.ts < end)
+        .order_by(_R.ts.desc(), _R.id.desc())
+        .limit(limit)
+    )
+    return result_outs(session, session.scalars(stmt).all())
+
+
+def positives_between(
+    session: Session, site_id: str, start: dt.datetime, end: dt.datetime
+) -> list[ResultOut]:
+    """Return the day's positive batches (retests aside) with how each is handled."""
+    stmt = (
+        select(_R)
+        .where(_R.site_id == site_id, _R.ts >= start, _R.ts < end, _R.verdict == "positive")
+        .where(or_(_R.parent_id.is_(None), _R.id.in_(select(Followup.result_id))))
+        .order_by(_R.ts.desc(), _R.id.desc())
+    )
+    return result_outs(session, session.scalars(stmt).all())
+
+
+def followup_out(session: Session, followup: Followup) -> FollowupOut:
+    """Describe a follow-up with its result, its retests and its audited history."""
+    result = session.get(RapidTestResult, followup.result_id)
+    assert result is not None
+    root = followup.result_id
+    children = select(_R.id).where(_R.parent_id == root).scalar_subquery()
+    retests = session.scalars(
+        select(_R)
+        .where(or_(_R.parent_id == root, _R.parent_id.in_(children)))
+        .order_by(_R.ts, _R.id)
+    ).all()
+    events = session.scalars(
+        select(FollowupEvent)
+        .where(FollowupEvent.followup_id == followup.id)
+        .order_by(FollowupEvent.id)
+    ).all()
+    result_out, *retest_outs = result_outs(session, [result, *retests])
+    return FollowupOut(
+        id=followup.id,
+        site=followup.site_id,
+        state=followup.state,
+        state_zh=STATES.get(followup.state, followup.state),
+        retests=followup.retests,
+        opened_at=followup.opened_at,
+        confirmed_at=followup.confirmed_at,
+        closed_at=followup.closed_at,
+        disposal=followup.disposal,
+        lab_result=followup.lab_result,
+        lab_detail=followup.lab_detail,
+        certificate=followup.certificate,
+        upstream_issuer=followup.upstream_issuer,
+        notified_at=followup.notified_at,
+        allowed_actions=allowed_actions(followup),
+        result=result_out,
+        retest_results=retest_outs,
+        events=[EventOut.model_validate(e) for e in events],
+    )
+
+
+def list_followups(
+    session: Session,
+    *,
+    site_id: str | None = None,
+    district: str | None = None,
+    states: Sequence[str] | None = None,
+    limit: int = 200,
+) -> list[Followup]:
+    """List follow-ups, newest first, of a site or a district, optionally in some states."""
+    stmt = select(Followup).order_by(Followup.opened_at.desc(), Followup.id.desc()).limit(limit)
+    if site_id:
+        stmt = stmt.where(Followup.site_id == site_id)
+    if district:
+        stmt = stmt.where(Followup.site_id.in_(select(Site.id).where(Site.district == district)))
+    if states:
+        stmt = stmt.where(Followup.state.in_(states))
+    return list(session.scalars(stmt))
