@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.db import utcnow
 from fangxin.trace.certificates import issuance, records
+from fangxin.trace.certificates.credit_code import check_credit_code
 from fangxin.trace.certificates.models import Certificate
 from fangxin.trace.certificates.schemas import CertificateIn, SubjectIn
 from fangxin.trace.certificates.signing import generate
-from fangxin.trace.certificates.subjects import add_subject, check_credit_code
+from fangxin.trace.certificates.subjects import add_subject
 from tests.trace_helpers import (
     CERT,
     CREDIT_CODE,

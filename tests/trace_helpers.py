@@ -15,7 +15,7 @@ from fangxin.ingest.batch import RawMessage
 from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import SqlSink
 from fangxin.service.auth import create_key
-from fangxin.trace.certificates.subjects import credit_check_char
+from fangxin.trace.certificates.credit_code import credit_check_char
 from tests.helpers import CST, dumps
 
 CREDIT_BODY = "93410425MA47XW01K"

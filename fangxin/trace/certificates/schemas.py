@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from fangxin.contract.ids import Id
-from fangxin.trace.certificates.subjects import check_credit_code
+from fangxin.trace.certificates.credit_code import check_credit_code
 
 Text = Annotated[str, Field(min_length=1, max_length=100)]
 Quantity = Annotated[Decimal, Field(gt=0, le=Decimal("1000000000"), decimal_places=3)]
