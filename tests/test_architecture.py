@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +91,17 @@ def test_no_string_registries_of_our_own_code() -> None:
         if "versions" not in path.parts and "importlib" in path.read_text(encoding="utf-8")
     ]
     assert users == []
+
+
+def test_the_walk_names_real_functions() -> None:
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    names = set(re.findall(r"`(fangxin(?:\.\w+)+):([\w.]+)`", doc))
+    assert len(names) > 30  # the page names the functions of the walk
+    missing = []
+    for module, attribute in sorted(names):
+        target: object = importlib.import_module(module)
+        for part in attribute.split("."):
+            target = getattr(target, part, None)
+        if not callable(target):
+            missing.append(f"{module}:{attribute}")
+    assert missing == []
