@@ -5,9 +5,16 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from fangxin.devices.connectivity import apply_activity, restart_grace
+from fangxin.devices.connectivity import (
+    apply_activity,
+    is_online,
+    offline_now_clause,
+    online_now,
+    restart_grace,
+)
 from fangxin.devices.models import Device, Site
 from fangxin.devices.observation import close_run, open_run, touch_run, unknown_periods
 from fangxin.devices.report import device_uptime
@@ -235,3 +242,51 @@ def test_deadline_is_the_sweep_queue(sessions: sessionmaker[Session]) -> None:
             at(60),
         )
     assert dt.timedelta(seconds=60) == at(60) - at(0)
+
+
+@pytest.mark.parametrize(
+    ("conn_state", "deadline", "online"),
+    [
+        ("online", None, True),
+        ("online", 61, True),
+        ("online", 60, False),  # the deadline passed and the sweep has not got to it yet
+        ("offline", None, False),
+        ("offline", 61, False),
+        (None, None, False),
+    ],
+)
+def test_one_rule_of_online_in_python_and_sql(
+    sessions: sessionmaker[Session], conn_state: str | None, deadline: float | None, online: bool
+) -> None:
+    now = at(60)
+    due = None if deadline is None else at(deadline)
+    assert online_now(conn_state, due, now) is online
+    kitchen(sessions, SITE, ["cam-1"])
+    with sessions() as session:
+        session.execute(
+            update(Device)
+            .where(Device.id == "cam-1")
+            .values(conn_state=conn_state, deadline=due, last_seen_at=at(0))
+        )
+        device = session.get(Device, "cam-1")
+        assert device is not None
+        if conn_state is not None:  # without events, is_online falls back to the last message
+            assert is_online(device, now) is online
+        offline = session.scalars(select(Device.id).where(offline_now_clause(now))).all()
+        assert ("cam-1" not in offline) is online
+
+
+def test_without_events_the_last_message_and_declared_state_decide(
+    sessions: sessionmaker[Session],
+) -> None:
+    kitchen(sessions, SITE, ["cam-1"])
+    with sessions() as session:
+        device = session.get(Device, "cam-1")
+        assert device is not None
+        device.conn_state, device.last_seen_at = None, at(0)
+        assert is_online(device, at(179))  # three beats of 60 s
+        assert not is_online(device, at(180))
+        device.state, device.state_at = "offline", at(10)
+        assert not is_online(device, at(60))
+        device.state_at = at(-10)  # declared before the last message: the message wins
+        assert is_online(device, at(60))

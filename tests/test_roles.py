@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Flask
+import pytest
+from flask import Flask, g
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +23,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from fangxin.db import utcnow
 from fangxin.devices import registry
 from fangxin.devices.schemas import SiteIn
+from fangxin.service.auth import (
+    Principal,
+    check_district,
+    check_site,
+    in_scope,
+    own_district,
+    scoped_district,
+)
+from fangxin.service.problems import Problem
 from fangxin.trace.results.followup_models import Followup, FollowupAlert
 from tests.devices_helpers import at, feed
 from tests.pages_helpers import seed_city
@@ -280,3 +290,52 @@ def test_district_keys_list_their_own_district_only(
         assert any(name in own for name in district_a), url
     refused = client.get("/api/v1/sites?district=新华区", headers=auth(ids["reg_b"]))
     assert refused.status_code == 403
+
+
+A, B = "新华区", "卫东区"
+
+
+def key_of(role: str, district: str | None = None, site: str | None = None) -> Principal:
+    return Principal(1, role, site, district, None)
+
+
+def test_one_district_rule() -> None:
+    assert [in_scope(None, A), in_scope(A, A), in_scope(A, B)] == [True, True, False]
+    check_district(key_of("regulator", A), A)
+    check_district(key_of("regulator"), B)
+    with pytest.raises(Problem) as refused:
+        check_district(key_of("regulator", A), B)
+    assert (refused.value.status, refused.value.title) == (403, "Forbidden")
+    assert refused.value.detail == f"this key is scoped to {A}"
+    hidden = Problem(404, "Not Found", "hidden")
+    with pytest.raises(Problem) as caught:
+        check_district(key_of("admin", A), B, hidden)
+    assert caught.value is hidden
+    assert own_district(key_of("regulator", A), B) == A
+    assert own_district(key_of("regulator"), B) == B
+
+
+def test_one_site_rule() -> None:
+    check_site(key_of("lab", site="m-001"), "m-001", B)  # a lab key: its site, any district
+    check_site(key_of("regulator", A), "m-9", None)  # unknown site: the caller answers 404
+    check_site(key_of("admin", A), "m-9", B)
+    with pytest.raises(Problem) as lab:
+        check_site(key_of("lab", site="m-001"), "m-002", A)
+    assert lab.value.detail == "this API key is scoped to site m-001"
+    with pytest.raises(Problem) as regulator:
+        check_site(key_of("regulator", A), "m-002", B)
+    assert (regulator.value.status, regulator.value.detail) == (
+        403,
+        f"this API key is scoped to {A}",
+    )
+
+
+def test_scoped_district_of_a_query(app: Flask) -> None:
+    with app.test_request_context():
+        g.principal = key_of("regulator", A)
+        assert scoped_district(None) == A
+        assert scoped_district(A) == A
+        with pytest.raises(Problem):
+            scoped_district(B)
+        g.principal = key_of("regulator")
+        assert scoped_district(B) == B

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.trace.results.models import TestItem
-from fangxin.trace.results.verdicts import ItemRule, VerdictError, derive_verdict
+from fangxin.trace.results.verdicts import (
+    VERDICT_LABELS,
+    VERDICTS,
+    ItemRule,
+    VerdictError,
+    derive_verdict,
+)
 
 
 @pytest.fixture
@@ -60,3 +67,14 @@ def test_strict_comparator() -> None:
     rule = ItemRule("x", True, "gt", 70.0, None)
     assert derive_verdict(rule, 70.0, None) == "negative"
     assert derive_verdict(rule, 70.1, None) == "positive"
+
+
+def test_every_verdict_has_one_label() -> None:
+    assert tuple(VERDICT_LABELS) == VERDICTS
+    assert VERDICT_LABELS == {"negative": "阴性", "suspect": "可疑", "positive": "阳性"}
+
+
+def test_pages_take_the_labels_from_the_one_place(app: Flask) -> None:
+    assert app.jinja_env.globals["verdict_labels"] is VERDICT_LABELS
+    template = app.jinja_env.from_string("{{ verdict_labels['suspect'] }}")
+    assert template.render() == "可疑"

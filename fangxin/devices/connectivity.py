@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from fangxin.db import utcnow
@@ -52,6 +52,34 @@ class Transition:
 def timeout(interval_s: int) -> dt.timedelta:
     """Return the silence after which a device with this interval is offline."""
     return dt.timedelta(seconds=MISSED_BEATS * interval_s)
+
+
+def effective_interval(device: Device) -> int:
+    """Return the heartbeat interval in force: the latest status payload's, else the registry's."""
+    return device.reported_interval_s or device.interval_s
+
+
+def online_now(conn_state: str | None, deadline: dt.datetime | None, now: dt.datetime) -> bool:
+    """Tell whether the events say online now (a passed deadline the sweep missed is offline)."""
+    return conn_state == ONLINE and (deadline is None or deadline > now)
+
+
+def offline_now_clause(now: dt.datetime) -> ColumnElement[bool]:
+    """Return `not online_now(...)` over Device rows in SQL (IS NULL spelt out for no events)."""
+    return or_(Device.conn_state != ONLINE, Device.conn_state.is_(None), Device.deadline <= now)
+
+
+def is_online(device: Device, now: dt.datetime) -> bool:
+    """Tell whether a device is online now: its connectivity events say so, within its timeout."""
+    if device.conn_state is not None:
+        return online_now(device.conn_state, device.deadline, now)
+    if device.state == OFFLINE and (
+        device.last_seen_at is None or (device.state_at and device.state_at >= device.last_seen_at)
+    ):
+        return False
+    if device.last_seen_at is None:
+        return False
+    return now - device.last_seen_at < timeout(effective_interval(device))
 
 
 @dataclass(slots=True)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import and_, false, func, not_, or_, select
 from sqlalchemy.orm import Session
 
+from fangxin.devices.connectivity import online_now
 from fangxin.devices.models import ConnectivityEvent, Device, Site
 from fangxin.devices.observation import unknown_periods
 from fangxin.devices.uptime import Clock, Figures, Hours, Span, clip, unknown_seconds
@@ -60,11 +61,6 @@ class Fleet:
     sites: list[Site]
     devices: list[DeviceFigures]
     unknown: list[tuple[dt.datetime, dt.datetime]]
-
-
-def online_now(conn_state: str | None, deadline: dt.datetime | None, now: dt.datetime) -> bool:
-    """Tell whether the events say online now (a passed deadline the sweep missed is offline)."""
-    return conn_state == "online" and (deadline is None or deadline > now)
 
 
 def _offline_seconds(

@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fangxin.devices.connectivity import MISSED_BEATS, ONLINE, start_offline
+from fangxin.devices.connectivity import ONLINE, effective_interval, is_online, start_offline
 from fangxin.devices.credentials import hash_password, new_password
-from fangxin.devices.fleet import online_now
 from fangxin.devices.models import Device, Site
 from fangxin.devices.schemas import Credentials, DeviceCreated, DeviceIn, DeviceOut, SiteIn
 
@@ -52,26 +51,6 @@ def list_sites(session: Session, district: str | None = None) -> Sequence[Site]:
     if district:
         stmt = stmt.where(Site.district == district)
     return session.scalars(stmt).all()
-
-
-def effective_interval(device: Device) -> int:
-    """Return the heartbeat interval in force: the latest status payload's, else the registry's."""
-    return device.reported_interval_s or device.interval_s
-
-
-def is_online(device: Device, now: dt.datetime) -> bool:
-    """Tell whether a device is online now: its connectivity events say so, within its timeout."""
-    if device.conn_state is not None:
-        return online_now(device.conn_state, device.deadline, now)
-    if device.state == "offline" and (
-        device.last_seen_at is None or (device.state_at and device.state_at >= device.last_seen_at)
-    ):
-        return False
-    if device.last_seen_at is None:
-        return False
-    return now - device.last_seen_at < dt.timedelta(
-        seconds=MISSED_BEATS * effective_interval(device)
-    )
 
 
 def add_device(session: Session, data: DeviceIn, now: dt.datetime) -> DeviceCreated:

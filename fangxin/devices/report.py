@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from fangxin.devices.fleet import DeviceFigures, Filters, Fleet, fleet_figures, online_now
+from fangxin.devices.connectivity import ONLINE, effective_interval, offline_now_clause, online_now
+from fangxin.devices.fleet import DeviceFigures, Filters, Fleet, fleet_figures
 from fangxin.devices.models import ConnectivityEvent, CoverageTarget, Device, Site
 from fangxin.devices.observation import unknown_periods
 from fangxin.devices.uptime import Clock, Figures, Hours, window_figures
@@ -269,9 +270,7 @@ def offline_now(
         select(Device, Site)
         .join(Site, Site.id == Device.site_id)
         .where(Device.active.is_(True), *filters.sites())
-        .where(
-            or_(Device.conn_state != "online", Device.conn_state.is_(None), Device.deadline <= now)
-        )
+        .where(offline_now_clause(now))
         .order_by(Device.conn_since, Device.id)
     ).all()
     out = []
@@ -279,9 +278,8 @@ def offline_now(
         if filters.kind and device.kind != filters.kind:
             continue
         since = device.conn_since
-        if device.conn_state == "online" and device.last_seen_at:  # timed out, not swept yet
-            interval = device.reported_interval_s or device.interval_s
-            since = device.last_seen_at + dt.timedelta(seconds=interval)
+        if device.conn_state == ONLINE and device.last_seen_at:  # timed out, not swept yet
+            since = device.last_seen_at + dt.timedelta(seconds=effective_interval(device))
         out.append(
             {
                 "device": device.id,

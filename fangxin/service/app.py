@@ -19,6 +19,7 @@ from fangxin.service.api import (
 )
 from fangxin.service.context import build_state, close_session
 from fangxin.service.pages import scan, views
+from fangxin.trace.results.verdicts import VERDICT_LABELS
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
@@ -34,6 +35,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    # Every page writes a verdict with the one set of labels (scan page, board, dashboard).
+    app.jinja_env.globals["verdict_labels"] = VERDICT_LABELS
     app.extensions["fangxin"] = build_state(settings, engine)
     app.teardown_appcontext(close_session)
     problems.init_app(app)

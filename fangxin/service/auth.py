@@ -99,12 +99,58 @@ def current_principal() -> Principal:
     return principal
 
 
+def in_scope(scope: str | None, district: str | None) -> bool:
+    """Tell whether a caller scoped to `scope` may see `district` (no scope: the whole city).
+
+    The one district rule: API keys (`check_district`) and dashboard viewers both use it.
+    """
+    return not scope or district == scope
+
+
+def check_district(
+    principal: Principal, district: str | None, refusal: Problem | None = None
+) -> None:
+    """Raise `refusal` (default: 403 "this key is scoped to …") unless the key sees the district."""
+    if not in_scope(principal.district, district):
+        raise refusal or Problem(403, "Forbidden", f"this key is scoped to {principal.district}")
+
+
+def check_site(
+    principal: Principal,
+    site_id: str,
+    district: str | None,
+    *,
+    lab_refusal: Problem | None = None,
+    district_refusal: Problem | None = None,
+) -> None:
+    """Refuse a lab key of another site, or a district regulator of another district.
+
+    `district` is the site's; None for an unknown site, which the caller answers itself (404).
+    """
+    if principal.role == "lab" and principal.site_id != site_id:
+        raise lab_refusal or Problem(
+            403, "Forbidden", f"this API key is scoped to site {principal.site_id}"
+        )
+    if principal.role == "regulator" and district is not None:
+        check_district(
+            principal,
+            district,
+            district_refusal
+            or Problem(403, "Forbidden", f"this API key is scoped to {principal.district}"),
+        )
+
+
+def own_district(principal: Principal, asked: str | None = None) -> str | None:
+    """Return the district a listing covers: a district key's own whatever was asked, else asked."""
+    return principal.district or asked
+
+
 def scoped_district(asked: str | None) -> str | None:
     """Return the district a query may see: the key's own district (403 if another was asked)."""
-    scope = current_principal().district
-    if scope and asked not in (None, scope):
-        raise Problem(403, "Forbidden", f"this key is scoped to {scope}")
-    return scope or asked
+    principal = current_principal()
+    if asked is not None:
+        check_district(principal, asked)
+    return own_district(principal, asked)
 
 
 def requires_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:

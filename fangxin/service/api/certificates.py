@@ -14,7 +14,14 @@ from fangxin.config import ConfigError
 from fangxin.db import utcnow
 from fangxin.devices import registry
 from fangxin.service.api.sites import parse_body
-from fangxin.service.auth import Principal, create_key, current_principal, requires_role
+from fangxin.service.auth import (
+    Principal,
+    check_district,
+    create_key,
+    current_principal,
+    in_scope,
+    requires_role,
+)
 from fangxin.service.context import db_session, state
 from fangxin.service.openapi import Spec, json_response, path_param
 from fangxin.service.problems import Problem, problem_response
@@ -71,7 +78,7 @@ def check_subject(principal: Principal, subject: Subject, write: bool) -> None:
         return
     if principal.role == "issuer" and principal.subject_id == subject.id:
         return
-    if principal.role == "regulator" and principal.district in (None, subject.district):
+    if principal.role == "regulator" and in_scope(principal.district, subject.district):
         return
     if principal.role == "lab" and not write:
         return
@@ -96,8 +103,8 @@ def add_subject() -> tuple[Response, int]:
     """Register a producer or purchaser."""
     data = parse_body(SubjectIn)
     principal = current_principal()
-    if principal.district not in (None, data.district):
-        raise Problem(403, "Forbidden", f"this key registers subjects of {principal.district}")
+    refusal = Problem(403, "Forbidden", f"this key registers subjects of {principal.district}")
+    check_district(principal, data.district, refusal)
     session = db_session()
     subject = subjects.add_subject(session, data)
     session.commit()

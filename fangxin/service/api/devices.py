@@ -26,7 +26,7 @@ from fangxin.devices.schemas import (
     TargetOut,
 )
 from fangxin.service.api.sites import parse_body
-from fangxin.service.auth import current_principal, requires_role, scoped_district
+from fangxin.service.auth import check_district, current_principal, requires_role, scoped_district
 from fangxin.service.context import db_session, state
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.problems import Problem, problem_response
@@ -58,9 +58,8 @@ def _report_options(query: ReportQuery) -> dict[str, Any]:
 
 
 def _in_scope(site: Site) -> None:
-    scope = current_principal().district
-    if scope and site.district != scope:
-        raise Problem(404, "Not Found", "no such device or alarm in this key's district")
+    refusal = Problem(404, "Not Found", "no such device or alarm in this key's district")
+    check_district(current_principal(), site.district, refusal)
 
 
 @bp.errorhandler(alarms.WorkflowError)

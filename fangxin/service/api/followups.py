@@ -9,9 +9,16 @@ from sqlalchemy import select
 from fangxin.db import utcnow
 from fangxin.devices import registry
 from fangxin.devices.models import Site
-from fangxin.service.api.results import check_site, commit, refuse_nul
+from fangxin.service.api.results import commit, refuse_nul
 from fangxin.service.api.sites import parse_body
-from fangxin.service.auth import Principal, current_principal, requires_role
+from fangxin.service.auth import (
+    Principal,
+    check_site,
+    current_principal,
+    in_scope,
+    own_district,
+    requires_role,
+)
 from fangxin.service.context import db_session
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.problems import Problem, problem_response
@@ -47,7 +54,7 @@ def _followup(followup_id: int) -> tuple[Followup, Site]:
     if found is None:
         raise Problem(404, "Not Found", f"follow-up {followup_id} does not exist")
     site = registry.get_site(session, found.site_id)
-    check_site(current_principal(), site)
+    check_site(current_principal(), site.id, site.district)
     return found, site
 
 
@@ -63,8 +70,8 @@ def list_followups() -> Response:
     site_id, district = request.args.get("site"), request.args.get("district")
     if principal.role == "lab":
         site_id = principal.site_id
-    elif principal.role == "regulator" and principal.district:
-        district = principal.district
+    elif principal.role == "regulator":
+        district = own_district(principal, district)
     states = request.args.get("state")
     if request.args.get("open") in ("1", "true"):
         states = ",".join(followup.OPEN_CASE | {"retest_pending"})
@@ -113,7 +120,7 @@ def list_alerts() -> Response:
     """In-app alerts of confirmed positives, newest first (district-scoped keys see theirs)."""
     principal = current_principal()
     stmt = select(FollowupAlert).order_by(FollowupAlert.id.desc()).limit(200)
-    district = principal.district or request.args.get("district")
+    district = own_district(principal, request.args.get("district"))
     if district:
         stmt = stmt.where(FollowupAlert.district == district)
     if request.args.get("unread") in ("1", "true"):
@@ -135,7 +142,7 @@ def read_alert(alert_id: int) -> Response:
     """Mark an alert read by the caller."""
     session, principal = db_session(), current_principal()
     alert = session.get(FollowupAlert, alert_id)
-    if alert is None or principal.district not in (None, alert.district):
+    if alert is None or not in_scope(principal.district, alert.district):
         raise Problem(404, "Not Found", f"alert {alert_id} does not exist")
     if alert.read_at is None:
         alert.read_at, alert.read_by = utcnow(), _actor(principal, None)

@@ -18,7 +18,7 @@ from fangxin.devices import registry
 from fangxin.devices.models import Site
 from fangxin.service.api.certificates import register_errors
 from fangxin.service.api.sites import parse_body
-from fangxin.service.auth import current_principal, requires_role
+from fangxin.service.auth import check_site, current_principal, own_district, requires_role
 from fangxin.service.context import db_session, state
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.problems import Problem
@@ -35,12 +35,16 @@ register_errors(bp)
 
 def _check_site(site_id: str) -> None:
     principal = current_principal()
-    if principal.role == "lab" and principal.site_id != site_id:
-        raise Problem(403, "Forbidden", f"this key checks entries at {principal.site_id} only")
-    if principal.role == "regulator" and principal.district:
-        site = db_session().get(Site, site_id)
-        if site is not None and site.district != principal.district:
-            raise Problem(403, "Forbidden", f"this key is scoped to {principal.district}")
+    site = db_session().get(Site, site_id) if principal.role == "regulator" else None
+    check_site(
+        principal,
+        site_id,
+        site.district if site is not None else None,
+        lab_refusal=Problem(
+            403, "Forbidden", f"this key checks entries at {principal.site_id} only"
+        ),
+        district_refusal=Problem(403, "Forbidden", f"this key is scoped to {principal.district}"),
+    )
 
 
 def entry_out(entry: EntryCheck) -> EntryOut:
@@ -113,8 +117,9 @@ def epcis_events() -> Response:
     settings = state().settings
     start, end = _time("from"), _time("to")
     scoped: list[str | None] = [subject]
-    if principal.role == "regulator" and principal.district:  # its district's subjects only
-        own = db_session().scalars(select(Subject.id).where(Subject.district == principal.district))
+    district = own_district(principal) if principal.role == "regulator" else None
+    if district:  # a district regulator: its district's subjects only
+        own = db_session().scalars(select(Subject.id).where(Subject.district == district))
         scoped = [s for s in own if subject in (None, s)]
     found = [
         event

@@ -24,7 +24,7 @@ from fangxin.db import utcnow
 from fangxin.devices import registry
 from fangxin.devices.models import Site
 from fangxin.ingest.pipeline import Pipeline
-from fangxin.service.auth import Principal, current_principal, requires_role, scoped_district
+from fangxin.service.auth import check_site, current_principal, requires_role, scoped_district
 from fangxin.service.context import MAX_RESULTS, db_session, state
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.problems import Problem, problem_response
@@ -70,14 +70,6 @@ def commit(session: Session) -> None:
     session.commit()
     if session.info.pop(ENQUEUED_KEY, 0) and state().settings.webhooks_in_web:
         webhook_sender().kick()
-
-
-def check_site(principal: Principal, site: Site) -> None:
-    """Refuse a lab key of another site, or a district regulator of another district."""
-    if principal.role == "lab" and principal.site_id != site.id:
-        raise Problem(403, "Forbidden", f"this API key is scoped to site {principal.site_id}")
-    if principal.role == "regulator" and principal.district not in (None, site.district):
-        raise Problem(403, "Forbidden", f"this API key is scoped to {principal.district}")
 
 
 def parse_day(text: str | None, zone: str) -> tuple[dt.date, dt.datetime, dt.datetime]:
@@ -193,7 +185,8 @@ def export() -> Response:
     if principal.role == "regulator":
         district = scoped_district(district)
     if site_id:
-        check_site(principal, registry.get_site(session, site_id))
+        site = registry.get_site(session, site_id)
+        check_site(principal, site.id, site.district)
     name = f"rapid-tests-{site_id or district or 'all'}-{first:%Y%m%d}-{last:%Y%m%d}.{form}"
     headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(name)}"}
     scope = {"site_id": site_id, "district": district}

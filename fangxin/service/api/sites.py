@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from fangxin.db import utcnow
 from fangxin.devices import registry
 from fangxin.devices.schemas import DeviceCreated, DeviceIn, DeviceOut, SiteIn, SiteOut
-from fangxin.service.auth import current_principal, requires_role, scoped_district
+from fangxin.service.auth import current_principal, own_district, requires_role, scoped_district
 from fangxin.service.context import db_session, state
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.problems import Problem, problem_response
@@ -78,8 +78,9 @@ def list_devices() -> Response:
     """List devices with their liveness, optionally of a site."""
     now = utcnow()
     devices = registry.list_devices(db_session(), request.args.get("site"))
-    if current_principal().district:  # a district office sees its own district's devices only
-        own = {s.id for s in registry.list_sites(db_session(), current_principal().district)}
+    district = own_district(current_principal())
+    if district:  # a district office sees its own district's devices only
+        own = {s.id for s in registry.list_sites(db_session(), district)}
         devices = [d for d in devices if d.site_id in own]
     return jsonify([registry.device_out(d, now).model_dump(mode="json") for d in devices])
 

@@ -16,6 +16,7 @@ from jinja2 import Undefined
 from werkzeug.wrappers import Response as BaseResponse
 
 from fangxin.devices.models import Site
+from fangxin.service.auth import in_scope
 from fangxin.service.context import db_session, state
 from fangxin.service.models import User
 from fangxin.service.users import DASHBOARD_ROLES, check_login
@@ -113,8 +114,7 @@ def login_required(view: Callable[P, R]) -> Callable[P, R | BaseResponse]:
 
 def visible_site(site: Site | None) -> Site:
     """Return the site when the viewer may see it; 404 otherwise (no hint it exists)."""
-    scope = viewer().district
-    if site is None or (scope and site.district != scope):
+    if site is None or not in_scope(viewer().district, site.district):
         abort(404)
     return site
 

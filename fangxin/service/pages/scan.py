@@ -31,7 +31,6 @@ _LOGGER = logging.getLogger(__name__)
 bp = Blueprint("certificates_pages", __name__)
 CODE = re.compile(r"^[A-Za-z2-7]{16}$")
 CSS = Path(__file__).parent.parent / "static" / "scan.css"
-VERDICTS = {"negative": "阴性", "suspect": "可疑", "positive": "阳性"}
 KINDS = {"producer": "生产者", "purchaser": "收购者"}
 STATUSES = {"valid": "有效", "voided": "已作废"}
 T = TypeVar("T")
@@ -127,7 +126,6 @@ def scan(code: str) -> Response:
         "scan.html",
         page=scan_page(session, cert, settings, utcnow()),
         css=_css(),
-        verdicts=VERDICTS,
         kinds=KINDS,
         statuses=STATUSES,
         base=public_base(settings),

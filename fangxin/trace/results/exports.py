@@ -20,6 +20,7 @@ from fangxin.devices.models import Site
 from fangxin.trace.results.followup import STATES
 from fangxin.trace.results.followup_models import Followup
 from fangxin.trace.results.models import RapidTestResult, TestItem
+from fangxin.trace.results.verdicts import VERDICT_LABELS
 
 HEADERS = (
     "检测时间",
@@ -49,7 +50,6 @@ HEADERS = (
     "来源",
     "接收时间",
 )
-VERDICT_ZH = {"negative": "阴性", "suspect": "可疑", "positive": "阳性"}
 _R = RapidTestResult
 _BATCH = 1000
 
@@ -100,8 +100,8 @@ def export_rows(
             r.value,
             r.unit,
             r.threshold,
-            VERDICT_ZH.get(r.verdict, r.verdict),
-            VERDICT_ZH.get(r.device_verdict or "", r.device_verdict),
+            VERDICT_LABELS.get(r.verdict, r.verdict),
+            VERDICT_LABELS.get(r.device_verdict or "", r.device_verdict),
             _yes(r.verdict_mismatch),
             _yes(r.false_positive_risk),
             r.parent_id,

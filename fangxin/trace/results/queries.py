@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 from fangxin.trace.results.followup import OPEN_CASE
 from fangxin.trace.results.followup_models import Followup
 from fangxin.trace.results.models import RapidTestResult
+from fangxin.trace.results.verdicts import VERDICTS
 
 if TYPE_CHECKING:
     from fangxin.devices.status import StatusContext
 
-VERDICTS = ("negative", "suspect", "positive")
 _R = RapidTestResult
 
 
@@ -36,7 +36,7 @@ def count_by_verdict(
     )
     if not include_retests:
         stmt = stmt.where(_R.parent_id.is_(None))
-    counts = dict.fromkeys(VERDICTS, 0)
+    counts: dict[str, int] = dict.fromkeys(VERDICTS, 0)
     for verdict, count in session.execute(stmt):
         counts[verdict] = count
     return counts

@@ -8,6 +8,8 @@ from typing import Literal
 
 Verdict = Literal["negative", "suspect", "positive"]
 VERDICTS: tuple[Verdict, ...] = ("negative", "suspect", "positive")
+# How exports, the scan page, the market board and the dashboard write a verdict.
+VERDICT_LABELS: dict[str, str] = {"negative": "阴性", "suspect": "可疑", "positive": "阳性"}
 COMPARATORS = ("ge", "gt")
 # Spellings of one unit that instruments and provincial platforms send.
 _UNIT_SPELLINGS = str.maketrans({"％": "%", "μ": "µ", " ": ""})
