@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import cache
+from typing import Any
+
 from flask import Flask
 from sqlalchemy import Engine
 
@@ -18,7 +21,27 @@ from fangxin.service.api import (
     sites,
 )
 from fangxin.service.context import build_state, close_session
+from fangxin.service.openapi import Part, build_document
 from fangxin.service.pages import scan, views
+
+# What /openapi.json describes, in the document's order.
+OPENAPI_PARTS: tuple[Part, ...] = (
+    sites.openapi,
+    health.openapi,
+    results.openapi,
+    followups.openapi,
+    certificates.openapi,
+    labels.openapi,
+    market.openapi,
+    scan.openapi,
+    devices.openapi,
+)
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """Return the OpenAPI document (built once per process, when first asked for)."""
+    return build_document(OPENAPI_PARTS)
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
@@ -34,7 +57,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.extensions["fangxin"] = build_state(settings, engine)
+    app.extensions["fangxin"] = build_state(settings, engine, openapi_document)
     app.teardown_appcontext(close_session)
     problems.init_app(app)
     security.init_app(app)
