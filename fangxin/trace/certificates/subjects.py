@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from fangxin.db import utcnow
 from fangxin.trace.certificates.models import Subject
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # only a type here: schemas imports this module (check_credit_code)
     from fangxin.trace.certificates.schemas import SubjectIn
 
 # GB 32100-2015: 统一社会信用代码 alphabet (no I, O, S, V, Z) and position weights.

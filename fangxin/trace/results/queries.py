@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fangxin.devices.status import StatusContext
 from fangxin.trace.results.followup import OPEN_CASE
 from fangxin.trace.results.followup_models import Followup
 from fangxin.trace.results.models import RapidTestResult
-
-if TYPE_CHECKING:
-    from fangxin.devices.status import StatusContext
 
 VERDICTS = ("negative", "suspect", "positive")
 _R = RapidTestResult
