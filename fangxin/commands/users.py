@@ -7,7 +7,6 @@ from sqlalchemy import select
 
 from fangxin.commands.common import sessions, settings_of
 from fangxin.service.models import User
-from fangxin.service.users import add_user
 
 
 @click.group("users")
@@ -25,6 +24,9 @@ def users_add(
     ctx: click.Context, username: str, role: str, district: str | None, password: str
 ) -> None:
     """Create a dashboard account."""
+    # Lazy: service.users computes a scrypt hash when imported; only this command needs it.
+    from fangxin.service.users import add_user
+
     with sessions(settings_of(ctx))() as session:
         try:
             add_user(session, username, password, role, district)
