@@ -3,39 +3,24 @@
 from __future__ import annotations
 
 import csv
-import importlib
 import logging
-import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
 
+from fangxin.commands import devices as devices_commands
+from fangxin.commands import results as results_commands
+from fangxin.commands import trace as trace_commands
+from fangxin.commands import users as users_commands
+from fangxin.commands.common import sessions, settings_of
 from fangxin.config import ConfigError, Settings
-from fangxin.db import NotMigratedError, make_engine, make_session_factory, upgrade, utcnow
-
-F = TypeVar("F", bound=Callable[..., Any])
-_LOGGER = logging.getLogger("fangxin")
-
-
-def _settings(ctx: click.Context) -> Settings:
-    settings: Settings = ctx.obj
-    return settings
-
-
-def _session(settings: Settings) -> Session:
-    engine = make_engine(settings.database_url)
-    from fangxin.db import check_migrated
-
-    try:
-        check_migrated(engine)
-    except NotMigratedError as exc:
-        raise click.ClickException(str(exc)) from exc
-    return make_session_factory(engine)()
+from fangxin.db import NotMigratedError, make_engine, upgrade, utcnow
+from fangxin.devices import registry
+from fangxin.devices.schemas import DeviceIn, SiteIn
+from fangxin.service.auth import create_key
+from fangxin.service.security import use_json_logs
 
 
 @click.group()
@@ -47,14 +32,12 @@ def main(ctx: click.Context, log_level: str) -> None:
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    if os.environ.get("FANGXIN_LOG_FORMAT", "").lower() == "json":
-        from fangxin.service.security import use_json_logs
-
-        use_json_logs()
     try:
         ctx.obj = Settings.from_env()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    if ctx.obj.log_format == "json":
+        use_json_logs()
 
 
 @main.group()
@@ -66,7 +49,7 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Run Alembic migrations to head."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     upgrade(make_engine(settings.database_url))
     click.echo("database at head")
 
@@ -79,11 +62,12 @@ def db_upgrade(ctx: click.Context) -> None:
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int) -> None:
     """Serve the web app under gunicorn."""
+    # Lazy: the web app's whole stack, loaded only by the command that serves it.
     from fangxin.service.app import create_app
     from fangxin.service.server import serve as run_server
 
     try:
-        app = create_app(_settings(ctx))
+        app = create_app(settings_of(ctx))
     except (NotMigratedError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from exc
     run_server(app, host, port, workers, threads)
@@ -97,10 +81,10 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int) 
 @click.pass_context
 def ingest(ctx: click.Context, shared: str | None, client_id: str | None) -> None:
     """Run one MQTT ingester until SIGTERM; it drains, flushes and exits 0."""
-    from fangxin.ingest.runner import run
+    from fangxin.ingest.runner import run  # lazy: the ingester's stack, only for this command
 
     try:
-        sys.exit(run(_settings(ctx), shared, client_id))
+        sys.exit(run(settings_of(ctx), shared, client_id))
     except (NotMigratedError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -114,9 +98,9 @@ def ingest(ctx: click.Context, shared: str | None, client_id: str | None) -> Non
 @click.pass_context
 def demo(ctx: click.Context, port: int, mqtt_port: int, broker: str) -> None:
     """Run everything on one machine with embedded defaults."""
-    from fangxin.sim.demo import run_demo
+    from fangxin.sim.demo import run_demo  # lazy: keeps the simulators out of other commands
 
-    sys.exit(run_demo(_settings(ctx), port, mqtt_port, broker))
+    sys.exit(run_demo(settings_of(ctx), port, mqtt_port, broker))
 
 
 @main.group()
@@ -135,10 +119,7 @@ def sites_add(
     ctx: click.Context, site_id: str, kind: str, district: str, name: str, category: str | None
 ) -> None:
     """Register a site."""
-    from fangxin.devices import registry
-    from fangxin.devices.schemas import SiteIn
-
-    with _session(_settings(ctx)) as session:
+    with sessions(settings_of(ctx))() as session:
         try:
             data = SiteIn(id=site_id, kind=kind, district=district, name=name, category=category)
             registry.add_site(session, data)
@@ -153,9 +134,7 @@ def sites_add(
 @click.pass_context
 def sites_list(ctx: click.Context, district: str | None) -> None:
     """List sites."""
-    from fangxin.devices import registry
-
-    with _session(_settings(ctx)) as session:
+    with sessions(settings_of(ctx))() as session:
         for site in registry.list_sites(session, district):
             click.echo(f"{site.id}\t{site.kind}\t{site.district}\t{site.name}")
 
@@ -165,11 +144,8 @@ def sites_list(ctx: click.Context, district: str | None) -> None:
 @click.pass_context
 def sites_import(ctx: click.Context, path: Path) -> None:
     """Import sites from a CSV with columns id,kind,district,name[,category]."""
-    from fangxin.devices import registry
-    from fangxin.devices.schemas import SiteIn
-
     added, bad = 0, 0
-    with _session(_settings(ctx)) as session, path.open(encoding="utf-8-sig", newline="") as fh:
+    with sessions(settings_of(ctx))() as session, path.open(encoding="utf-8-sig", newline="") as fh:
         for line, row in enumerate(csv.DictReader(fh), start=2):
             try:
                 with session.begin_nested():
@@ -199,10 +175,7 @@ def devices() -> None:
 @click.pass_context
 def devices_add(ctx: click.Context, device_id: str, site_id: str, kind: str, interval: int) -> None:
     """Register a device and print its MQTT credentials (shown once)."""
-    from fangxin.devices import registry
-    from fangxin.devices.schemas import DeviceIn
-
-    with _session(_settings(ctx)) as session:
+    with sessions(settings_of(ctx))() as session:
         try:
             data = DeviceIn(id=device_id, site=site_id, kind=kind, interval_s=interval)
             created = registry.add_device(session, data, utcnow())
@@ -219,10 +192,8 @@ def devices_add(ctx: click.Context, device_id: str, site_id: str, kind: str, int
 @click.pass_context
 def devices_list(ctx: click.Context, site_id: str | None) -> None:
     """List devices with their liveness."""
-    from fangxin.devices import registry
-
     now = utcnow()
-    with _session(_settings(ctx)) as session:
+    with sessions(settings_of(ctx))() as session:
         for device in registry.list_devices(session, site_id):
             out = registry.device_out(device, now)
             state = "online" if out.online else "offline"
@@ -250,9 +221,7 @@ def keys_create(
     name: str | None,
 ) -> None:
     """Create an API key and print it once."""
-    from fangxin.service.auth import create_key
-
-    with _session(_settings(ctx)) as session:
+    with sessions(settings_of(ctx))() as session:
         try:
             key = create_key(
                 session, role, site_id=site_id, district=district, subject_id=subject_id, name=name
@@ -263,15 +232,10 @@ def keys_create(
     click.echo(key)
 
 
-# Modules under fangxin.commands that add their subcommands with register(main).
-COMMAND_MODULES: tuple[str, ...] = (
-    "fangxin.commands.trace",
-    "fangxin.commands.results",
-    "fangxin.commands.devices",
-    "fangxin.commands.users",
-)
-for _name in COMMAND_MODULES:
-    importlib.import_module(_name).register(main)
+trace_commands.register(main)
+results_commands.register(main)
+devices_commands.register(main)
+users_commands.register(main)
 
 if __name__ == "__main__":
     main()

@@ -11,17 +11,17 @@ from typing import Any
 
 import click
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from fangxin.config import Settings
-from fangxin.db import check_migrated, make_engine, make_session_factory, utcnow
-
-
-def _session(ctx: click.Context) -> Session:
-    settings: Settings = ctx.obj
-    engine = make_engine(settings.database_url)
-    check_migrated(engine)
-    return make_session_factory(engine)()
+from fangxin.commands.common import sessions, settings_of
+from fangxin.days import WindowError, resolve
+from fangxin.db import utcnow
+from fangxin.devices import mosquitto_export, registry
+from fangxin.devices.export import report_csv, report_xlsx
+from fangxin.devices.fleet import Filters
+from fangxin.devices.importer import count_rows, credentials_csv, import_devices
+from fangxin.devices.models import Device, Site
+from fangxin.devices.report import uptime_report
+from fangxin.ingest.mqtt_url import BrokerAddress
 
 
 @click.command("import")
@@ -36,10 +36,8 @@ def _session(ctx: click.Context) -> Session:
 @click.pass_context
 def devices_import(ctx: click.Context, path: Path, credentials_path: Path | None) -> None:
     """Import devices from a CSV with columns id,site,kind[,interval_s,channel]."""
-    from fangxin.devices.importer import count_rows, credentials_csv, import_devices
-
     text = path.read_text(encoding="utf-8-sig")
-    with _session(ctx) as session:
+    with sessions(settings_of(ctx))() as session:
         with click.progressbar(
             length=count_rows(text), label="importing devices", file=sys.stderr
         ) as bar:
@@ -60,9 +58,7 @@ def devices_import(ctx: click.Context, path: Path, credentials_path: Path | None
 @click.pass_context
 def devices_rotate(ctx: click.Context, device_ids: tuple[str, ...]) -> None:
     """Give devices new MQTT passwords (printed once); re-export the Mosquitto files after."""
-    from fangxin.devices import registry
-
-    with _session(ctx) as session:
+    with sessions(settings_of(ctx))() as session:
         try:
             rotated = [registry.rotate_credentials(session, d, utcnow()) for d in device_ids]
         except registry.NotFound as exc:
@@ -89,10 +85,7 @@ def devices_export(
     bind_site: bool,
 ) -> None:
     """Write Mosquitto's password_file and acl_file: devices may publish only as themselves."""
-    from fangxin.devices import mosquitto_export
-    from fangxin.ingest.mqtt_url import BrokerAddress
-
-    settings: Settings = ctx.obj
+    settings = settings_of(ctx)
     address = BrokerAddress.parse(settings.mqtt_url) if settings.mqtt_url else None
     user = ingester_user or (address.username if address else None)
     password = ingester_password or (address.password if address else None)
@@ -101,7 +94,7 @@ def devices_export(
             "the ingester's credentials are needed: --ingester-user/--ingester-password "
             "or mqtt://user:pass@host in FANGXIN_MQTT_URL"
         )
-    with _session(ctx) as session:
+    with sessions(settings)() as session:
         files = mosquitto_export.build(
             session, user, mosquitto_export.ingester_hash(password), bind_site=bind_site
         )
@@ -137,18 +130,13 @@ def uptime_report_command(
     out: Path | None,
 ) -> None:
     """Print or write the uptime report: online rate and coverage per district and category."""
-    from fangxin.days import WindowError, resolve
-    from fangxin.devices.export import report_csv, report_xlsx
-    from fangxin.devices.fleet import Filters
-    from fangxin.devices.report import uptime_report
-
-    settings: Settings = ctx.obj
+    settings = settings_of(ctx)
     now = utcnow()
     try:
         begin, stop = resolve(start, end, now, settings.timezone)
     except WindowError as exc:
         raise click.BadParameter(str(exc)) from exc
-    with _session(ctx) as session:
+    with sessions(settings)() as session:
         report = uptime_report(
             session,
             begin,
@@ -185,11 +173,11 @@ def simulate(
     """Publish the demo fleet's heartbeats and rapid-test results to FANGXIN_MQTT_URL."""
     if ctx.invoked_subcommand is not None:
         return
-    from fangxin.ingest.mqtt_url import BrokerAddress
+    # Lazy: keeps the simulators out of every other command's process (serve, ingest, ...).
     from fangxin.sim.device_clients import run_fleet
     from fangxin.sim.simulator import SimDevice, Simulator, demo_fleet
 
-    settings: Settings = ctx.obj
+    settings = settings_of(ctx)
     if not settings.mqtt_url:
         raise click.ClickException("FANGXIN_MQTT_URL is not set")
     _, devices = demo_fleet()
@@ -252,12 +240,11 @@ def simulate(
 @click.pass_context
 def simulate_cameras(ctx: click.Context, /, **opts: Any) -> None:
     """Play the registered cameras and NVRs with random outages, flapping and power cuts."""
-    from fangxin.devices.models import Device, Site
-    from fangxin.ingest.mqtt_url import BrokerAddress
+    # Lazy: keeps the simulators out of every other command's process (serve, ingest, ...).
     from fangxin.sim.camera_sim import Camera, CameraFleet, Flakiness
     from fangxin.sim.device_clients import run_cameras
 
-    settings: Settings = ctx.obj
+    settings = settings_of(ctx)
     if not settings.mqtt_url:
         raise click.ClickException("FANGXIN_MQTT_URL is not set")
     stmt = (
@@ -271,7 +258,7 @@ def simulate_cameras(ctx: click.Context, /, **opts: Any) -> None:
         stmt = stmt.where(Device.site_id.in_(opts["sites"]))
     if opts["district"]:
         stmt = stmt.where(Site.district == opts["district"])
-    with _session(ctx) as session:
+    with sessions(settings)() as session:
         cameras = [Camera(site, device, opts["interval"]) for device, site in session.execute(stmt)]
     if not cameras:
         raise click.ClickException("no registered cameras match: register some first")

@@ -11,19 +11,15 @@ from pathlib import Path
 from types import FrameType
 
 import click
-from sqlalchemy.orm import Session, sessionmaker
+from pydantic import ValidationError
 
-from fangxin.config import Settings
-from fangxin.db import check_migrated, make_engine, make_session_factory, utcnow
+from fangxin.commands.common import sessions, settings_of
+from fangxin.db import utcnow
+from fangxin.trace.notify.webhooks import Dispatcher, add_endpoint
+from fangxin.trace.results.catalogue import items_from_csv, items_to_csv, list_items, put_item
+from fangxin.trace.results.schemas import EndpointIn
 
 _LOGGER = logging.getLogger(__name__)
-
-
-def _sessions(ctx: click.Context) -> sessionmaker[Session]:
-    settings: Settings = ctx.obj
-    engine = make_engine(settings.database_url)
-    check_migrated(engine)
-    return make_session_factory(engine)
 
 
 @click.group("catalogue")
@@ -36,14 +32,12 @@ def catalogue_group() -> None:
 @click.pass_context
 def catalogue_import(ctx: click.Context, path: Path) -> None:
     """Create or replace items from a CSV (columns as `catalogue export` writes them)."""
-    from fangxin.trace.results.catalogue import items_from_csv, put_item
-
     with path.open(encoding="utf-8-sig", newline="") as fh:
         items, errors = items_from_csv(csv.DictReader(fh))
     for error in errors:
         click.echo(error, err=True)
     created = 0
-    with _sessions(ctx).begin() as session:
+    with sessions(settings_of(ctx)).begin() as session:
         now = utcnow()
         for item in items:
             created += put_item(session, item, now)
@@ -60,9 +54,7 @@ def catalogue_import(ctx: click.Context, path: Path) -> None:
 @click.pass_context
 def catalogue_export(ctx: click.Context, retired: bool) -> None:
     """Write the catalogue as CSV to standard output."""
-    from fangxin.trace.results.catalogue import items_to_csv, list_items
-
-    with _sessions(ctx)() as session:
+    with sessions(settings_of(ctx))() as session:
         click.echo(items_to_csv(list_items(session, include_retired=retired)), nl=False)
 
 
@@ -74,9 +66,7 @@ def webhooks_group(ctx: click.Context, poll: float, once: bool) -> None:
     """Send webhook deliveries until SIGTERM (the default); see also `add`."""
     if ctx.invoked_subcommand is not None:
         return
-    from fangxin.trace.notify.webhooks import Dispatcher
-
-    dispatcher = Dispatcher(_sessions(ctx))
+    dispatcher = Dispatcher(sessions(settings_of(ctx)))
     if once:
         click.echo(f"{dispatcher.deliver_due()} delivered")
         return
@@ -107,16 +97,11 @@ def webhooks_add(
     ctx: click.Context, url: str, district: str | None, name: str | None, events: tuple[str, ...]
 ) -> None:
     """Register a receiver and print its signing secret (shown once)."""
-    from pydantic import ValidationError
-
-    from fangxin.trace.notify.webhooks import add_endpoint
-    from fangxin.trace.results.schemas import EndpointIn
-
     try:
         data = EndpointIn(url=url, district=district, name=name, events=list(events))
     except ValidationError as exc:
         raise click.ClickException(str(exc)) from exc
-    with _sessions(ctx).begin() as session:
+    with sessions(settings_of(ctx)).begin() as session:
         endpoint = add_endpoint(session, **data.model_dump())
         click.echo(f"webhook {endpoint.id} → {endpoint.url}")
         click.echo(f"secret: {endpoint.secret}   (shown once; the receiver verifies with it)")

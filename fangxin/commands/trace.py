@@ -7,17 +7,10 @@ Rotation keeps old signatures verifiable: every key that ever signed stays publi
 from __future__ import annotations
 
 import click
-from sqlalchemy.orm import Session
 
+from fangxin.commands.common import sessions
 from fangxin.config import ConfigError, Settings
-from fangxin.db import check_migrated, make_engine, make_session_factory
 from fangxin.trace.certificates import signing
-
-
-def _session(settings: Settings) -> Session:
-    engine = make_engine(settings.database_url)
-    check_migrated(engine)
-    return make_session_factory(engine)()
 
 
 def register(main: click.Group) -> None:
@@ -42,7 +35,7 @@ def register(main: click.Group) -> None:
             current = signing.signer_from_settings(settings).key_id
         except ConfigError:
             current = None
-        with _session(settings) as session:
+        with sessions(settings)() as session:
             for row in signing.public_keys(session):
                 mark = "*" if row.key_id == current else " "
                 retired = row.retired_at.isoformat() if row.retired_at else "-"
@@ -59,7 +52,7 @@ def register(main: click.Group) -> None:
             )
         old = signing.signer_from_settings(settings)
         new = signing.generate()
-        with _session(settings) as session:
+        with sessions(settings)() as session:
             signing.ensure_registered(session, old)
             signing.retire(session, old.key_id)
             signing.ensure_registered(session, new)
@@ -72,7 +65,7 @@ def register(main: click.Group) -> None:
     @click.pass_obj
     def retire(settings: Settings, key_id: str) -> None:
         """Retire a published key: it signs nothing new but old signatures still verify."""
-        with _session(settings) as session:
+        with sessions(settings)() as session:
             if not signing.retire(session, key_id):
                 raise click.ClickException(f"no published key {key_id}")
             session.commit()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 from sqlalchemy import select
 
-from fangxin.config import Settings
-from fangxin.db import check_migrated, make_engine, make_session_factory
+from fangxin.commands.common import sessions, settings_of
+from fangxin.service.models import User
 
 
 @click.group("users")
@@ -24,12 +24,10 @@ def users_add(
     ctx: click.Context, username: str, role: str, district: str | None, password: str
 ) -> None:
     """Create a dashboard account."""
+    # Lazy: service.users computes a scrypt hash when imported; only this command needs it.
     from fangxin.service.users import add_user
 
-    settings: Settings = ctx.obj
-    engine = make_engine(settings.database_url)
-    check_migrated(engine)
-    with make_session_factory(engine)() as session:
+    with sessions(settings_of(ctx))() as session:
         try:
             add_user(session, username, password, role, district)
         except ValueError as exc:
@@ -43,12 +41,7 @@ def users_add(
 @click.pass_context
 def users_list(ctx: click.Context) -> None:
     """List dashboard accounts."""
-    from fangxin.service.models import User
-
-    settings: Settings = ctx.obj
-    engine = make_engine(settings.database_url)
-    check_migrated(engine)
-    with make_session_factory(engine)() as session:
+    with sessions(settings_of(ctx))() as session:
         for user in session.scalars(select(User).order_by(User.username)):
             click.echo(f"{user.username}\t{user.role}\t{user.district or '-'}")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, Table, bindparam, func, select, update
@@ -16,9 +16,7 @@ from sqlalchemy.orm import Session
 
 from fangxin.db.bulk import insert_ignore
 from fangxin.devices.models import Alarm, Device, Site
-
-if TYPE_CHECKING:
-    from fangxin.devices.status import StatusContext
+from fangxin.devices.status import StatusContext
 
 AI_TYPES = {
     "no_mask": "未戴口罩",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,9 +13,7 @@ from fangxin.devices.connectivity import ONLINE, effective_interval, is_online, 
 from fangxin.devices.credentials import hash_password, new_password
 from fangxin.devices.models import Device, Site
 from fangxin.devices.schemas import Credentials, DeviceCreated, DeviceIn, DeviceOut, SiteIn
-
-if TYPE_CHECKING:
-    from fangxin.devices.status import StatusContext
+from fangxin.devices.status import StatusContext
 
 
 class RegistryError(ValueError):

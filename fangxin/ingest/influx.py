@@ -5,63 +5,33 @@
 #   are synchronous; the influxdb-client batching buffer lives in memory and loses data.
 # - Order: while the spool holds anything, new points are appended behind it; only the replay
 #   thread writes spooled lines, oldest first, and deletes them after InfluxDB's 204.
-# - Statuses as Telegraf's influxdb_v2 output, except that nothing is dropped silently:
-#   400/413/422 halve the batch down to single lines; a single rejected line becomes a dead
-#   letter. 401/403/404 keep the points (spool) and raise problem(). 429/5xx retry, honouring
-#   Retry-After, within retry_budget_s (10 s by default, so the ingester blocks briefly at most);
-#   no answer at all (refused, timeout) spools at once.
+# - Statuses (fangxin.ingest.influx_delivery) as Telegraf's influxdb_v2 output, except that
+#   nothing is dropped silently: a single rejected line becomes a dead letter, 401/403/404 keep
+#   the points (spool) and raise problem(). 429/5xx retry within retry_budget_s (10 s by default,
+#   so the ingester blocks briefly at most); no answer at all (refused, timeout) spools at once.
 # - Rejected spooled lines are dead-lettered by the replay thread in its own short session when
 #   set_session_factory() was called; otherwise they are logged at ERROR and counted. A line is
 #   deleted from the spool only after its dead letter committed (so a crash may record it twice).
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import urllib3
-from influxdb_client.client.influxdb_client import InfluxDBClient
-from influxdb_client.client.write_api import SYNCHRONOUS
-from influxdb_client.domain.write_precision import WritePrecision
-from influxdb_client.rest import ApiException
 from sqlalchemy.orm import Session
 
 from fangxin.config import ConfigError, Settings
-from fangxin.db import utcnow
-from fangxin.ingest.lineproto import measurement_of, parse_retry_after, to_line
+from fangxin.ingest.influx_delivery import Delivery, Outcome
+from fangxin.ingest.lineproto import measurement_of, to_line
 from fangxin.ingest.models import DeadLetter
 from fangxin.ingest.sinks import Point
 from fangxin.ingest.spool import Spool
 
 _LOGGER = logging.getLogger(__name__)
-_RETRY_BASE_S = 0.1
-_RETRY_MAX_S = 5.0
-REJECTED = frozenset({400, 413, 422})
-# The client annotates precision as the class but its constants are plain strings.
-_PRECISION_NS = cast(WritePrecision, WritePrecision.NS)
-
-
-@dataclass(frozen=True, slots=True)
-class _Reply:
-    status: int  # 0: no HTTP answer (refused, timeout, TLS)
-    message: str
-    retry_after: float | None = None
-
-
-@dataclass(slots=True)
-class _Outcome:
-    """What became of a list of lines: indexes written, rejected, and where delivery stopped."""
-
-    written: list[int] = field(default_factory=list)
-    rejected: list[tuple[int, str]] = field(default_factory=list)
-    unsent_from: int | None = None
-    retry_after: float | None = None
 
 
 class InfluxSink:
@@ -88,18 +58,16 @@ class InfluxSink:
         self.timeout_s = timeout_s
         self.replay_min_backoff_s = replay_min_backoff_s
         self.replay_max_backoff_s = replay_max_backoff_s
-        self._client = InfluxDBClient(
-            url=url, token=token, org=org, timeout=int(timeout_s * 1000), enable_gzip=True
+        self._stop = threading.Event()
+        self._delivery = Delivery(
+            url, token, org, bucket, batch_lines=batch_lines, timeout_s=timeout_s, stop=self._stop
         )
-        self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
         self._spool = Spool(spool_path)
         self._session_factory: Callable[[], Session] | None = None
         self._write_lock = threading.Lock()  # one direct write at a time: keeps order
         self._state_lock = threading.Lock()
         self._counts = {"written": 0, "spooled": 0, "dead": 0}
-        self._health: tuple[str, str, dt.datetime] | None = None  # (kind, message, since)
         self._closed = False
-        self._stop = threading.Event()
         self._wake = threading.Event()
         self._next_attempt = 0.0  # monotonic time before which the replay thread waits
         self._thread = threading.Thread(target=self._replay_loop, name="influx-replay", daemon=True)
@@ -173,7 +141,7 @@ class InfluxSink:
             if self._spool.depth():
                 self._to_spool(lines)  # older points wait there: never jump ahead of them
             elif lines:
-                out = self._deliver(lines, time.monotonic() + self.retry_budget_s)
+                out = self._delivery.deliver(lines, time.monotonic() + self.retry_budget_s)
                 dead += [(measurement_of(lines[i]), lines[i], why) for i, why in out.rejected]
                 self._count("written", len(out.written))
                 if out.unsent_from is not None:
@@ -186,8 +154,7 @@ class InfluxSink:
 
     def problem(self) -> str | None:
         """Return an operator-facing reason when InfluxDB refuses us or is down with a backlog."""
-        with self._state_lock:
-            health = self._health
+        health = self._delivery.health()
         if health is None:
             return None
         kind, message, since = health
@@ -213,7 +180,7 @@ class InfluxSink:
             if self._closed:
                 return
             self._closed = True
-            self._client.close()  # type: ignore[no-untyped-call]
+            self._delivery.close()
             self._spool.close()
 
     # -- replay ------------------------------------------------------------------------------
@@ -243,7 +210,7 @@ class InfluxSink:
                 out = self._replay_once()
             except Exception:
                 _LOGGER.exception("Replaying the InfluxDB spool failed")
-                out = _Outcome(unsent_from=0)
+                out = Outcome(unsent_from=0)
             if out.unsent_from is None:
                 failures = 0
                 continue
@@ -252,10 +219,10 @@ class InfluxSink:
             delay = max(out.retry_after or 0.0, min(backoff, self.replay_max_backoff_s))
             self._next_attempt = time.monotonic() + delay
 
-    def _replay_once(self) -> _Outcome:
+    def _replay_once(self) -> Outcome:
         rows = self._spool.peek(self.batch_lines)
         lines = [line for _, line in rows]
-        out = self._deliver(lines, time.monotonic())  # no waiting inside: the loop backs off
+        out = self._delivery.deliver(lines, time.monotonic())  # no waiting: the loop backs off
         done = list(out.written)
         rejected = [(measurement_of(lines[i]), lines[i], why) for i, why in out.rejected]
         if rejected and self._store_dead(rejected):
@@ -282,63 +249,6 @@ class InfluxSink:
         self._count("dead", len(dead))
         return True
 
-    # -- delivery ----------------------------------------------------------------------------
-
-    def _deliver(self, lines: Sequence[str], deadline: float) -> _Outcome:
-        out = _Outcome()
-        for lo in range(0, len(lines), self.batch_lines):
-            if not self._send(lines, lo, min(lo + self.batch_lines, len(lines)), deadline, out):
-                break
-        return out
-
-    def _send(self, lines: Sequence[str], lo: int, hi: int, deadline: float, out: _Outcome) -> bool:
-        """Deliver lines[lo:hi]; False (and out.unsent_from set) when it must wait for later."""
-        attempt = 0
-        while True:
-            reply = self._post(lines[lo:hi])
-            if 200 <= reply.status < 300:
-                self._set_health(None, "")
-                out.written.extend(range(lo, hi))
-                return True
-            if reply.status in REJECTED:
-                # 400 rejects the whole batch, 413 is too big, 422 dropped some: halve until
-                # single lines remain; re-sending good lines is idempotent in InfluxDB.
-                if hi - lo == 1:
-                    out.rejected.append((lo, f"InfluxDB {reply.status}: {reply.message}"))
-                    return True
-                mid = (lo + hi) // 2
-                return self._send(lines, lo, mid, deadline, out) and self._send(
-                    lines, mid, hi, deadline, out
-                )
-            transient = reply.status in (0, 408, 429, 499) or reply.status >= 500
-            if transient:
-                self._set_health("unavailable", f"{reply.status or 'no answer'}: {reply.message}")
-                delay = max(reply.retry_after or 0.0, min(_RETRY_BASE_S * 2**attempt, _RETRY_MAX_S))
-                if (
-                    reply.status  # no answer at all: spool now rather than block the ingester
-                    and time.monotonic() + delay <= deadline
-                    and not self._stop.wait(delay)
-                ):
-                    attempt += 1
-                    continue
-            else:  # 401/403/404 and unexpected 4xx: our configuration, not the data
-                self._set_health("refused", f"{reply.status}: {reply.message}")
-            out.unsent_from, out.retry_after = lo, reply.retry_after
-            return False
-
-    def _post(self, lines: Sequence[str]) -> _Reply:
-        try:
-            self._write_api.write(
-                self.bucket, self.org, "\n".join(lines), write_precision=_PRECISION_NS
-            )
-        except ApiException as exc:
-            if not exc.status:
-                return _Reply(0, str(exc.reason))
-            return _Reply(int(exc.status), str(exc.message), parse_retry_after(exc.retry_after))
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            return _Reply(0, f"{type(exc).__name__}: {exc}")
-        return _Reply(204, "")
-
     # -- bookkeeping -------------------------------------------------------------------------
 
     def _to_spool(self, lines: Sequence[str]) -> None:
@@ -351,22 +261,6 @@ class InfluxSink:
     def _count(self, name: str, n: int) -> None:
         with self._state_lock:
             self._counts[name] += n
-
-    def _set_health(self, kind: str | None, message: str) -> None:
-        with self._state_lock:
-            old = self._health
-            self._health = None if kind is None else (kind, message, utcnow())
-            if old is not None and old[0] == kind:
-                self._health = (kind, message, old[2])  # same outage: keep its start
-                return  # log transitions only, not every retry
-            if old is None and kind is None:
-                return
-        if kind == "refused":
-            _LOGGER.error("InfluxDB %s refuses writes, keeping points: %s", self.url, message)
-        elif kind == "unavailable":
-            _LOGGER.warning("InfluxDB %s unavailable, spooling: %s", self.url, message)
-        elif old is not None:
-            _LOGGER.info("InfluxDB %s accepts writes again", self.url)
 
     @staticmethod
     def _dead_letters(dead: Iterable[tuple[str | None, str, str]]) -> list[DeadLetter]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import cache
+from typing import Any
+
 from flask import Flask
 from sqlalchemy import Engine
 
@@ -18,8 +21,28 @@ from fangxin.service.api import (
     sites,
 )
 from fangxin.service.context import build_state, close_session
+from fangxin.service.openapi import Part, build_document
 from fangxin.service.pages import scan, views
 from fangxin.trace.results.verdicts import VERDICT_LABELS
+
+# What /openapi.json describes, in the document's order.
+OPENAPI_PARTS: tuple[Part, ...] = (
+    sites.openapi,
+    health.openapi,
+    results.openapi,
+    followups.openapi,
+    certificates.openapi,
+    labels.openapi,
+    market.openapi,
+    scan.openapi,
+    devices.openapi,
+)
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """Return the OpenAPI document (built once per process, when first asked for)."""
+    return build_document(OPENAPI_PARTS)
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
@@ -37,7 +60,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     # Every page writes a verdict with the one set of labels (scan page, board, dashboard).
     app.jinja_env.globals["verdict_labels"] = VERDICT_LABELS
-    app.extensions["fangxin"] = build_state(settings, engine)
+    app.extensions["fangxin"] = build_state(settings, engine, openapi_document)
     app.teardown_appcontext(close_session)
     problems.init_app(app)
     security.init_app(app)

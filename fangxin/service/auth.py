@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fangxin.db import utcnow
+from fangxin.service.context import db_session
 from fangxin.service.models import ROLES, ApiKey
 from fangxin.service.problems import Problem
 
@@ -159,8 +160,6 @@ def requires_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     def decorator(view: Callable[P, R]) -> Callable[P, R]:
         @wraps(view)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            from fangxin.service.context import db_session
-
             header = request.headers.get("Authorization", "")
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token:

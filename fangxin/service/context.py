@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app, g
 from sqlalchemy import Engine
@@ -40,9 +42,13 @@ class AppState:
     scan_pages: PageCache
     scan_buffer: ScanBuffer
     figures: FigureCache
+    # Returns the document /openapi.json serves (the app factory knows every blueprint).
+    openapi_document: Callable[[], dict[str, Any]]
 
 
-def build_state(settings: Settings, engine: Engine) -> AppState:
+def build_state(
+    settings: Settings, engine: Engine, openapi_document: Callable[[], dict[str, Any]]
+) -> AppState:
     """Build the app's state from settings; opens no file or thread of the ingester's."""
     sessions = make_session_factory(engine)
     sink: PointSink = OutboxSink() if settings.influx_enabled else SqlSink()
@@ -60,6 +66,7 @@ def build_state(settings: Settings, engine: Engine) -> AppState:
         scan_pages=PageCache(settings.scan_cache_s),
         scan_buffer=scan_buffer,
         figures=FigureCache(settings.dashboard_cache_s),
+        openapi_document=openapi_document,
     )
 
 

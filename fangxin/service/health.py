@@ -12,7 +12,8 @@ from sqlalchemy import text
 from fangxin.db import NotMigratedError, check_migrated
 from fangxin.ingest.mqtt_url import BrokerAddress
 from fangxin.service.context import db_session, state
-from fangxin.service.openapi import Spec, build_spec, json_response
+from fangxin.service.metrics import render
+from fangxin.service.openapi import Spec, json_response
 from fangxin.service.problems import problem_response
 
 bp = Blueprint("health", __name__)
@@ -71,15 +72,13 @@ def readyz() -> Response:
 @bp.get("/metrics")
 def metrics() -> Response:
     """Expose ingest, dead-letter, spool and HTTP latency figures in Prometheus text format."""
-    from fangxin.service.metrics import render
-
     return render()
 
 
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
     """Serve the OpenAPI 3.1 description of the HTTP API."""
-    return jsonify(build_spec())
+    return jsonify(state().openapi_document())
 
 
 def openapi(spec: Spec) -> None:

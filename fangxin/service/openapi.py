@@ -1,29 +1,19 @@
 """The OpenAPI 3.1 document, built from the same pydantic models the handlers use.
 
-Each blueprint module listed in PROVIDERS defines `openapi(spec: Spec) -> None` adding its paths.
+Each blueprint module defines `openapi(spec: Spec) -> None` adding its paths; the app factory
+(fangxin.service.app) lists them and hands them to build_document. This module imports no
+blueprint: they all import Spec from here.
 """
 
 from __future__ import annotations
 
-import importlib
-from functools import cache
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pydantic import BaseModel
 
 from fangxin import __version__
 
-PROVIDERS = (
-    "fangxin.service.api.sites",
-    "fangxin.service.health",
-    "fangxin.service.api.results",
-    "fangxin.service.api.followups",
-    "fangxin.service.api.certificates",
-    "fangxin.service.api.labels",
-    "fangxin.service.api.market",
-    "fangxin.service.pages.scan",
-    "fangxin.service.api.devices",
-)
 PROBLEM_SCHEMA = {
     "type": "object",
     "properties": {
@@ -98,12 +88,14 @@ class Spec:
         self.paths.setdefault(path, {})[method] = op
 
 
-@cache
-def build_spec() -> dict[str, Any]:
-    """Return the OpenAPI document (built once per process)."""
+Part = Callable[[Spec], None]
+
+
+def build_document(parts: Iterable[Part]) -> dict[str, Any]:
+    """Return the OpenAPI document of the operations the parts add, in their order."""
     spec = Spec()
-    for name in PROVIDERS:
-        importlib.import_module(name).openapi(spec)
+    for part in parts:
+        part(spec)
     return {
         "openapi": "3.1.0",
         "info": {"title": "fangxin (放心) API", "version": __version__},

@@ -7,7 +7,7 @@ import time
 from ipaddress import ip_address
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
 
 from fangxin.config import Settings
@@ -58,8 +58,6 @@ def _too_many(exc: RateLimitExceeded) -> Response:
 
 def response_limiter() -> Limiter:
     """Return the running app's limiter."""
-    from flask import current_app
-
     limiter: Limiter = current_app.extensions["fangxin_limiter"]
     return limiter
 

@@ -7,13 +7,13 @@ import asyncio
 import logging
 import signal
 
+from amqtt.broker import Broker
+
 _LOGGER = logging.getLogger(__name__)
 
 
 async def serve(host: str, port: int) -> None:
     """Serve until SIGTERM or SIGINT."""
-    from amqtt.broker import Broker
-
     broker = Broker(
         {
             "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},

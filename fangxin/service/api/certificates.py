@@ -24,6 +24,7 @@ from fangxin.service.auth import (
 )
 from fangxin.service.context import db_session, state
 from fangxin.service.openapi import Spec, json_response, path_param
+from fangxin.service.pages.scan import clear_pages
 from fangxin.service.problems import Problem, problem_response
 from fangxin.trace.certificates import issuance, qr, recalls, records, subjects
 from fangxin.trace.certificates.models import Certificate, Recall, Subject
@@ -170,8 +171,6 @@ def revoke_certificate(number: str) -> Response:
 
 
 def _pages_changed() -> None:
-    from fangxin.service.pages.scan import clear_pages  # imports this module
-
     clear_pages()
 
 

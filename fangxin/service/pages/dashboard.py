@@ -10,7 +10,19 @@ from typing import ParamSpec, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, Response, abort, g, redirect, render_template, request, session
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    session,
+)
 from flask_wtf.csrf import CSRFProtect
 from jinja2 import Undefined
 from werkzeug.wrappers import Response as BaseResponse
@@ -166,7 +178,5 @@ def xlsx_response(body: bytes, filename: str) -> Response:
 @bp.get("/favicon.ico")
 def favicon() -> Response:
     """Serve the app's icon (browsers ask for it on every page, ours and others')."""
-    from flask import current_app, send_from_directory
-
     assert current_app.static_folder
     return send_from_directory(current_app.static_folder, "dash.svg", mimetype="image/svg+xml")

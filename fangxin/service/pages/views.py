@@ -16,7 +16,15 @@ from fangxin.devices.report import device_uptime
 from fangxin.ingest.models import SeriesPoint
 from fangxin.service.context import db_session, state
 from fangxin.service.pages import charts, dashboard, figures, kpi
-from fangxin.service.pages.dashboard import bp, local_time, login_required, tz, viewer, visible_site
+from fangxin.service.pages.dashboard import (
+    bp,
+    local_time,
+    login_required,
+    tz,
+    viewer,
+    visible_site,
+    xlsx_response,
+)
 from fangxin.trace.results.models import RapidTestResult
 from fangxin.trace.site_status import site_status
 
@@ -188,8 +196,6 @@ def kpi_page() -> str:
 @login_required
 def kpi_xlsx() -> Response:
     """Export the year's KPIs as XLSX."""
-    from fangxin.service.pages.dashboard import xlsx_response
-
     year, now = _year(), utcnow()
     rows = kpi.kpis(db_session(), year, now, tz(), viewer().district)
     return xlsx_response(kpi.xlsx(rows, year, now, tz()), f"kpi-{year}.xlsx")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import and_, func, select, tuple_
@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from fangxin.db.bulk import insert_ignore
 from fangxin.devices.models import Site
+from fangxin.devices.status import StatusContext
 from fangxin.trace.certificates.digital_link import DigitalLinkError, parse
 from fangxin.trace.certificates.models import Certificate, CertificateTest, EntryCheck
 from fangxin.trace.certificates.recalls import recalls_affecting
@@ -18,9 +19,6 @@ from fangxin.trace.certificates.records import find, normalise_unit, to_milli, v
 from fangxin.trace.certificates.scans import copy_suspected
 from fangxin.trace.certificates.schemas import EntryIn
 from fangxin.trace.results.models import RapidTestResult
-
-if TYPE_CHECKING:
-    from fangxin.devices.status import StatusContext
 
 # A test may be stamped a little before the check (device clocks); it counts for a day after.
 TEST_BEFORE = dt.timedelta(minutes=10)

@@ -7,8 +7,14 @@ from functools import cache
 from html import escape
 from typing import Any
 
+import pylopdf_fonts_zh_cn  # Noto Sans SC (OFL), shipped on PyPI
 from fontTools.pens.basePen import BasePen  # type: ignore[import-untyped]
+from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 from PIL import Image, ImageDraw, ImageFont
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfgen.canvas import Canvas
 
 from fangxin.trace.certificates.labels import Layout
 from fangxin.trace.certificates.qr import QUIET_ZONE, image, path_data
@@ -23,8 +29,6 @@ PDF_FONT = "STSong-Light"
 
 @cache
 def _font(px: int) -> ImageFont.FreeTypeFont:
-    import pylopdf_fonts_zh_cn  # Noto Sans SC (OFL), shipped on PyPI
-
     return ImageFont.truetype(str(pylopdf_fonts_zh_cn.sans_path()), px)
 
 
@@ -101,9 +105,6 @@ def render_svg(out: Layout) -> str:
 
 @cache
 def _outline_font() -> tuple[Any, dict[int, str], float]:
-    import pylopdf_fonts_zh_cn
-    from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
-
     font = TTFont(str(pylopdf_fonts_zh_cn.sans_path()), lazy=True)
     return font.getGlyphSet(), font.getBestCmap(), float(font["head"].unitsPerEm)
 
@@ -155,15 +156,10 @@ def render_pdf(out: Layout, title: str) -> bytes:
     reader with nothing embedded or downloaded; an invisible text layer in Adobe's standard
     STSong-Light CID font keeps the text searchable and copyable.
     """
-    from reportlab.lib.units import mm
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.pdfgen import canvas
-
     if PDF_FONT not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(UnicodeCIDFont(PDF_FONT))
     buf = io.BytesIO()
-    pdf = canvas.Canvas(buf, pagesize=(out.width * mm, out.height * mm), invariant=1)
+    pdf = Canvas(buf, pagesize=(out.width * mm, out.height * mm), invariant=1)
     pdf.setTitle(title)
 
     def y_of(y: float) -> float:

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fangxin.devices.status import StatusContext
 from fangxin.trace.results.followup import OPEN_CASE
 from fangxin.trace.results.followup_models import Followup
 from fangxin.trace.results.models import RapidTestResult
 from fangxin.trace.results.verdicts import VERDICTS
-
-if TYPE_CHECKING:
-    from fangxin.devices.status import StatusContext
 
 _R = RapidTestResult
 
