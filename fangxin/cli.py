@@ -172,19 +172,26 @@ def devices() -> None:
     "--kind", type=click.Choice(["rapid_test", "camera", "nvr", "scale", "sensor"]), required=True
 )
 @click.option("--interval", type=int, default=60, show_default=True, help="Heartbeat seconds.")
+@click.option("--gb-id", default=None, help="GB/T 28181 国标编码 (20 digits) of a camera or NVR.")
 @click.pass_context
-def devices_add(ctx: click.Context, device_id: str, site_id: str, kind: str, interval: int) -> None:
-    """Register a device and print its MQTT credentials (shown once)."""
-    with sessions(settings_of(ctx))() as session:
+def devices_add(
+    ctx: click.Context, device_id: str, site_id: str, kind: str, interval: int, gb_id: str | None
+) -> None:
+    """Register a device and print its MQTT (and SIP) credentials (shown once)."""
+    settings = settings_of(ctx)
+    with sessions(settings)() as session:
         try:
-            data = DeviceIn(id=device_id, site=site_id, kind=kind, interval_s=interval)
-            created = registry.add_device(session, data, utcnow())
+            data = DeviceIn(id=device_id, site=site_id, kind=kind, interval_s=interval, gb_id=gb_id)
+            created = registry.add_device(session, data, utcnow(), settings.sip_realm)
         except (ValidationError, registry.RegistryError, registry.NotFound) as exc:
             raise click.ClickException(str(exc)) from exc
         session.commit()
     click.echo(f"device {device_id} registered at site {site_id}")
     click.echo(f"mqtt username: {created.mqtt_username}")
     click.echo(f"mqtt password: {created.mqtt_password}   (shown once; store it on the device)")
+    if created.sip_password:
+        click.echo(f"sip device id: {gb_id}   sip domain: {settings.sip_realm}")
+        click.echo(f"sip password: {created.sip_password}   (shown once; enter it on the NVR)")
 
 
 @devices.command("list")
