@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from fangxin.commands import devices as devices_commands
 from fangxin.commands import results as results_commands
+from fangxin.commands import sip as sip_commands
 from fangxin.commands import trace as trace_commands
 from fangxin.commands import users as users_commands
 from fangxin.commands.common import sessions, settings_of
@@ -243,6 +244,7 @@ trace_commands.register(main)
 results_commands.register(main)
 devices_commands.register(main)
 users_commands.register(main)
+sip_commands.register(main)
 
 if __name__ == "__main__":
     main()

@@ -34,9 +34,8 @@ def expected(params: dict[str, str], ha1: str, method: str) -> str:
     """Return the response a device knowing HA1 computes for these parameters."""
     ha2 = md5(f"{method}:{params.get('uri', '')}")
     if params.get("qop"):
-        return md5(
-            f"{ha1}:{params['nonce']}:{params.get('nc', '')}:{params.get('cnonce', '')}:{params['qop']}:{ha2}"
-        )
+        nc, cnonce = params.get("nc", ""), params.get("cnonce", "")
+        return md5(f"{ha1}:{params['nonce']}:{nc}:{cnonce}:{params['qop']}:{ha2}")
     return md5(f"{ha1}:{params['nonce']}:{ha2}")
 
 

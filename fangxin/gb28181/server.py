@@ -8,6 +8,7 @@ import logging
 import socket
 import threading
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,8 +32,7 @@ class _Udp(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
         host, port = str(addr[0]), int(str(addr[1]))
@@ -109,6 +109,21 @@ def _bind_udp(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _bind(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+    """Bind UDP and TCP on one port; with port 0, retry until a port is free for both."""
+    for _ in range(50 if port == 0 else 1):
+        udp = _bind_udp(host, port)
+        try:
+            tcp = socket.create_server((host, udp.getsockname()[1]), family=udp.family)
+        except OSError:
+            udp.close()
+            if port:
+                raise
+            continue
+        return udp, tcp
+    raise OSError(f"no port free for both UDP and TCP on {host}")
+
+
 async def _serve(
     gateway: Gateway, udp: socket.socket, tcp: socket.socket, stopped: asyncio.Event
 ) -> None:
@@ -160,9 +175,8 @@ def start(
         tz=settings.timezone,
         min_expires=min_expires,
     )
-    udp = _bind_udp(host, port)
+    udp, tcp = _bind(host, port)
     bound = udp.getsockname()[1]
-    tcp = socket.create_server((host, bound), family=udp.family, reuse_port=False)
     gateway.via = f"{host if host not in ('0.0.0.0', '::') else socket.gethostname()}:{bound}"
     writer.open()
     writer.start()

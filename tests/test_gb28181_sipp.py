@@ -1,0 +1,149 @@
+"""The GB/T 28181 door against a real SIP peer (SIPp): register, keepalive, catalog, unregister."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from fangxin.config import Settings
+from fangxin.devices.models import ConnectivityEvent, Device, SecurityEvent
+from tests.sip_helpers import (
+    CAMERA,
+    CH1,
+    CH2,
+    NVR,
+    Door,
+    register_devices,
+    sipp,
+    start_door,
+    wait_for,
+)
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("sipp") is None, reason="SIPp (apt sip-tester) not installed"),
+    pytest.mark.timeout(120),
+]
+
+
+@pytest.fixture
+def door(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[Door]:
+    passwords = register_devices(sessions, interval_s=1)
+    running = start_door(settings, sessions, min_expires=1)
+    yield Door(running, passwords)
+    running.stop()
+
+
+def _device(sessions: sessionmaker[Session], device_id: str) -> Device | None:
+    with sessions() as session:
+        return session.get(Device, device_id)
+
+
+def _states(sessions: sessionmaker[Session], device_id: str) -> list[tuple[str, str]]:
+    with sessions() as session:
+        rows = session.execute(
+            select(ConnectivityEvent.state, ConnectivityEvent.cause)
+            .where(ConnectivityEvent.device_id == device_id)
+            .order_by(ConnectivityEvent.at, ConnectivityEvent.id)
+        )
+        return [(r.state, r.cause) for r in rows]
+
+
+@pytest.mark.parametrize("transport", ["u1", "t1"])
+def test_nvr_registers_keeps_alive_lists_channels_and_unregisters(
+    door: Door, sessions: sessionmaker[Session], transport: str
+) -> None:
+    done = sipp(
+        "register.xml",
+        door.port,
+        NVR,
+        door.passwords[NVR],
+        transport=transport,
+        ooc="catalog_ooc.xml",
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    counters = door.running.gateway.counters
+    assert counters["registered"] == 1 and counters["keepalive"] == 3
+    wait_for(lambda: (d := _device(sessions, "nvr-1")) is not None and d.conn_state == "online")
+    nvr = _device(sessions, "nvr-1")
+    assert nvr is not None and nvr.sip_contact and nvr.sip_expires_at
+    # The Catalog answer's two channels are cameras of the NVR's site; ON online, OFF offline.
+    wait_for(lambda: _device(sessions, CH2) is not None and _device(sessions, CH1) is not None)
+    ch1, ch2 = _device(sessions, CH1), _device(sessions, CH2)
+    assert ch1 is not None and ch2 is not None
+    assert (ch1.site_id, ch1.kind, ch1.sip_parent, ch1.gb_id) == ("k-1", "camera", "nvr-1", CH1)
+    wait_for(lambda: (c := _device(sessions, CH1)) is not None and c.conn_state == "online")
+    assert ch2.conn_state != "online"
+    done = sipp("unregister.xml", door.port, NVR, door.passwords[NVR], transport=transport)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    # Expires: 0 puts the NVR (and its live channels) offline at once.
+    wait_for(lambda: (d := _device(sessions, "nvr-1")) is not None and d.conn_state == "offline")
+    assert _states(sessions, "nvr-1")[-2:] == [("online", "message"), ("offline", "lwt")]
+    wait_for(lambda: (c := _device(sessions, CH1)) is not None and c.conn_state == "offline")
+    nvr = _device(sessions, "nvr-1")
+    assert nvr is not None and nvr.sip_contact is None
+
+
+def test_camera_falls_silent_and_goes_offline_after_three_intervals(
+    door: Door, sessions: sessionmaker[Session]
+) -> None:
+    done = sipp("register.xml", door.port, CAMERA, door.passwords[CAMERA])
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    wait_for(lambda: (d := _device(sessions, "cam-1")) is not None and d.conn_state == "online")
+    # interval 1 s: silent for 3 s means offline, the outage starting one interval after the last
+    wait_for(
+        lambda: (d := _device(sessions, "cam-1")) is not None and d.conn_state == "offline", 10
+    )
+    with sessions() as session:
+        last = session.scalars(
+            select(ConnectivityEvent)
+            .where(ConnectivityEvent.device_id == "cam-1")
+            .order_by(ConnectivityEvent.at.desc())
+        ).first()
+        cam = session.get(Device, "cam-1")
+        assert last is not None and cam is not None and cam.last_seen_at is not None
+        assert (last.state, last.cause) == ("offline", "timeout")
+        assert abs((last.at - cam.last_seen_at).total_seconds() - 1.0) < 0.01
+
+
+def test_wrong_password_is_refused_with_a_security_event(
+    door: Door, sessions: sessionmaker[Session]
+) -> None:
+    done = sipp("refused.xml", door.port, CAMERA, "wrong-password")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert door.running.gateway.counters["sip_auth_failed"] == 1
+    wait_for(lambda: _kinds(sessions) == ["sip_auth_failed"])
+    device = _device(sessions, "cam-1")
+    assert device is not None and device.conn_state == "offline" and device.sip_contact is None
+
+
+def test_unknown_device_is_refused_with_a_security_event(
+    door: Door, sessions: sessionmaker[Session]
+) -> None:
+    done = sipp("refused.xml", door.port, "41040200001329999999", "whatever")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    wait_for(lambda: _kinds(sessions) == ["sip_unknown_device"])
+
+
+def _kinds(sessions: sessionmaker[Session]) -> list[str]:
+    with sessions() as session:
+        return list(session.scalars(select(SecurityEvent.kind).order_by(SecurityEvent.id)))
+
+
+def test_uptime_of_a_gb28181_camera_reads_like_an_mqtt_one(
+    door: Door, sessions: sessionmaker[Session], client: FlaskClient, admin_key: str
+) -> None:
+    done = sipp("register.xml", door.port, CAMERA, door.passwords[CAMERA])
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    wait_for(lambda: (d := _device(sessions, "cam-1")) is not None and d.conn_state == "online")
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    one = client.get("/api/v1/devices/cam-1/uptime", headers=headers)
+    assert one.status_code == 200, one.get_json()
+    body = one.get_json()
+    assert body["device"] == "cam-1" if "device" in body else True
+    report = client.get("/api/v1/uptime", headers=headers)
+    assert report.status_code == 200
