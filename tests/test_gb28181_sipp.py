@@ -67,7 +67,7 @@ def test_nvr_registers_keeps_alive_lists_channels_and_unregisters(
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     counters = door.running.gateway.counters
-    assert counters["registered"] == 1 and counters["keepalive"] == 3
+    wait_for(lambda: counters["registered"] == 1 and counters["keepalive"] == 3)
     wait_for(lambda: (d := _device(sessions, "nvr-1")) is not None and d.conn_state == "online")
     nvr = _device(sessions, "nvr-1")
     assert nvr is not None and nvr.sip_contact and nvr.sip_expires_at
@@ -115,7 +115,7 @@ def test_wrong_password_is_refused_with_a_security_event(
 ) -> None:
     done = sipp("refused.xml", door.port, CAMERA, "wrong-password")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert door.running.gateway.counters["sip_auth_failed"] == 1
+    wait_for(lambda: door.running.gateway.counters["sip_auth_failed"] == 1)
     wait_for(lambda: _kinds(sessions) == ["sip_auth_failed"])
     device = _device(sessions, "cam-1")
     assert device is not None and device.conn_state == "offline" and device.sip_contact is None

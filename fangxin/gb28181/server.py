@@ -96,7 +96,9 @@ class Running:
     stopped: asyncio.Event
 
     def stop(self) -> None:
-        """Stop serving, flush and close the observed run."""
+        """Stop serving, flush and close the observed run (again: nothing)."""
+        if not self.thread.is_alive():
+            return
         self.loop.call_soon_threadsafe(self.stopped.set)
         self.thread.join(30)
         self.writer.stop()
