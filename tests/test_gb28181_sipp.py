@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import Iterator
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask.testing import FlaskClient
@@ -11,6 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.config import Settings
+from fangxin.devices.connectivity import start_offline, sweep
+from fangxin.devices.liveness import record_activity
 from fangxin.devices.models import ConnectivityEvent, Device, SecurityEvent
 from tests.sip_helpers import (
     CAMERA,
@@ -137,13 +141,51 @@ def _kinds(sessions: sessionmaker[Session]) -> list[str]:
 def test_uptime_of_a_gb28181_camera_reads_like_an_mqtt_one(
     door: Door, sessions: sessionmaker[Session], client: FlaskClient, admin_key: str
 ) -> None:
+    with sessions() as session:  # an MQTT camera of the same site, registered at the same time
+        cam = session.get(Device, "cam-1")
+        assert cam is not None
+        session.add(
+            Device(
+                id="cam-m", site_id="k-1", kind="camera", interval_s=1, created_at=cam.created_at
+            )
+        )
+        session.flush()
+        start_offline(session, "cam-m", cam.created_at, "registered")
+        session.commit()
     done = sipp("register.xml", door.port, CAMERA, door.passwords[CAMERA])
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    wait_for(lambda: (d := _device(sessions, "cam-1")) is not None and d.conn_state == "online")
+    wait_for(
+        lambda: (d := _device(sessions, "cam-1")) is not None and d.conn_state == "offline", 10
+    )
+    # The MQTT camera's heartbeats arrive at the same receive times as the SIP keepalives.
+    with sessions() as session:
+        times = session.scalars(
+            select(ConnectivityEvent.at).where(
+                ConnectivityEvent.device_id == "cam-1", ConnectivityEvent.state == "online"
+            )
+        ).all()
+        cam = session.get(Device, "cam-1")
+        assert cam is not None and cam.last_seen_at is not None
+        for at in [*times, cam.last_seen_at]:
+            record_activity(session, {"cam-m": at}, {}, {})
+        sweep(session, cam.last_seen_at + dt.timedelta(seconds=5), dt.timedelta(hours=1))
+        session.commit()
     headers = {"Authorization": f"Bearer {admin_key}"}
-    one = client.get("/api/v1/devices/cam-1/uptime", headers=headers)
-    assert one.status_code == 200, one.get_json()
-    body = one.get_json()
-    assert body["device"] == "cam-1" if "device" in body else True
-    report = client.get("/api/v1/uptime", headers=headers)
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    window = f"from={today}&to={today}"
+    sip_body = client.get(f"/api/v1/devices/cam-1/uptime?{window}", headers=headers).get_json()
+    mqtt_body = client.get(f"/api/v1/devices/cam-m/uptime?{window}", headers=headers).get_json()
+    for body in (sip_body, mqtt_body):
+        for name in ("device", "id", "to"):  # `to` is the window's end capped at now
+            body.pop(name, None)
+    # Equal but for the open outage, which grows between the two requests.
+    for name in ("offline_s", "online_s", "uptime"):
+        assert sip_body.pop(name, 0) == pytest.approx(mqtt_body.pop(name, 0), abs=0.1), name
+    for body in (sip_body, mqtt_body):
+        for period in body["offline_periods"]:
+            if period["to"] is None:
+                period.pop("seconds")
+    assert [p["cause"] for p in sip_body["offline_periods"]] == ["registered", "timeout"]
+    assert sip_body == mqtt_body
+    report = client.get(f"/api/v1/uptime?{window}&table=sites", headers=headers)
     assert report.status_code == 200
