@@ -54,7 +54,9 @@ def keepalive(code: str, sn: int) -> bytes:
     return head.encode() + body
 
 
-def sender(port: int, devices: int, count: int, window: int, out: multiprocessing.Queue[float]) -> None:
+def sender(
+    port: int, devices: int, count: int, window: int, out: multiprocessing.Queue[float]
+) -> None:
     """Send `count` keepalives with `window` in flight; put the seconds it took."""
     packets = [keepalive(gb_id(n % devices), n) for n in range(count)]
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

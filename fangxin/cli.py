@@ -96,12 +96,15 @@ def ingest(ctx: click.Context, shared: str | None, client_id: str | None) -> Non
     "--mqtt-port", default=1884, show_default=True, type=int, help="Embedded broker port."
 )
 @click.option("--broker", type=click.Choice(["auto", "mosquitto", "amqtt"]), default="auto")
+@click.option(
+    "--sip-port", default=15060, show_default=True, type=int, help="GB/T 28181 gateway port."
+)
 @click.pass_context
-def demo(ctx: click.Context, port: int, mqtt_port: int, broker: str) -> None:
+def demo(ctx: click.Context, port: int, mqtt_port: int, broker: str, sip_port: int) -> None:
     """Run everything on one machine with embedded defaults."""
     from fangxin.sim.demo import run_demo  # lazy: keeps the simulators out of other commands
 
-    sys.exit(run_demo(settings_of(ctx), port, mqtt_port, broker))
+    sys.exit(run_demo(settings_of(ctx), port, mqtt_port, broker, sip_port))
 
 
 @main.group()

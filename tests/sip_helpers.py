@@ -202,7 +202,8 @@ def nonce_of(response: str) -> str:
 
 def keepalive(gb_id: str, sn: int = 1, encoding: str = "UTF-8") -> bytes:
     body = (
-        f'<?xml version="1.0" encoding="{encoding}"?>\r\n<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n'
+        f'<?xml version="1.0" encoding="{encoding}"?>\r\n'
+        "<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n"
         f"<SN>{sn}</SN>\r\n<DeviceID>{gb_id}</DeviceID>\r\n<Status>OK</Status>\r\n</Notify>\r\n"
     )
     return request("MESSAGE", gb_id, cseq=10 + sn, body=body.encode(encoding))

@@ -16,7 +16,6 @@ from tests.sip_helpers import (
     NVR,
     PLATFORM,
     REALM,
-    Device as SipPeer,
     Door,
     authorization,
     keepalive,
@@ -25,6 +24,9 @@ from tests.sip_helpers import (
     request,
     start_door,
     wait_for,
+)
+from tests.sip_helpers import (
+    Device as SipPeer,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -62,13 +64,15 @@ def test_digest_with_and_without_qop(door: Door, peer: SipPeer, qop: bool) -> No
     assert reply.startswith("SIP/2.0 200"), reply
     assert "Expires: 3600" in reply
     date = next(line for line in reply.split("\r\n") if line.startswith("Date: "))
-    assert len(date) == len("Date: 2026-11-30T16:20:00.000") and date[16] == "T"
+    assert len(date) == len("Date: 2026-11-30T16:20:00.000")
+    assert date[16] == "T"
 
 
 def test_challenge_names_the_realm_and_md5(peer: SipPeer) -> None:
     reply = peer.ask(request("REGISTER", CAMERA))
     assert reply.startswith("SIP/2.0 401")
-    assert f'realm="{REALM}"' in reply and "algorithm=MD5" in reply
+    assert f'realm="{REALM}"' in reply
+    assert "algorithm=MD5" in reply
 
 
 def test_replayed_nonce_is_challenged_again(door: Door, peer: SipPeer) -> None:
@@ -76,8 +80,10 @@ def test_replayed_nonce_is_challenged_again(door: Door, peer: SipPeer) -> None:
     auth = authorization(CAMERA, door.passwords[CAMERA], nonce, qop=False)
     first = peer.ask(request("REGISTER", CAMERA, cseq=2, extra=auth))
     again = peer.ask(request("REGISTER", CAMERA, cseq=3, extra=auth))
-    assert first.startswith("SIP/2.0 200") and again.startswith("SIP/2.0 401")
-    assert "stale=true" in again and nonce_of(again) != nonce
+    assert first.startswith("SIP/2.0 200")
+    assert again.startswith("SIP/2.0 401")
+    assert "stale=true" in again
+    assert nonce_of(again) != nonce
 
 
 def test_wrong_realm_and_another_devices_id_are_refused(
@@ -137,7 +143,8 @@ def test_gb2312_keepalive_and_alarm(
     wait_for(lambda: len(stored()) == 1)
     alarm = stored()[0]
     assert (alarm.device_id, alarm.site_id, alarm.type) == ("nvr-1", "k-1", "stranger")
-    assert alarm.extra and alarm.extra["AlarmDescription"] == "后厨有陌生人"
+    assert alarm.extra
+    assert alarm.extra["AlarmDescription"] == "后厨有陌生人"
 
 
 def test_unknown_ids_are_throttled_per_address(
@@ -174,8 +181,8 @@ def test_malformed_sip_never_crashes_the_gateway_and_is_counted(door: Door, peer
 
 
 XML = {
-    "bad encoding": '<?xml version="1.0" encoding="GB2312"?><Notify><CmdType>Keepalive</CmdType></Notify>'.encode()
-    + b"\xff\xfe\x80",
+    "bad encoding": b'<?xml version="1.0" encoding="GB2312"?>'
+    b"<Notify><CmdType>Keepalive</CmdType></Notify>" + b"\xff\xfe\x80",
     "unknown encoding": b'<?xml version="1.0" encoding="x-nonsense"?><Notify/>',
     "truncated": b'<?xml version="1.0"?><Notify><CmdType>Keep',
     "entity bomb": (
@@ -236,7 +243,8 @@ def test_registrations_survive_a_restart_and_the_downtime_is_unobserved(
     door.running = again
     with sessions() as session:
         runs = session.scalars(select(IngesterRun).order_by(IngesterRun.id)).all()
-    assert len(runs) == 2 and all(r.ended_at is not None for r in runs)
+    assert len(runs) == 2
+    assert all(r.ended_at is not None for r in runs)
     assert runs[0].client_id == runs[1].client_id
 
 

@@ -74,11 +74,14 @@ def test_nvr_registers_keeps_alive_lists_channels_and_unregisters(
     wait_for(lambda: counters["registered"] == 1 and counters["keepalive"] == 3)
     wait_for(lambda: (d := _device(sessions, "nvr-1")) is not None and d.conn_state == "online")
     nvr = _device(sessions, "nvr-1")
-    assert nvr is not None and nvr.sip_contact and nvr.sip_expires_at
+    assert nvr is not None
+    assert nvr.sip_contact
+    assert nvr.sip_expires_at
     # The Catalog answer's two channels are cameras of the NVR's site; ON online, OFF offline.
     wait_for(lambda: _device(sessions, CH2) is not None and _device(sessions, CH1) is not None)
     ch1, ch2 = _device(sessions, CH1), _device(sessions, CH2)
-    assert ch1 is not None and ch2 is not None
+    assert ch1 is not None
+    assert ch2 is not None
     assert (ch1.site_id, ch1.kind, ch1.sip_parent, ch1.gb_id) == ("k-1", "camera", "nvr-1", CH1)
     wait_for(lambda: (c := _device(sessions, CH1)) is not None and c.conn_state == "online")
     assert ch2.conn_state != "online"
@@ -89,7 +92,8 @@ def test_nvr_registers_keeps_alive_lists_channels_and_unregisters(
     assert _states(sessions, "nvr-1")[-2:] == [("online", "message"), ("offline", "lwt")]
     wait_for(lambda: (c := _device(sessions, CH1)) is not None and c.conn_state == "offline")
     nvr = _device(sessions, "nvr-1")
-    assert nvr is not None and nvr.sip_contact is None
+    assert nvr is not None
+    assert nvr.sip_contact is None
 
 
 def test_camera_falls_silent_and_goes_offline_after_three_intervals(
@@ -109,7 +113,9 @@ def test_camera_falls_silent_and_goes_offline_after_three_intervals(
             .order_by(ConnectivityEvent.at.desc())
         ).first()
         cam = session.get(Device, "cam-1")
-        assert last is not None and cam is not None and cam.last_seen_at is not None
+        assert last is not None
+        assert cam is not None
+        assert cam.last_seen_at is not None
         assert (last.state, last.cause) == ("offline", "timeout")
         assert abs((last.at - cam.last_seen_at).total_seconds() - 1.0) < 0.01
 
@@ -122,7 +128,9 @@ def test_wrong_password_is_refused_with_a_security_event(
     wait_for(lambda: door.running.gateway.counters["sip_auth_failed"] == 1)
     wait_for(lambda: _kinds(sessions) == ["sip_auth_failed"])
     device = _device(sessions, "cam-1")
-    assert device is not None and device.conn_state == "offline" and device.sip_contact is None
+    assert device is not None
+    assert device.conn_state == "offline"
+    assert device.sip_contact is None
 
 
 def test_unknown_device_is_refused_with_a_security_event(
@@ -165,7 +173,8 @@ def test_uptime_of_a_gb28181_camera_reads_like_an_mqtt_one(
             )
         ).all()
         cam = session.get(Device, "cam-1")
-        assert cam is not None and cam.last_seen_at is not None
+        assert cam is not None
+        assert cam.last_seen_at is not None
         for at in [*times, cam.last_seen_at]:
             record_activity(session, {"cam-m": at}, {}, {})
         sweep(session, cam.last_seen_at + dt.timedelta(seconds=5), dt.timedelta(hours=1))

@@ -36,15 +36,11 @@ from fangxin.ingest.mqtt_url import BrokerAddress
 @click.pass_context
 def devices_import(ctx: click.Context, path: Path, credentials_path: Path | None) -> None:
     """Import devices from a CSV with columns id,site,kind[,interval_s,channel,gb_id]."""
-    text = path.read_text(encoding="utf-8-sig")
-    settings = settings_of(ctx)
+    text, settings = path.read_text(encoding="utf-8-sig"), settings_of(ctx)
     with sessions(settings)() as session:
-        with click.progressbar(
-            length=count_rows(text), label="importing devices", file=sys.stderr
-        ) as bar:
-            result = import_devices(
-                session, text.splitlines(), utcnow(), bar.update, settings.sip_realm
-            )
+        with click.progressbar(length=count_rows(text), label="importing", file=sys.stderr) as bar:
+            lines, realm = text.splitlines(), settings.sip_realm
+            result = import_devices(session, lines, utcnow(), bar.update, realm)
         session.commit()
     for error in result.errors:
         click.echo(f"line {error.line} ({error.id or '-'}): {error.error}", err=True)
