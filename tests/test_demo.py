@@ -31,7 +31,6 @@ def healthy(url: str) -> bool:
         return False
 
 
-@pytest.mark.parametrize("broker", ["mosquitto", "amqtt"])
 def sip_options(port: int) -> bytes:
     """Send an OPTIONS to the demo's SIP gateway; return the answer (empty when none)."""
     options = (
@@ -49,6 +48,7 @@ def sip_options(port: int) -> bytes:
             return b""
 
 
+@pytest.mark.parametrize("broker", ["mosquitto", "amqtt"])
 def test_demo_end_to_end(tmp_path: Path, broker: str) -> None:
     if broker == "mosquitto" and mosquitto_binary() is None:
         pytest.skip("no mosquitto binary")
