@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from fangxin.commands import devices as devices_commands
 from fangxin.commands import results as results_commands
+from fangxin.commands import sip as sip_commands
 from fangxin.commands import trace as trace_commands
 from fangxin.commands import users as users_commands
 from fangxin.commands.common import sessions, settings_of
@@ -95,12 +96,15 @@ def ingest(ctx: click.Context, shared: str | None, client_id: str | None) -> Non
     "--mqtt-port", default=1884, show_default=True, type=int, help="Embedded broker port."
 )
 @click.option("--broker", type=click.Choice(["auto", "mosquitto", "amqtt"]), default="auto")
+@click.option(
+    "--sip-port", default=15060, show_default=True, type=int, help="GB/T 28181 gateway port."
+)
 @click.pass_context
-def demo(ctx: click.Context, port: int, mqtt_port: int, broker: str) -> None:
+def demo(ctx: click.Context, port: int, mqtt_port: int, broker: str, sip_port: int) -> None:
     """Run everything on one machine with embedded defaults."""
     from fangxin.sim.demo import run_demo  # lazy: keeps the simulators out of other commands
 
-    sys.exit(run_demo(settings_of(ctx), port, mqtt_port, broker))
+    sys.exit(run_demo(settings_of(ctx), port, mqtt_port, broker, sip_port))
 
 
 @main.group()
@@ -172,19 +176,26 @@ def devices() -> None:
     "--kind", type=click.Choice(["rapid_test", "camera", "nvr", "scale", "sensor"]), required=True
 )
 @click.option("--interval", type=int, default=60, show_default=True, help="Heartbeat seconds.")
+@click.option("--gb-id", default=None, help="GB/T 28181 国标编码 (20 digits) of a camera or NVR.")
 @click.pass_context
-def devices_add(ctx: click.Context, device_id: str, site_id: str, kind: str, interval: int) -> None:
-    """Register a device and print its MQTT credentials (shown once)."""
-    with sessions(settings_of(ctx))() as session:
+def devices_add(
+    ctx: click.Context, device_id: str, site_id: str, kind: str, interval: int, gb_id: str | None
+) -> None:
+    """Register a device and print its MQTT (and SIP) credentials (shown once)."""
+    settings = settings_of(ctx)
+    with sessions(settings)() as session:
         try:
-            data = DeviceIn(id=device_id, site=site_id, kind=kind, interval_s=interval)
-            created = registry.add_device(session, data, utcnow())
+            data = DeviceIn(id=device_id, site=site_id, kind=kind, interval_s=interval, gb_id=gb_id)
+            created = registry.add_device(session, data, utcnow(), settings.sip_realm)
         except (ValidationError, registry.RegistryError, registry.NotFound) as exc:
             raise click.ClickException(str(exc)) from exc
         session.commit()
     click.echo(f"device {device_id} registered at site {site_id}")
     click.echo(f"mqtt username: {created.mqtt_username}")
     click.echo(f"mqtt password: {created.mqtt_password}   (shown once; store it on the device)")
+    if created.sip_password:
+        click.echo(f"sip device id: {gb_id}   sip domain: {settings.sip_realm}")
+        click.echo(f"sip password: {created.sip_password}   (shown once; enter it on the NVR)")
 
 
 @devices.command("list")
@@ -236,6 +247,7 @@ trace_commands.register(main)
 results_commands.register(main)
 devices_commands.register(main)
 users_commands.register(main)
+sip_commands.register(main)
 
 if __name__ == "__main__":
     main()

@@ -95,6 +95,11 @@ class Settings:
     webhooks_in_web: bool = True
     # "text" or "json" log lines.
     log_format: str = "text"
+    # GB/T 28181 door: the platform's 20-digit 国标编码, its SIP domain (the Digest realm) and
+    # where the gateway listens.
+    sip_id: str | None = None
+    sip_domain: str | None = None
+    sip_listen: str = "0.0.0.0:5060"
 
     def __post_init__(self) -> None:
         """Fill the database URL from the data dir when none was given."""
@@ -140,12 +145,24 @@ class Settings:
             webhook_backoff_s=_float(env, "FANGXIN_WEBHOOK_BACKOFF_S", 30.0),
             webhooks_in_web=_flag(env, "FANGXIN_WEBHOOKS_IN_WEB", True),
             log_format=(env.get("FANGXIN_LOG_FORMAT") or "text").lower(),
+            sip_id=env.get("FANGXIN_SIP_ID") or None,
+            sip_domain=env.get("FANGXIN_SIP_DOMAIN") or None,
+            sip_listen=env.get("FANGXIN_SIP_LISTEN") or "0.0.0.0:5060",
         )
         if settings.log_format not in ("text", "json"):
             raise ConfigError("FANGXIN_LOG_FORMAT must be text or json")
         if settings.mqtt_protocol not in ("auto", "5", "3.1.1"):
             raise ConfigError("FANGXIN_MQTT_PROTOCOL must be auto, 5 or 3.1.1")
+        if settings.sip_id is not None and not (
+            len(settings.sip_id) == 20 and settings.sip_id.isascii() and settings.sip_id.isdigit()
+        ):
+            raise ConfigError("FANGXIN_SIP_ID must be a 20-digit 国标编码")
         return replace(settings, **overrides) if overrides else settings
+
+    @property
+    def sip_realm(self) -> str | None:
+        """Return the SIP domain (Digest realm): the setting, else the id's first 10 digits."""
+        return self.sip_domain or (self.sip_id[:10] if self.sip_id else None)
 
     @property
     def influx_enabled(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,11 +31,28 @@ def healthy(url: str) -> bool:
         return False
 
 
+def sip_options(port: int) -> bytes:
+    """Send an OPTIONS to the demo's SIP gateway; return the answer (empty when none)."""
+    options = (
+        b"OPTIONS sip:41040000002000000001@4104000000 SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKo\r\n"
+        b"From: <sip:x@4104000000>;tag=1\r\nTo: <sip:x@4104000000>\r\nCall-ID: o\r\n"
+        b"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    )
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(1)
+        sock.sendto(options, ("127.0.0.1", port))
+        try:
+            return sock.recv(65536)
+        except TimeoutError:
+            return b""
+
+
 @pytest.mark.parametrize("broker", ["mosquitto", "amqtt"])
 def test_demo_end_to_end(tmp_path: Path, broker: str) -> None:
     if broker == "mosquitto" and mosquitto_binary() is None:
         pytest.skip("no mosquitto binary")
-    port, mqtt_port = free_port(), free_port()
+    port, mqtt_port, sip_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FANGXIN_")}
     env["FANGXIN_DATA_DIR"] = str(tmp_path / "var")
     log = tmp_path / "demo.log"
@@ -51,6 +69,8 @@ def test_demo_end_to_end(tmp_path: Path, broker: str) -> None:
                 str(mqtt_port),
                 "--broker",
                 broker,
+                "--sip-port",
+                str(sip_port),
             ],
             env=env,
             stdout=out,
@@ -76,6 +96,8 @@ def test_demo_end_to_end(tmp_path: Path, broker: str) -> None:
         assert f"mqtt://127.0.0.1:{mqtt_port} ({broker})" in text
         if broker == "amqtt":
             assert "with MQTT 3.1.1, clean session off" in text
+        assert f"@127.0.0.1:{sip_port} (udp, tcp)" in text
+        assert wait_until(lambda: sip_options(sip_port).startswith(b"SIP/2.0 200"), 10)
     finally:
         demo.send_signal(signal.SIGINT)
         code = demo.wait(60)

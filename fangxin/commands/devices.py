@@ -35,13 +35,12 @@ from fangxin.ingest.mqtt_url import BrokerAddress
 )
 @click.pass_context
 def devices_import(ctx: click.Context, path: Path, credentials_path: Path | None) -> None:
-    """Import devices from a CSV with columns id,site,kind[,interval_s,channel]."""
-    text = path.read_text(encoding="utf-8-sig")
-    with sessions(settings_of(ctx))() as session:
-        with click.progressbar(
-            length=count_rows(text), label="importing devices", file=sys.stderr
-        ) as bar:
-            result = import_devices(session, text.splitlines(), utcnow(), bar.update)
+    """Import devices from a CSV with columns id,site,kind[,interval_s,channel,gb_id]."""
+    text, settings = path.read_text(encoding="utf-8-sig"), settings_of(ctx)
+    with sessions(settings)() as session:
+        with click.progressbar(length=count_rows(text), label="importing", file=sys.stderr) as bar:
+            lines, realm = text.splitlines(), settings.sip_realm
+            result = import_devices(session, lines, utcnow(), bar.update, realm)
         session.commit()
     for error in result.errors:
         click.echo(f"line {error.line} ({error.id or '-'}): {error.error}", err=True)
@@ -49,7 +48,7 @@ def devices_import(ctx: click.Context, path: Path, credentials_path: Path | None
         out = credentials_path or path.with_suffix(".credentials.csv")
         out.touch(mode=0o600)
         out.write_text(credentials_csv(result.credentials), encoding="utf-8")
-        click.echo(f"MQTT credentials of the {len(result.credentials)} new devices: {out}")
+        click.echo(f"Credentials of the {len(result.credentials)} new devices: {out}")
     click.echo(f"{result.imported} devices imported, {result.refused} rows refused")
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from fangxin.devices import registry
 from fangxin.devices.schemas import Credentials, DeviceIn, ImportResult, RowError, SiteIn
 
-DEVICE_COLUMNS = ("id", "site", "kind", "interval_s", "channel")
+DEVICE_COLUMNS = ("id", "site", "kind", "interval_s", "channel", "gb_id")
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -72,15 +72,17 @@ def import_devices(
     text: Iterable[str],
     now: dt.datetime,
     progress: Callable[[int], None] | None = None,
+    sip_realm: str | None = None,
 ) -> ImportResult:
-    """Import devices from CSV (id,site,kind[,interval_s,channel]); returns their credentials."""
+    """Import devices from CSV (id,site,kind[,interval_s,channel,gb_id]); return credentials."""
 
     def add(data: DeviceIn) -> Credentials:
-        created = registry.add_device(session, data, now)
+        created = registry.add_device(session, data, now, sip_realm)
         return Credentials(
             device=created.id,
             mqtt_username=created.mqtt_username,
             mqtt_password=created.mqtt_password,
+            sip_password=created.sip_password,
         )
 
     return _import(session, text, DeviceIn, add, progress)
@@ -103,10 +105,15 @@ def count_rows(text: str) -> int:
 
 
 def credentials_csv(credentials: Iterable[Credentials]) -> str:
-    """Render credentials as CSV (device, mqtt_username, mqtt_password)."""
+    """Render credentials as CSV (device, mqtt_username, mqtt_password[, sip_password])."""
+    items = list(credentials)
+    sip = any(item.sip_password for item in items)  # the column only when a device has one
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["device", "mqtt_username", "mqtt_password"])
-    for item in credentials:
-        writer.writerow([item.device, item.mqtt_username, item.mqtt_password])
+    writer.writerow(
+        ["device", "mqtt_username", "mqtt_password"] + (["sip_password"] if sip else [])
+    )
+    for item in items:
+        row = [item.device, item.mqtt_username, item.mqtt_password]
+        writer.writerow(row + ([item.sip_password or ""] if sip else []))
     return out.getvalue()

@@ -1,4 +1,4 @@
-"""Tables of sites, devices, connectivity events, ingester runs, alarms and coverage targets."""
+"""Tables of sites, devices, connectivity, observed runs, alarms, security events, targets."""
 
 from __future__ import annotations
 
@@ -77,6 +77,13 @@ class Device(Base):
     conn_state: Mapped[str | None] = mapped_column(String(8))
     conn_since: Mapped[dt.datetime | None]
     deadline: Mapped[dt.datetime | None]
+    # GB/T 28181: the 20-digit 国标编码, MD5(id:realm:password) for Digest (never the password),
+    # the NVR a channel belongs to, and the registration in force (it survives our restarts).
+    gb_id: Mapped[str | None] = mapped_column(String(20), unique=True)
+    sip_ha1: Mapped[str | None] = mapped_column(String(32))
+    sip_parent: Mapped[str | None] = mapped_column(String(64), index=True)
+    sip_contact: Mapped[str | None] = mapped_column(String(100))
+    sip_expires_at: Mapped[dt.datetime | None]
 
     def __repr__(self) -> str:
         """Show the id, site and kind."""
@@ -152,6 +159,20 @@ class Alarm(Base):
     note: Mapped[str | None] = mapped_column(Text)
     # When the condition behind a device alarm ended (the camera came back online).
     cleared_at: Mapped[dt.datetime | None]
+
+
+class SecurityEvent(Base):
+    """A message from an unknown device, for another site, or a refused SIP authentication."""
+
+    __tablename__ = "security_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    topic: Mapped[str] = mapped_column(String(300))
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    site_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text)
 
 
 class CoverageTarget(Base):

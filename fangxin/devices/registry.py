@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from fangxin.devices.connectivity import ONLINE, effective_interval, is_online, start_offline
 from fangxin.devices.credentials import hash_password, new_password
+from fangxin.devices.gbcode import ha1, new_sip_password
 from fangxin.devices.models import Device, Site
 from fangxin.devices.schemas import Credentials, DeviceCreated, DeviceIn, DeviceOut, SiteIn
 from fangxin.devices.status import StatusContext
@@ -51,11 +52,26 @@ def list_sites(session: Session, district: str | None = None) -> Sequence[Site]:
     return session.scalars(stmt).all()
 
 
-def add_device(session: Session, data: DeviceIn, now: dt.datetime) -> DeviceCreated:
-    """Register a device and generate its MQTT credentials (the password is returned once)."""
+def add_device(
+    session: Session, data: DeviceIn, now: dt.datetime, sip_realm: str | None = None
+) -> DeviceCreated:
+    """Register a device and generate its credentials (the passwords are returned once).
+
+    A device with a 国标编码 also gets a SIP password; only its Digest HA1 under `sip_realm`
+    (the SIP domain) is stored.
+    """
     get_site(session, data.site)
     if session.get(Device, data.id) is not None:
         raise RegistryError(f"device {data.id} is already registered")
+    sip_password = None
+    if data.gb_id is not None:
+        if data.kind not in ("camera", "nvr"):
+            raise RegistryError("only cameras and NVRs register over GB/T 28181")
+        if sip_realm is None:
+            raise RegistryError("a 国标编码 needs FANGXIN_SIP_ID (or FANGXIN_SIP_DOMAIN) set")
+        if session.scalar(select(Device.id).where(Device.gb_id == data.gb_id)) is not None:
+            raise RegistryError(f"国标编码 {data.gb_id} is already registered")
+        sip_password = new_sip_password()
     password = new_password()
     device = Device(
         id=data.id,
@@ -65,6 +81,10 @@ def add_device(session: Session, data: DeviceIn, now: dt.datetime) -> DeviceCrea
         channel=data.channel,
         credential_hash=hash_password(password),
         created_at=now,
+        gb_id=data.gb_id,
+        sip_ha1=ha1(data.gb_id, sip_realm, sip_password)
+        if data.gb_id and sip_realm and sip_password
+        else None,
     )
     session.add(device)
     session.flush()
@@ -72,7 +92,10 @@ def add_device(session: Session, data: DeviceIn, now: dt.datetime) -> DeviceCrea
     start_offline(session, device.id, now, "registered")
     session.refresh(device)
     return DeviceCreated(
-        **device_out(device, now).model_dump(), mqtt_username=device.id, mqtt_password=password
+        **device_out(device, now).model_dump(),
+        mqtt_username=device.id,
+        mqtt_password=password,
+        sip_password=sip_password,
     )
 
 

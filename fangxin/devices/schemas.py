@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fangxin.contract.ids import Id
+from fangxin.devices.gbcode import check_gb_id
 
 SiteKind = Literal["market", "kitchen"]
 DeviceKind = Literal["rapid_test", "camera", "nvr", "scale", "sensor"]
@@ -57,6 +58,13 @@ class DeviceIn(BaseModel):
     kind: DeviceKind
     interval_s: Annotated[int, Field(ge=1, le=86400)] = 60
     channel: Annotated[int, Field(ge=0, le=4096)] | None = None
+    # GB/T 28181 国标编码 of a camera or NVR that registers over SIP.
+    gb_id: str | None = None
+
+    @field_validator("gb_id")
+    @classmethod
+    def _gb_id(cls, value: str | None) -> str | None:
+        return None if value is None else check_gb_id(value)
 
 
 class DeviceOut(BaseModel):
@@ -80,6 +88,7 @@ class DeviceCreated(DeviceOut):
 
     mqtt_username: str
     mqtt_password: str
+    sip_password: str | None = None
 
 
 class Credentials(BaseModel):
@@ -88,6 +97,7 @@ class Credentials(BaseModel):
     device: str
     mqtt_username: str
     mqtt_password: str
+    sip_password: str | None = None
 
 
 class RowError(BaseModel):

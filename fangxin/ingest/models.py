@@ -9,6 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from fangxin.db import Base, utcnow
 
+# The table moved to the devices domain (the SIP door writes it too); old imports keep working.
+from fangxin.devices.models import SecurityEvent as SecurityEvent
+
 
 class DeadLetter(Base):
     """A message (or time-series point) refused, with the reason, kept for inspection."""
@@ -21,20 +24,6 @@ class DeadLetter(Base):
     topic: Mapped[str | None] = mapped_column(String(300))
     payload: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
-
-
-class SecurityEvent(Base):
-    """A message from an unknown device or for a site that is not the device's."""
-
-    __tablename__ = "security_events"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    topic: Mapped[str] = mapped_column(String(300))
-    device_id: Mapped[str | None] = mapped_column(String(64))
-    site_id: Mapped[str | None] = mapped_column(String(64))
-    detail: Mapped[str] = mapped_column(Text)
 
 
 class SeriesPoint(Base):

@@ -29,6 +29,7 @@ from fangxin.sim.simulator import SimDevice, Simulator, demo_fleet
 
 _LOGGER = logging.getLogger(__name__)
 DEMO_HEARTBEAT_S = 15
+DEMO_SIP_ID = "41040000002000000001"  # 平顶山 platform id of the demo's SIP gateway
 # Kitchen cameras misbehave often enough to see outages, flapping and alarms within minutes.
 DEMO_FLAKINESS = Flakiness(
     outages_per_hour=1.0,
@@ -78,7 +79,13 @@ def _broker(settings: Settings, mqtt_port: int, choice: str) -> tuple[str, Runni
     return broker.url, broker
 
 
-def run_demo(settings: Settings, port: int, mqtt_port: int, broker_choice: str = "auto") -> int:
+def run_demo(
+    settings: Settings,
+    port: int,
+    mqtt_port: int,
+    broker_choice: str = "auto",
+    sip_port: int = 15060,
+) -> int:
     """Run the demo until Ctrl-C; return the exit code."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
@@ -97,6 +104,7 @@ def run_demo(settings: Settings, port: int, mqtt_port: int, broker_choice: str =
         "FANGXIN_MQTT_URL": mqtt_url,
         "FANGXIN_SECRET_KEY": settings.secret_key or _dev_secret(settings.data_dir),
         "FANGXIN_INGEST_CLIENT_ID": "fangxin-demo-ingest",
+        "FANGXIN_SIP_ID": settings.sip_id or DEMO_SIP_ID,
     }
     if broker is not None and broker.kind == "amqtt":
         env["FANGXIN_MQTT_PROTOCOL"] = "3.1.1"  # amqtt speaks no MQTT 5: skip the probe
@@ -106,6 +114,7 @@ def run_demo(settings: Settings, port: int, mqtt_port: int, broker_choice: str =
         subprocess.Popen(
             [*cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], env=env
         ),
+        subprocess.Popen([*cli, "sip", "--host", "127.0.0.1", "--port", str(sip_port)], env=env),
     ]
     stop = threading.Event()
 
@@ -148,6 +157,7 @@ def run_demo(settings: Settings, port: int, mqtt_port: int, broker_choice: str =
   web app     {base}/healthz  {base}/openapi.json
   status      {base}/api/v1/sites/m-001/status
   MQTT broker {mqtt_url} ({broker.kind if broker else "external"})
+  GB/T 28181  sip:{env["FANGXIN_SIP_ID"]}@127.0.0.1:{sip_port} (udp, tcp)
   admin key   {admin_key}
   data dir    {settings.data_dir.resolve()}
 

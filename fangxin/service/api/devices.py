@@ -249,7 +249,9 @@ def import_view() -> tuple[Response, int]:
     if not text.strip():
         raise Problem(400, "Bad Request", "send the CSV (id,site,kind[,interval_s,channel])")
     session = db_session()
-    result = import_devices(session, text.splitlines(), utcnow())
+    result = import_devices(
+        session, text.splitlines(), utcnow(), sip_realm=state().settings.sip_realm
+    )
     session.commit()
     return jsonify(result.model_dump(mode="json")), 200 if result.imported else 422
 

@@ -1,0 +1,1 @@
+"""The GB/T 28181 door: SIP registration, keepalive, catalog and alarms of cameras and NVRs."""
