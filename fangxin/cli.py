@@ -67,7 +67,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int) 
     from fangxin.service.server import serve as run_server
 
     try:
-        app = create_app(settings_of(ctx))
+        app = create_app(settings_of(ctx).served_on(port))
     except (NotMigratedError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from exc
     run_server(app, host, port, workers, threads)
@@ -100,7 +100,7 @@ def demo(ctx: click.Context, port: int, mqtt_port: int, broker: str) -> None:
     """Run everything on one machine with embedded defaults."""
     from fangxin.sim.demo import run_demo  # lazy: keeps the simulators out of other commands
 
-    sys.exit(run_demo(settings_of(ctx), port, mqtt_port, broker))
+    sys.exit(run_demo(settings_of(ctx).served_on(port), port, mqtt_port, broker))
 
 
 @main.group()

@@ -147,6 +147,12 @@ class Settings:
             raise ConfigError("FANGXIN_MQTT_PROTOCOL must be auto, 5 or 3.1.1")
         return replace(settings, **overrides) if overrides else settings
 
+    def served_on(self, port: int) -> Settings:
+        """Return these settings with the public URL defaulting to the port actually served."""
+        if self.public_url:
+            return self
+        return replace(self, public_url=f"http://localhost:{port}")
+
     @property
     def influx_enabled(self) -> bool:
         """Whether time series go to InfluxDB rather than to SQL."""
