@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from fangxin.commands import devices as devices_commands
 from fangxin.commands import results as results_commands
 from fangxin.commands import trace as trace_commands
+from fangxin.commands import uptime as uptime_commands
 from fangxin.commands import users as users_commands
 from fangxin.commands.common import sessions, settings_of
 from fangxin.config import ConfigError, Settings
@@ -236,6 +237,7 @@ trace_commands.register(main)
 results_commands.register(main)
 devices_commands.register(main)
 users_commands.register(main)
+uptime_commands.register(main)
 
 if __name__ == "__main__":
     main()

@@ -15,9 +15,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from fangxin.devices.connectivity import ONLINE, effective_interval, offline_now_clause, online_now
-from fangxin.devices.fleet import DeviceFigures, Filters, Fleet, fleet_figures
+from fangxin.devices.fleet import Filters, Fleet, fleet_figures
 from fangxin.devices.models import ConnectivityEvent, CoverageTarget, Device, Site
 from fangxin.devices.observation import unknown_periods
+from fangxin.devices.report_rows import category_of, device_rows, site_rows
 from fangxin.devices.uptime import Clock, Figures, Hours, window_figures
 
 CAMERA_KINDS = ("camera", "nvr")
@@ -112,11 +113,6 @@ class Group:
             else rate >= online_target,
             **self.figures.as_dict(),
         }
-
-
-def category_of(site: Site) -> str:
-    """Return the site's category, or its kind for sites without one (markets)."""
-    return site.category or site.kind
 
 
 def _is_licensed(site: Site) -> bool:
@@ -215,31 +211,8 @@ def uptime_report(
         "unknown_periods": [{"from": a.isoformat(), "to": b.isoformat()} for a, b in fleet.unknown],
         **summarise(fleet, targets),
         "sites": site_rows(fleet),
+        "devices": device_rows(fleet),
     }
-
-
-def site_rows(fleet: Fleet) -> list[dict[str, Any]]:
-    """Return one row per site with its devices' summed figures."""
-    by_site: dict[str, list[DeviceFigures]] = defaultdict(list)
-    for device in fleet.devices:
-        by_site[device.site_id].append(device)
-    rows = []
-    for site in fleet.sites:
-        devices = by_site.get(site.id, [])
-        total = sum((d.figures for d in devices), Figures())
-        rows.append(
-            {
-                "site": site.id,
-                "name": site.name,
-                "district": site.district,
-                "category": category_of(site),
-                "licence_no": site.licence_no,
-                "devices": len(devices),
-                "online_now": sum(d.online_now for d in devices),
-                **total.as_dict(),
-            }
-        )
-    return rows
 
 
 def worst(fleet: Fleet, n: int) -> dict[str, Any]:

@@ -6,15 +6,20 @@ import datetime as dt
 from typing import Any
 
 from flask import Flask, Response, abort, render_template, request
+from pydantic import ValidationError
 from sqlalchemy import select
 
-from fangxin.days import last_days, local_day
+from fangxin.days import WindowError, last_days, local_day, resolve
 from fangxin.db import utcnow
 from fangxin.devices import alarms, registry
+from fangxin.devices.fleet import Filters
 from fangxin.devices.models import Alarm, Site
-from fangxin.devices.report import device_uptime
+from fangxin.devices.report import device_uptime, uptime_report
+from fangxin.devices.schemas import ReportQuery
 from fangxin.ingest.models import SeriesPoint
+from fangxin.service.auth import in_scope
 from fangxin.service.context import db_session, state
+from fangxin.service.downloads import uptime_download
 from fangxin.service.pages import charts, dashboard, figures, kpi
 from fangxin.service.pages.dashboard import (
     bp,
@@ -199,6 +204,28 @@ def kpi_xlsx() -> Response:
     year, now = _year(), utcnow()
     rows = kpi.kpis(db_session(), year, now, tz(), viewer().district)
     return xlsx_response(kpi.xlsx(rows, year, now, tz()), f"kpi-{year}.xlsx")
+
+
+@bp.get("/uptime.<fmt>")
+@login_required
+def uptime_file(fmt: str) -> Response:
+    """Download the uptime report (per site, or per device with ?by=device) as the API gives it."""
+    if fmt not in ("csv", "xlsx"):
+        abort(404)
+    try:
+        query = ReportQuery.model_validate({**request.args.to_dict(), "format": fmt})
+        start, end = resolve(query.start, query.end, utcnow(), tz())
+    except (ValidationError, WindowError):
+        abort(400)
+    if query.district and not in_scope(viewer().district, query.district):
+        abort(403)
+    filters = Filters(query.district or viewer().district, query.category, query.kind)
+    business = query.hours == "business"
+    now = utcnow()
+    report = uptime_report(
+        db_session(), start, end, now, tz=tz(), business_hours=business, filters=filters
+    )
+    return uptime_download(report, query, tz())
 
 
 def init_app(app: Flask) -> None:
