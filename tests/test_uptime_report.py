@@ -329,3 +329,25 @@ def test_uptime_report_command(
     assert load_workbook(path)["设备"]["A1"].value == "设备编号"
     bad = runner.invoke(main, ["uptime", "report", "--from", "soon"])
     assert bad.exit_code != 0
+
+
+def test_outage_table_classifies_as_the_figures_do(sessions: sessionmaker[Session]) -> None:
+    # the ingester was down 10:00-10:40 inside the camera's 09:50-11:00 outage
+    kitchen(sessions, "k-1", ["cam-1"])
+    observed(sessions, (-HOUR, 10 * HOUR), (10 * HOUR + 2400, 12 * HOUR))
+    outages(sessions, "cam-1", (9 * HOUR + 3000, 11 * HOUR))
+    with sessions() as session:
+        device, site = session.get(Device, "cam-1"), session.get(Site, "k-1")
+        assert device is not None
+        assert site is not None
+        body = device_uptime(
+            session, device, site, at(9 * HOUR), at(12 * HOUR), at(12 * HOUR),
+            tz="Asia/Shanghai", business_hours=False,
+        )  # fmt: skip
+    offline = body["offline_periods"]
+    assert [(p["from"], p["to"]) for p in offline] == [
+        (at(9 * HOUR + 3000).isoformat(), at(10 * HOUR).isoformat()),
+        (at(10 * HOUR + 2400).isoformat(), at(11 * HOUR).isoformat()),
+    ]
+    assert sum(p["seconds"] for p in offline) == pytest.approx(body["offline_s"])
+    assert body["unknown_s"] == pytest.approx(2400)

@@ -34,3 +34,12 @@ def zh(table: dict[str, str], code: str | None) -> str:
 def category_name(category: str | None, kind: str) -> str:
     """Return a site's category in Chinese (its kind's name for sites without a category)."""
     return category or SITE_KINDS.get(kind, kind)
+
+
+BEAT_FIELDS = {
+    "interval_s": "心跳间隔（秒）",
+    "fps": "帧率",
+    "bitrate_kbps": "码率（kbps）",
+    "storage_free_gb": "剩余存储（GB）",
+    "temp_c": "温度（℃）",
+}

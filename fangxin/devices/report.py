@@ -29,6 +29,22 @@ def _iso(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.UTC).isoformat()
 
 
+def _minus(
+    span: tuple[float, float], holes: list[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """Return the parts of an epoch span outside sorted, disjoint holes."""
+    out, cursor = [], span[0]
+    for h0, h1 in holes:
+        if h1 <= cursor or h0 >= span[1]:
+            continue
+        if h0 > cursor:
+            out.append((cursor, h0))
+        cursor = max(cursor, h1)
+    if cursor < span[1]:
+        out.append((cursor, span[1]))
+    return out
+
+
 def device_uptime(
     session: Session,
     device: Device,
@@ -59,15 +75,19 @@ def device_uptime(
     span = (max(w0, device.created_at.timestamp()), w1)
     offline = [(a, u if u is not None else now.timestamp()) for a, u, _ in rows]
     figures = window_figures(span, offline, unknown, clock)
-    periods = [
-        {
-            "from": _iso(a),
-            "to": None if u is None else _iso(u),
-            "cause": cause,
-            "seconds": round(clock.measure(max(a, w0), min(u or now.timestamp(), w1)), 3),
-        }
-        for a, u, cause in rows
-    ]
+    periods = []
+    for a, u, cause in rows:
+        stop = u if u is not None else now.timestamp()
+        # The table classifies time as the figures do: an ingester outage is unknown, not offline.
+        for p0, p1 in _minus((a, stop), unknown):
+            periods.append(
+                {
+                    "from": _iso(p0),
+                    "to": None if u is None and p1 >= stop else _iso(p1),
+                    "cause": cause,
+                    "seconds": round(clock.measure(max(p0, w0), min(p1, w1)), 3),
+                }
+            )
     return {
         "device": device.id,
         "site": site.id,

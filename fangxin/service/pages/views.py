@@ -8,11 +8,13 @@ from typing import Any
 from flask import Flask, Response, abort, render_template, request
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from fangxin.days import WindowError, last_days, local_day, resolve
 from fangxin.db import utcnow
 from fangxin.devices import alarms, registry
 from fangxin.devices.fleet import Filters
+from fangxin.devices.labels import BEAT_FIELDS
 from fangxin.devices.models import Alarm, Site
 from fangxin.devices.report import device_uptime, uptime_report
 from fangxin.devices.schemas import ReportQuery
@@ -20,7 +22,7 @@ from fangxin.ingest.models import SeriesPoint
 from fangxin.service.auth import in_scope
 from fangxin.service.context import db_session, state
 from fangxin.service.downloads import uptime_download
-from fangxin.service.pages import charts, dashboard, figures, kpi
+from fangxin.service.pages import charts, dashboard, figures, kitchen, kpi
 from fangxin.service.pages.dashboard import (
     bp,
     local_time,
@@ -30,7 +32,7 @@ from fangxin.service.pages.dashboard import (
     visible_site,
     xlsx_response,
 )
-from fangxin.trace.results.models import RapidTestResult
+from fangxin.trace.results.models import RapidTestResult, TestItem
 from fangxin.trace.site_status import site_status
 
 TREND_DAYS = 30
@@ -92,12 +94,15 @@ def site_page(site_id: str) -> str:
     """Show a site's status, devices, open alarms and today's results."""
     session, now = db_session(), utcnow()
     site = visible_site(session.get(Site, site_id))
+    if site.kind == "kitchen":
+        return _kitchen_page(session, site, now)
     status = site_status(session, site, now, tz())
     devices = [registry.device_out(d, now) for d in registry.list_devices(session, site.id)]
     open_alarms = session.execute(
         alarms.alarms_query(site=site.id).where(Alarm.status != "closed").limit(50)
     ).all()
     _, start, end = local_day(now, tz())
+    items = {code: name for code, name in session.execute(select(TestItem.code, TestItem.name_zh))}
     results = session.scalars(
         select(RapidTestResult)
         .where(
@@ -115,8 +120,25 @@ def site_page(site_id: str) -> str:
         devices=devices,
         alarms=[a for a, _ in open_alarms],
         results=results,
+        items=items,
         now=now,
         type_name=alarms.type_name,
+    )
+
+
+def _kitchen_page(session: Session, site: Site, now: dt.datetime) -> str:
+    """Render a kitchen's 明厨亮灶 page."""
+    context = kitchen.kitchen_context(session, site, now, tz())
+    bands = {
+        camera.id: _bands(report, context["week"], now) for camera, report in context["timelines"]
+    }
+    return render_template(
+        "dash_kitchen.html",
+        site=site,
+        now=now,
+        bands=bands,
+        type_name=alarms.type_name,
+        **context,
     )
 
 
@@ -167,6 +189,8 @@ def device_page(device_id: str) -> str:
         site=site,
         report=report,
         bands=_bands(report, start, now),
+        periods=kitchen.period_rows(report, device.id),
+        beat_fields=BEAT_FIELDS,
         days=days,
         start=start,
         now=now,
