@@ -96,12 +96,13 @@ def ingest(ctx: click.Context, shared: str | None, client_id: str | None) -> Non
     "--mqtt-port", default=1884, show_default=True, type=int, help="Embedded broker port."
 )
 @click.option("--broker", type=click.Choice(["auto", "mosquitto", "amqtt"]), default="auto")
+@click.option("--history/--no-history", default=True, help="Seed 30 days of simulated history.")
 @click.pass_context
-def demo(ctx: click.Context, port: int, mqtt_port: int, broker: str) -> None:
+def demo(ctx: click.Context, port: int, mqtt_port: int, broker: str, history: bool) -> None:
     """Run everything on one machine with embedded defaults."""
     from fangxin.sim.demo import run_demo  # lazy: keeps the simulators out of other commands
 
-    sys.exit(run_demo(settings_of(ctx).served_on(port), port, mqtt_port, broker))
+    sys.exit(run_demo(settings_of(ctx).served_on(port), port, mqtt_port, broker, history))
 
 
 @main.group()

@@ -32,6 +32,9 @@ from fangxin.service.pages.dashboard import (
     visible_site,
     xlsx_response,
 )
+from fangxin.trace.certificates import label_render, labels
+from fangxin.trace.certificates.models import Certificate, Subject
+from fangxin.trace.certificates.views import scan_url
 from fangxin.trace.results.models import RapidTestResult, TestItem
 from fangxin.trace.site_status import site_status
 
@@ -250,6 +253,21 @@ def uptime_file(fmt: str) -> Response:
         db_session(), start, end, now, tz=tz(), business_hours=business, filters=filters
     )
     return uptime_download(report, query, tz())
+
+
+@bp.get("/labels/<number>.pdf")
+@login_required
+def label_pdf(number: str) -> Response:
+    """Print a 合格证's label (60x40 mm PDF) for a signed-in regulator of its district."""
+    session = db_session()
+    cert = session.scalar(select(Certificate).where(Certificate.number == number))
+    subject = session.get(Subject, cert.subject_id) if cert else None
+    if cert is None or subject is None or not in_scope(viewer().district, subject.district):
+        abort(404)
+    settings = state().settings
+    data = labels.label_data(cert, scan_url(settings, cert), settings.timezone)
+    body = label_render.render_pdf(labels.layout(data, "60x40", 203), cert.number)
+    return Response(body, mimetype="application/pdf")
 
 
 def init_app(app: Flask) -> None:
