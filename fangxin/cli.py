@@ -14,6 +14,7 @@ from fangxin.commands import devices as devices_commands
 from fangxin.commands import results as results_commands
 from fangxin.commands import sip as sip_commands
 from fangxin.commands import trace as trace_commands
+from fangxin.commands import uptime as uptime_commands
 from fangxin.commands import users as users_commands
 from fangxin.commands.common import sessions, settings_of
 from fangxin.config import ConfigError, Settings
@@ -68,7 +69,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int) 
     from fangxin.service.server import serve as run_server
 
     try:
-        app = create_app(settings_of(ctx))
+        app = create_app(settings_of(ctx).served_on(port))
     except (NotMigratedError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from exc
     run_server(app, host, port, workers, threads)
@@ -99,12 +100,16 @@ def ingest(ctx: click.Context, shared: str | None, client_id: str | None) -> Non
 @click.option(
     "--sip-port", default=15060, show_default=True, type=int, help="GB/T 28181 gateway port."
 )
+@click.option("--history/--no-history", default=True, help="Seed 30 days of simulated history.")
 @click.pass_context
-def demo(ctx: click.Context, port: int, mqtt_port: int, broker: str, sip_port: int) -> None:
+def demo(
+    ctx: click.Context, port: int, mqtt_port: int, broker: str, sip_port: int, history: bool
+) -> None:
     """Run everything on one machine with embedded defaults."""
     from fangxin.sim.demo import run_demo  # lazy: keeps the simulators out of other commands
 
-    sys.exit(run_demo(settings_of(ctx), port, mqtt_port, broker, sip_port))
+    settings = settings_of(ctx).served_on(port)
+    sys.exit(run_demo(settings, port, mqtt_port, broker, sip_port, history))
 
 
 @main.group()
@@ -248,6 +253,7 @@ results_commands.register(main)
 devices_commands.register(main)
 users_commands.register(main)
 sip_commands.register(main)
+uptime_commands.register(main)
 
 if __name__ == "__main__":
     main()

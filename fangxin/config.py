@@ -159,6 +159,12 @@ class Settings:
             raise ConfigError("FANGXIN_SIP_ID must be a 20-digit 国标编码")
         return replace(settings, **overrides) if overrides else settings
 
+    def served_on(self, port: int) -> Settings:
+        """Return these settings with the public URL defaulting to the port actually served."""
+        if self.public_url:
+            return self
+        return replace(self, public_url=f"http://localhost:{port}")
+
     @property
     def sip_realm(self) -> str | None:
         """Return the SIP domain (Digest realm): the setting, else the id's first 10 digits."""

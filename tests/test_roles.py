@@ -84,6 +84,8 @@ TABLE: dict[str, tuple[str, Any, str]] = {
     "GET /devices/<device_id>": ("/devices/cam-1", None, DASH),
     "GET /kpi": ("/kpi", None, DASH),
     "GET /kpi.xlsx": ("/kpi.xlsx", None, DASH),
+    "GET /uptime.<fmt>": ("/uptime.csv", None, DASH),
+    "GET /labels/<number>.pdf": ("/labels/{number}.pdf", None, DASH),
     "GET /sites/<site_id>": ("/sites/m-001", None, DASH),
     "GET /api/v1/sites": ("/api/v1/sites", None, REGULATOR),
     "GET /api/v1/devices": ("/api/v1/devices", None, REGULATOR),
@@ -104,6 +106,8 @@ TABLE: dict[str, tuple[str, Any, str]] = {
     "GET /api/v1/results/export": ("/api/v1/results/export", None, "1 o o o o o 3 3"),
     "GET /api/v1/webhooks/deliveries": ("/api/v1/webhooks/deliveries", None, ADMIN),
     "GET /api/v1/epcis/events": ("/api/v1/epcis/events", None, "1 o o o 3 3 o o"),
+    # a list in the caller's scope: a regulator of another district or an issuer sees its own
+    "GET /api/v1/subjects": ("/api/v1/subjects", None, "1 o o o 3 3 o o"),
     "GET /api/v1/subjects/<subject_id>": ("/api/v1/subjects/s-001", None, "1 o o d 3 3 o d"),
     "GET /api/v1/certificates/<number>": ("/api/v1/certificates/{number}", None, "1 o o d o o o d"),
     "GET /api/v1/certificates/<number>/label.<fmt>": (

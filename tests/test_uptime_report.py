@@ -138,6 +138,12 @@ def test_report_coverage_and_online_rate_against_targets(
     assert cam["offline_s"] == pytest.approx(7080, abs=2)
 
 
+def _csv(response: object) -> list[dict[str, str]]:
+    text = response.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert text.startswith("\ufeff")
+    return list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+
+
 def test_report_as_csv_and_xlsx(
     client: FlaskClient, admin_key: str, sessions: sessionmaker[Session]
 ) -> None:
@@ -145,13 +151,33 @@ def test_report_as_csv_and_xlsx(
     response = client.get("/api/v1/uptime?format=csv", headers=auth(admin_key))
     assert response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
-    by = {(r["district"], r["category"]): r for r in rows}
-    assert by[("全部", "全部")]["coverage"] == "0.5"
-    assert by[("全部", "全部")]["online_rate_now"] == "0.8"
-    assert by[("全部", "全部")]["online_rate_met"] == "False"
-    cov = client.get("/api/v1/uptime?format=csv&table=coverage", headers=auth(admin_key))
-    cov_rows = list(csv.DictReader(io.StringIO(cov.get_data(as_text=True).lstrip("\ufeff"))))
+    rows = {r["单位编号"]: r for r in _csv(response)}
+    assert set(rows) == {"k-a1", "k-a2", "k-a3", "k-b1", "k-b2", "m-1"}
+    assert rows["k-a1"]["类别"] == "学校食堂"
+    assert rows["m-1"]["类别"] == "农贸市场"
+    assert (rows["k-a1"]["区县"], rows["k-a1"]["设备数"], rows["k-a1"]["当前在线数"]) == (
+        "新华区",
+        "1",
+        "1",
+    )
+    assert float(rows["k-a1"]["在线秒数"]) == pytest.approx(120, abs=2)
+    devices = {
+        r["设备编号"]: r
+        for r in _csv(client.get("/api/v1/uptime?format=csv&by=device", headers=auth(admin_key)))
+    }
+    assert set(devices) == {"cam-a1", "cam-a2", "cam-a3", "cam-b1", "rt-1"}
+    assert (devices["cam-a2"]["设备类型"], devices["cam-a2"]["当前在线"]) == ("摄像头", "否")
+    assert (devices["rt-1"]["设备类型"], devices["rt-1"]["类别"]) == ("快检仪", "农贸市场")
+    # the v1 form: ?table= gives one table with field keys as headers
+    legacy = {
+        (r["district"], r["category"]): r
+        for r in _csv(
+            client.get("/api/v1/uptime?format=csv&table=summary", headers=auth(admin_key))
+        )
+    }
+    assert legacy[("全部", "全部")]["coverage"] == "0.5"
+    assert legacy[("全部", "全部")]["online_rate_met"] == "False"
+    cov_rows = _csv(client.get("/api/v1/uptime?format=csv&table=coverage", headers=auth(admin_key)))
     assert {(r["target"], r["district"], r["coverage"]) for r in cov_rows} >= {
         ("mclz", "全部", "0.5"),
         ("internet_mclz", "全部", "0.5"),
@@ -159,7 +185,13 @@ def test_report_as_csv_and_xlsx(
     xlsx = client.get("/api/v1/uptime?format=xlsx", headers=auth(admin_key))
     assert (xlsx.mimetype or "").endswith("spreadsheetml.sheet")
     book = load_workbook(io.BytesIO(xlsx.data))
-    assert book.sheetnames == ["汇总", "覆盖率", "单位", "说明"]
+    assert book.sheetnames == ["单位", "汇总", "覆盖率", "说明"]
+    sites_sheet = [[c.value for c in row] for row in book["单位"].iter_rows()]
+    header = sites_sheet[0]
+    assert header[:4] == ["单位编号", "单位名称", "区县", "类别"]
+    by_site = {r[0]: dict(zip(header, r, strict=True)) for r in sites_sheet[1:]}
+    assert by_site["m-1"]["类别"] == "农贸市场"
+    assert by_site["k-b1"]["当前在线数"] == 1
     sheet = book["汇总"]
     header = [c.value for c in sheet[1]]
     assert header[:3] == ["区县", "类别", "单位数"]
@@ -170,17 +202,20 @@ def test_report_as_csv_and_xlsx(
         0.5,
         0.8,
     )
+    assert "农贸市场" in {r[1] for r in book["汇总"].iter_rows(values_only=True)}
     coverage_sheet = [[c.value for c in row] for row in book["覆盖率"].iter_rows(min_row=2)]
-    assert [coverage_sheet[2][i] for i in (0, 2, 3, 4, 5, 6)] == [
-        "mclz",
-        "全部",
-        4,
-        2,
-        0.5,
-        0.9,
-    ] or any(
+    assert any(
         r[0] == "mclz" and r[2] == "全部" and r[5] == 0.5 and r[6] == 0.9 for r in coverage_sheet
     )
+    by_device = load_workbook(
+        io.BytesIO(client.get("/api/v1/uptime?format=xlsx&by=device", headers=auth(admin_key)).data)
+    )
+    assert by_device.sheetnames[0] == "设备"
+    device_ids = {r[0] for r in by_device["设备"].iter_rows(min_row=2, values_only=True)}
+    assert device_ids == {"cam-a1", "cam-a2", "cam-a3", "cam-b1", "rt-1"}
+    about = {str(r[0]): r[1] for r in book["说明"].iter_rows(values_only=True)}
+    assert about["时区"] == "Asia/Shanghai"
+    assert "T" not in str(about["开始"])  # local time to the second, not ISO
 
 
 def test_district_scoped_key(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
@@ -280,13 +315,39 @@ def test_uptime_report_command(
     out = runner.invoke(main, ["uptime", "report", "--format", "csv", "--district", "新华区"])
     assert out.exit_code == 0, out.output
     rows = list(csv.DictReader(io.StringIO(out.output)))
-    assert {(r["district"], r["category"]) for r in rows} >= {
-        ("新华区", "全部"),
-        ("新华区", "学校食堂"),
+    assert {(r["单位编号"], r["类别"]) for r in rows} == {
+        ("k-a1", "学校食堂"),
+        ("k-a2", "学校食堂"),
+        ("k-a3", "中小餐饮"),
     }
     path = tmp_path / "uptime.xlsx"
-    out = runner.invoke(main, ["uptime", "report", "--format", "xlsx", "--out", str(path)])
+    out = runner.invoke(
+        main, ["uptime", "report", "--format", "xlsx", "--by", "device", "--out", str(path)]
+    )
     assert out.exit_code == 0, out.output
     assert load_workbook(path)["汇总"]["A2"].value == "全部"
+    assert load_workbook(path)["设备"]["A1"].value == "设备编号"
     bad = runner.invoke(main, ["uptime", "report", "--from", "soon"])
     assert bad.exit_code != 0
+
+
+def test_outage_table_classifies_as_the_figures_do(sessions: sessionmaker[Session]) -> None:
+    # the ingester was down 10:00-10:40 inside the camera's 09:50-11:00 outage
+    kitchen(sessions, "k-1", ["cam-1"])
+    observed(sessions, (-HOUR, 10 * HOUR), (10 * HOUR + 2400, 12 * HOUR))
+    outages(sessions, "cam-1", (9 * HOUR + 3000, 11 * HOUR))
+    with sessions() as session:
+        device, site = session.get(Device, "cam-1"), session.get(Site, "k-1")
+        assert device is not None
+        assert site is not None
+        body = device_uptime(
+            session, device, site, at(9 * HOUR), at(12 * HOUR), at(12 * HOUR),
+            tz="Asia/Shanghai", business_hours=False,
+        )  # fmt: skip
+    offline = body["offline_periods"]
+    assert [(p["from"], p["to"]) for p in offline] == [
+        (at(9 * HOUR + 3000).isoformat(), at(10 * HOUR).isoformat()),
+        (at(10 * HOUR + 2400).isoformat(), at(11 * HOUR).isoformat()),
+    ]
+    assert sum(p["seconds"] for p in offline) == pytest.approx(body["offline_s"])
+    assert body["unknown_s"] == pytest.approx(2400)

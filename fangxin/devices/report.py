@@ -15,9 +15,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from fangxin.devices.connectivity import ONLINE, effective_interval, offline_now_clause, online_now
-from fangxin.devices.fleet import DeviceFigures, Filters, Fleet, fleet_figures
+from fangxin.devices.fleet import Filters, Fleet, fleet_figures
 from fangxin.devices.models import ConnectivityEvent, CoverageTarget, Device, Site
 from fangxin.devices.observation import unknown_periods
+from fangxin.devices.report_rows import category_of, device_rows, site_rows
 from fangxin.devices.uptime import Clock, Figures, Hours, window_figures
 
 CAMERA_KINDS = ("camera", "nvr")
@@ -26,6 +27,22 @@ ALL = "全部"
 
 def _iso(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.UTC).isoformat()
+
+
+def _minus(
+    span: tuple[float, float], holes: list[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """Return the parts of an epoch span outside sorted, disjoint holes."""
+    out, cursor = [], span[0]
+    for h0, h1 in holes:
+        if h1 <= cursor or h0 >= span[1]:
+            continue
+        if h0 > cursor:
+            out.append((cursor, h0))
+        cursor = max(cursor, h1)
+    if cursor < span[1]:
+        out.append((cursor, span[1]))
+    return out
 
 
 def device_uptime(
@@ -58,15 +75,19 @@ def device_uptime(
     span = (max(w0, device.created_at.timestamp()), w1)
     offline = [(a, u if u is not None else now.timestamp()) for a, u, _ in rows]
     figures = window_figures(span, offline, unknown, clock)
-    periods = [
-        {
-            "from": _iso(a),
-            "to": None if u is None else _iso(u),
-            "cause": cause,
-            "seconds": round(clock.measure(max(a, w0), min(u or now.timestamp(), w1)), 3),
-        }
-        for a, u, cause in rows
-    ]
+    periods = []
+    for a, u, cause in rows:
+        stop = u if u is not None else now.timestamp()
+        # The table classifies time as the figures do: an ingester outage is unknown, not offline.
+        for p0, p1 in _minus((a, stop), unknown):
+            periods.append(
+                {
+                    "from": _iso(p0),
+                    "to": None if u is None and p1 >= stop else _iso(p1),
+                    "cause": cause,
+                    "seconds": round(clock.measure(max(p0, w0), min(p1, w1)), 3),
+                }
+            )
     return {
         "device": device.id,
         "site": site.id,
@@ -112,11 +133,6 @@ class Group:
             else rate >= online_target,
             **self.figures.as_dict(),
         }
-
-
-def category_of(site: Site) -> str:
-    """Return the site's category, or its kind for sites without one (markets)."""
-    return site.category or site.kind
 
 
 def _is_licensed(site: Site) -> bool:
@@ -215,31 +231,8 @@ def uptime_report(
         "unknown_periods": [{"from": a.isoformat(), "to": b.isoformat()} for a, b in fleet.unknown],
         **summarise(fleet, targets),
         "sites": site_rows(fleet),
+        "devices": device_rows(fleet),
     }
-
-
-def site_rows(fleet: Fleet) -> list[dict[str, Any]]:
-    """Return one row per site with its devices' summed figures."""
-    by_site: dict[str, list[DeviceFigures]] = defaultdict(list)
-    for device in fleet.devices:
-        by_site[device.site_id].append(device)
-    rows = []
-    for site in fleet.sites:
-        devices = by_site.get(site.id, [])
-        total = sum((d.figures for d in devices), Figures())
-        rows.append(
-            {
-                "site": site.id,
-                "name": site.name,
-                "district": site.district,
-                "category": category_of(site),
-                "licence_no": site.licence_no,
-                "devices": len(devices),
-                "online_now": sum(d.online_now for d in devices),
-                **total.as_dict(),
-            }
-        )
-    return rows
 
 
 def worst(fleet: Fleet, n: int) -> dict[str, Any]:

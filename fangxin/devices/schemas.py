@@ -187,5 +187,8 @@ class ReportQuery(BaseModel):
     kind: str | None = None
     hours: Literal["all", "business"] = "all"
     format: Literal["json", "csv", "xlsx"] = "json"
-    table: Literal["summary", "coverage", "sites"] = "summary"
+    # The rows of a CSV/XLSX export: one per site (default) or per device.
+    by: Literal["site", "device"] = "site"
+    # v1 form: one table of the report as CSV with field keys as headers (kept for old clients).
+    table: Literal["summary", "coverage", "sites"] | None = None
     n: int = Field(10, ge=1, le=1000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -22,10 +23,13 @@ from fangxin.devices import registry
 from fangxin.devices.models import Device, Site
 from fangxin.ingest.mqtt_url import BrokerAddress
 from fangxin.service.auth import create_key
+from fangxin.service.users import add_user
 from fangxin.sim.broker import RunningBroker, mosquitto_binary, start_broker, wait_for_port
 from fangxin.sim.camera_sim import Camera, CameraFleet, Flakiness
 from fangxin.sim.device_clients import run_cameras, run_fleet
+from fangxin.sim.history import DAYS, Seeded, seed_history
 from fangxin.sim.simulator import SimDevice, Simulator, demo_fleet
+from fangxin.trace.certificates.views import public_base
 
 _LOGGER = logging.getLogger(__name__)
 DEMO_HEARTBEAT_S = 15
@@ -53,7 +57,7 @@ def _dev_secret(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def seed(session: Session) -> None:
+def seed(session: Session, registered_at: dt.datetime | None = None) -> None:
     """Register the demo markets, kitchens and devices that are not registered yet."""
     sites, devices = demo_fleet()
     for site in sites:
@@ -61,7 +65,44 @@ def seed(session: Session) -> None:
             registry.add_site(session, site)
     for device in devices:
         if session.get(Device, device.id) is None:
-            registry.add_device(session, device, utcnow())
+            registry.add_device(session, device, registered_at or utcnow())
+
+
+def dashboard_login(session: Session, data_dir: Path) -> tuple[str, str]:
+    """Return the demo's dashboard account, created once per data dir (a city-wide regulator)."""
+    path = data_dir / "dashboard_login"
+    if path.exists():
+        username, password = path.read_text().split("\n")[:2]
+        return username, password
+    username, password = "demo", secrets.token_urlsafe(12)
+    add_user(session, username, password, "regulator")
+    path.write_text(f"{username}\n{password}\n")
+    path.chmod(0o600)
+    return username, password
+
+
+def prepare(settings: Settings, history: bool) -> tuple[str, str, str, Seeded | None]:
+    """Migrate, register the fleet, the account and (first time) the history; return secrets."""
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    now = utcnow()
+    marker = settings.data_dir / "history_seeded"
+    seeded: Seeded | None = None
+    with make_session_factory(engine)() as session:
+        fresh = history and not marker.exists()
+        seed(session, now - dt.timedelta(days=DAYS + 1) if fresh else None)
+        username, password = dashboard_login(session, settings.data_dir)
+        admin_key = create_key(session, "admin", name="demo")
+        if fresh:
+            seeded = seed_history(session, settings, now)
+        session.commit()
+    if seeded is not None:
+        marker.write_text(f"{seeded.certificate_number}\n{seeded.certificate_code}\n")
+    elif marker.exists():
+        number, code = marker.read_text().split("\n")[:2]
+        seeded = Seeded(number, code)
+    engine.dispose()
+    return username, password, admin_key, seeded
 
 
 def _broker(settings: Settings, mqtt_port: int, choice: str) -> tuple[str, RunningBroker | None]:
@@ -85,16 +126,11 @@ def run_demo(
     mqtt_port: int,
     broker_choice: str = "auto",
     sip_port: int = 15060,
+    history: bool = True,
 ) -> int:
     """Run the demo until Ctrl-C; return the exit code."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    with make_session_factory(engine)() as session:
-        seed(session)
-        admin_key = create_key(session, "admin", name="demo")
-        session.commit()
-    engine.dispose()
+    username, password, admin_key, seeded = prepare(settings, history)
 
     mqtt_url, broker = _broker(settings, mqtt_port, broker_choice)
     env = {
@@ -105,6 +141,7 @@ def run_demo(
         "FANGXIN_SECRET_KEY": settings.secret_key or _dev_secret(settings.data_dir),
         "FANGXIN_INGEST_CLIENT_ID": "fangxin-demo-ingest",
         "FANGXIN_SIP_ID": settings.sip_id or DEMO_SIP_ID,
+        "FANGXIN_PUBLIC_URL": public_base(settings),
     }
     if broker is not None and broker.kind == "amqtt":
         env["FANGXIN_MQTT_PROTOCOL"] = "3.1.1"  # amqtt speaks no MQTT 5: skip the probe
@@ -152,9 +189,18 @@ def run_demo(
         ensure_ascii=False,
     )
     topic = "fangxin/v1/m-001/rt-m-001/result"
+    sample = ""
+    if seeded is not None:
+        sample = (
+            f"  certificate {public_base(settings)}/c/{seeded.certificate_code}\n"
+            f"  label PDF   {base}/labels/{seeded.certificate_number}.pdf\n"
+        )
     sys.stderr.write(
         f"""
-  web app     {base}/healthz  {base}/openapi.json
+  dashboard   {base}/   (login: {username} / {password})
+  market      {base}/m/m-001/board
+  kitchen     {base}/sites/k-001
+{sample}  web app     {base}/healthz  {base}/openapi.json
   status      {base}/api/v1/sites/m-001/status
   MQTT broker {mqtt_url} ({broker.kind if broker else "external"})
   GB/T 28181  sip:{env["FANGXIN_SIP_ID"]}@127.0.0.1:{sip_port} (udp, tcp)

@@ -7,7 +7,7 @@ voids that subject's certificates; regulators recall; labs (market staff) read c
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 from fangxin.config import ConfigError
@@ -21,10 +21,12 @@ from fangxin.service.auth import (
     current_principal,
     in_scope,
     requires_role,
+    scoped_district,
 )
 from fangxin.service.context import db_session, state
-from fangxin.service.openapi import Spec, json_response, path_param
+from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.pages.scan import clear_pages
+from fangxin.service.paging import LINK_HEADER, PAGE_PARAMS, page_args, paged
 from fangxin.service.problems import Problem, problem_response
 from fangxin.trace.certificates import issuance, qr, recalls, records, subjects
 from fangxin.trace.certificates.models import Certificate, Recall, Subject
@@ -110,6 +112,23 @@ def add_subject() -> tuple[Response, int]:
     subject = subjects.add_subject(session, data)
     session.commit()
     return jsonify(SubjectOut.model_validate(subject).model_dump(mode="json")), 201
+
+
+@bp.get("/subjects")
+@requires_role("regulator", "issuer")
+def list_subjects() -> Response:
+    """List subjects (search `q` in name or credit code) in the caller's scope, paged."""
+    principal = current_principal()
+    page = page_args()
+    found = subjects.list_subjects(
+        db_session(),
+        search=(request.args.get("q") or "").strip() or None,
+        district=scoped_district(request.args.get("district")),
+        subject_id=principal.subject_id if principal.role == "issuer" else None,
+        offset=page.offset,
+        limit=page.fetch,
+    )
+    return paged([SubjectOut.model_validate(s).model_dump(mode="json") for s in found], page)
 
 
 @bp.get("/subjects/<subject_id>")
@@ -212,6 +231,14 @@ def openapi(spec: Spec) -> None:
         "Register a subject (承诺主体)",
         {"201": json_response(spec.ref(SubjectOut), "Created")},
         body=SubjectIn,
+    )
+    listing = json_response({"type": "array", "items": spec.ref(SubjectOut)})
+    spec.add(
+        "get",
+        "/api/v1/subjects",
+        "List subjects (search by name or credit code)",
+        {"200": {**listing, "headers": LINK_HEADER}},
+        params=[query_param("q"), query_param("district"), *PAGE_PARAMS],
     )
     spec.add(
         "get",

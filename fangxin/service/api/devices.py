@@ -11,7 +11,6 @@ from sqlalchemy import select
 from fangxin.days import WindowError, resolve
 from fangxin.db import utcnow
 from fangxin.devices import alarms, registry
-from fangxin.devices.export import report_csv, report_xlsx
 from fangxin.devices.fleet import Filters, fleet_figures
 from fangxin.devices.importer import import_devices
 from fangxin.devices.models import Alarm, CoverageTarget, Site
@@ -28,6 +27,7 @@ from fangxin.devices.schemas import (
 from fangxin.service.api.sites import parse_body
 from fangxin.service.auth import check_district, current_principal, requires_role, scoped_district
 from fangxin.service.context import db_session, state
+from fangxin.service.downloads import uptime_download
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.problems import Problem, problem_response
 
@@ -103,20 +103,8 @@ def uptime_view() -> Response:
     session, now, query = db_session(), utcnow(), _query()
     start, end = _window(query, now)
     report = uptime_report(session, start, end, now, **_report_options(query))
-    name = f"uptime-{start:%Y%m%d}-{end:%Y%m%d}"
-    if query.format == "csv":
-        text = "\ufeff" + report_csv(report, query.table)  # the BOM lets Excel read UTF-8
-        return Response(
-            text,
-            mimetype="text/csv",
-            headers={"Content-Disposition": f"attachment; filename={name}-{query.table}.csv"},
-        )
-    if query.format == "xlsx":
-        return Response(
-            report_xlsx(report),
-            mimetype=XLSX,
-            headers={"Content-Disposition": f"attachment; filename={name}.xlsx"},
-        )
+    if query.format != "json":
+        return uptime_download(report, query, state().settings.timezone)
     return jsonify(report)
 
 
@@ -276,6 +264,7 @@ def openapi(spec: Spec) -> None:
         *window,
         *scope,
         query_param("format", {"enum": ["json", "csv", "xlsx"]}),
+        query_param("by", {"enum": ["site", "device"]}),
         query_param("table", {"enum": ["summary", "coverage", "sites"]}),
     ]
     alarm_query = ("district", "site", "status", "category", "type", "from", "to", "limit")

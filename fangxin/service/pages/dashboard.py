@@ -27,15 +27,25 @@ from flask_wtf.csrf import CSRFProtect
 from jinja2 import Undefined
 from werkzeug.wrappers import Response as BaseResponse
 
+from fangxin.devices import labels
 from fangxin.devices.models import Site
 from fangxin.service.auth import in_scope
 from fangxin.service.context import db_session, state
 from fangxin.service.models import User
 from fangxin.service.users import DASHBOARD_ROLES, check_login
+from fangxin.trace.results.followup import STATES as FOLLOWUP_STATES
 
 P = ParamSpec("P")
 R = TypeVar("R")
 bp = Blueprint("dash", __name__)
+ZH_TABLES = {
+    "device_kind": labels.DEVICE_KINDS,
+    "cause": labels.CAUSES,
+    "alarm_status": labels.ALARM_STATUSES,
+    "alarm_resolution": labels.ALARM_RESOLUTIONS,
+    "connectivity": labels.CONNECTIVITY,
+    "followup": FOLLOWUP_STATES,
+}
 csrf = CSRFProtect()
 
 
@@ -63,6 +73,7 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     app.register_blueprint(bp)
     app.add_template_filter(local_time, "local")
+    app.add_template_filter(zh_name, "zh")
     app.add_template_filter(pct, "pct")
     app.add_template_filter(level, "level")
 
@@ -78,11 +89,18 @@ def tz() -> str:
     return state().settings.timezone
 
 
-def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """Format an aware datetime in the city's time zone."""
+def local_time(value: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """Format an aware datetime (or an ISO string of one) in the city's time zone."""
     if value is None:
         return "—"
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
     return value.astimezone(ZoneInfo(tz())).strftime(fmt)
+
+
+def zh_name(code: str | None, table: str) -> str:
+    """Return the Chinese name of a code from one of the label tables (a template filter)."""
+    return labels.zh(ZH_TABLES[table], code)
 
 
 def pct(value: float | None, digits: int = 1) -> str:

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 from fangxin.service.pages import figures
 
 KPI_FILE = Path(__file__).with_name("kpi_data.toml")
+# Names of the coverage targets for districts without a licensed kitchen in their scope.
+COVERAGE_NAMES = {"mclz": "明厨亮灶覆盖率", "internet_mclz": "互联网+明厨亮灶覆盖率"}
 FIRST_YEAR = 2022
 
 
@@ -98,7 +100,7 @@ def kpis(session: Session, year: int, now: dt.datetime, tz: str, district: str |
             c = cov.get(code)
             goal = kitchen["goals"].get(code)
             detail = f"{c['covered_sites']}/{c['licensed_sites']} 家" if c else "无持证单位"
-            name = c["name"] if c else code
+            name = c["name"] if c else COVERAGE_NAMES[code]
             out.append(Kpi(d, code, name, goal, c["coverage"] if c else None, "%", detail))
         row = kitchen["rows"].get(d, {})
         out.append(

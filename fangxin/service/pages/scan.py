@@ -43,10 +43,10 @@ def _css() -> str:
 
 @bp.app_template_filter("local_time")
 def local_time(value: dt.datetime | None) -> str:
-    """Format a time in the city's zone, to the minute."""
+    """Format a time in the city's zone, to the second."""
     if value is None:
         return ""
-    return value.astimezone(ZoneInfo(state().settings.timezone)).strftime("%Y-%m-%d %H:%M")
+    return value.astimezone(ZoneInfo(state().settings.timezone)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @bp.app_template_filter("qty")

@@ -6,16 +6,23 @@ import datetime as dt
 from typing import Any
 
 from flask import Flask, Response, abort, render_template, request
+from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from fangxin.days import last_days, local_day
+from fangxin.days import WindowError, last_days, local_day, resolve
 from fangxin.db import utcnow
 from fangxin.devices import alarms, registry
+from fangxin.devices.fleet import Filters
+from fangxin.devices.labels import BEAT_FIELDS
 from fangxin.devices.models import Alarm, Site
-from fangxin.devices.report import device_uptime
+from fangxin.devices.report import device_uptime, uptime_report
+from fangxin.devices.schemas import ReportQuery
 from fangxin.ingest.models import SeriesPoint
+from fangxin.service.auth import in_scope
 from fangxin.service.context import db_session, state
-from fangxin.service.pages import charts, dashboard, figures, kpi
+from fangxin.service.downloads import uptime_download
+from fangxin.service.pages import charts, dashboard, figures, kitchen, kpi
 from fangxin.service.pages.dashboard import (
     bp,
     local_time,
@@ -25,7 +32,10 @@ from fangxin.service.pages.dashboard import (
     visible_site,
     xlsx_response,
 )
-from fangxin.trace.results.models import RapidTestResult
+from fangxin.trace.certificates import label_render, labels
+from fangxin.trace.certificates.models import Certificate, Subject
+from fangxin.trace.certificates.views import scan_url
+from fangxin.trace.results.models import RapidTestResult, TestItem
 from fangxin.trace.site_status import site_status
 
 TREND_DAYS = 30
@@ -87,12 +97,15 @@ def site_page(site_id: str) -> str:
     """Show a site's status, devices, open alarms and today's results."""
     session, now = db_session(), utcnow()
     site = visible_site(session.get(Site, site_id))
+    if site.kind == "kitchen":
+        return _kitchen_page(session, site, now)
     status = site_status(session, site, now, tz())
     devices = [registry.device_out(d, now) for d in registry.list_devices(session, site.id)]
     open_alarms = session.execute(
         alarms.alarms_query(site=site.id).where(Alarm.status != "closed").limit(50)
     ).all()
     _, start, end = local_day(now, tz())
+    items = {code: name for code, name in session.execute(select(TestItem.code, TestItem.name_zh))}
     results = session.scalars(
         select(RapidTestResult)
         .where(
@@ -110,8 +123,25 @@ def site_page(site_id: str) -> str:
         devices=devices,
         alarms=[a for a, _ in open_alarms],
         results=results,
+        items=items,
         now=now,
         type_name=alarms.type_name,
+    )
+
+
+def _kitchen_page(session: Session, site: Site, now: dt.datetime) -> str:
+    """Render a kitchen's 明厨亮灶 page."""
+    context = kitchen.kitchen_context(session, site, now, tz())
+    bands = {
+        camera.id: _bands(report, context["week"], now) for camera, report in context["timelines"]
+    }
+    return render_template(
+        "dash_kitchen.html",
+        site=site,
+        now=now,
+        bands=bands,
+        type_name=alarms.type_name,
+        **context,
     )
 
 
@@ -162,6 +192,8 @@ def device_page(device_id: str) -> str:
         site=site,
         report=report,
         bands=_bands(report, start, now),
+        periods=kitchen.period_rows(report, device.id),
+        beat_fields=BEAT_FIELDS,
         days=days,
         start=start,
         now=now,
@@ -199,6 +231,43 @@ def kpi_xlsx() -> Response:
     year, now = _year(), utcnow()
     rows = kpi.kpis(db_session(), year, now, tz(), viewer().district)
     return xlsx_response(kpi.xlsx(rows, year, now, tz()), f"kpi-{year}.xlsx")
+
+
+@bp.get("/uptime.<fmt>")
+@login_required
+def uptime_file(fmt: str) -> Response:
+    """Download the uptime report (per site, or per device with ?by=device) as the API gives it."""
+    if fmt not in ("csv", "xlsx"):
+        abort(404)
+    try:
+        query = ReportQuery.model_validate({**request.args.to_dict(), "format": fmt})
+        start, end = resolve(query.start, query.end, utcnow(), tz())
+    except (ValidationError, WindowError):
+        abort(400)
+    if query.district and not in_scope(viewer().district, query.district):
+        abort(403)
+    filters = Filters(query.district or viewer().district, query.category, query.kind)
+    business = query.hours == "business"
+    now = utcnow()
+    report = uptime_report(
+        db_session(), start, end, now, tz=tz(), business_hours=business, filters=filters
+    )
+    return uptime_download(report, query, tz())
+
+
+@bp.get("/labels/<number>.pdf")
+@login_required
+def label_pdf(number: str) -> Response:
+    """Print a 合格证's label (60x40 mm PDF) for a signed-in regulator of its district."""
+    session = db_session()
+    cert = session.scalar(select(Certificate).where(Certificate.number == number))
+    subject = session.get(Subject, cert.subject_id) if cert else None
+    if cert is None or subject is None or not in_scope(viewer().district, subject.district):
+        abort(404)
+    settings = state().settings
+    data = labels.label_data(cert, scan_url(settings, cert), settings.timezone)
+    body = label_render.render_pdf(labels.layout(data, "60x40", 203), cert.number)
+    return Response(body, mimetype="application/pdf")
 
 
 def init_app(app: Flask) -> None:
