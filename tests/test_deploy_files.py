@@ -222,6 +222,7 @@ def test_image_build_context(tmp_path: Path) -> None:
     (user,) = re.findall(r"^USER (\S+)$", final, flags=re.M)
     assert user.split(":")[0] not in ("0", "root")
     assert "COPY --from=builder /opt/venv /opt/venv" in final
+    assert "FANGXIN_ENV=production" in final  # no generated secrets inside a container
     # .dockerignore lets in only what the Dockerfile copies, and never an .env file
     ignore = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     allowed = [line[1:].rstrip("/") for line in ignore if line.startswith("!")]

@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from types import FrameType
 
 from sqlalchemy.orm import Session
@@ -22,6 +20,7 @@ from fangxin.devices import registry
 from fangxin.devices.models import Device, Site
 from fangxin.ingest.mqtt_url import BrokerAddress
 from fangxin.service.auth import create_key
+from fangxin.service.security import session_secret
 from fangxin.sim.broker import RunningBroker, mosquitto_binary, start_broker, wait_for_port
 from fangxin.sim.camera_sim import Camera, CameraFleet, Flakiness
 from fangxin.sim.device_clients import run_cameras, run_fleet
@@ -41,15 +40,6 @@ DEMO_FLAKINESS = Flakiness(
     alarms_per_hour=6.0,
     storage_low_share=0.01,
 )
-
-
-def _dev_secret(data_dir: Path) -> str:
-    """Return this data dir's generated session secret (development only)."""
-    path = data_dir / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
 
 
 def seed(session: Session) -> None:
@@ -95,7 +85,7 @@ def run_demo(settings: Settings, port: int, mqtt_port: int, broker_choice: str =
         "FANGXIN_DATA_DIR": str(settings.data_dir),
         "FANGXIN_DATABASE_URL": settings.database_url,
         "FANGXIN_MQTT_URL": mqtt_url,
-        "FANGXIN_SECRET_KEY": settings.secret_key or _dev_secret(settings.data_dir),
+        "FANGXIN_SECRET_KEY": session_secret(settings),
         "FANGXIN_INGEST_CLIENT_ID": "fangxin-demo-ingest",
     }
     if broker is not None and broker.kind == "amqtt":
