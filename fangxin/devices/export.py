@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+from fangxin.contract.cells import safe_cell
 
 # Column keys and their Chinese headers, in order.
 SUMMARY = (
@@ -55,12 +56,7 @@ SITES = (
 
 
 def _cells(row: dict[str, Any], columns: Sequence[tuple[str, str]]) -> list[Any]:
-    return [row.get(key) for key, _ in columns]
-
-
-def _xlsx_safe(value: Any) -> Any:
-    """Drop the control characters a worksheet cannot hold (openpyxl refuses them)."""
-    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+    return [safe_cell(row.get(key)) for key, _ in columns]
 
 
 def report_csv(report: dict[str, Any], table: str = "summary") -> str:
@@ -88,7 +84,7 @@ def report_xlsx(report: dict[str, Any]) -> bytes:
         sheet = book.create_sheet(title)
         sheet.append([label for _, label in columns])
         for row in report[table]:
-            sheet.append([_xlsx_safe(v) for v in _cells(row, columns)])
+            sheet.append(_cells(row, columns))
         sheet.freeze_panes = "A2"
     about = book.create_sheet("说明")
     for label, key in (("开始", "from"), ("结束", "to"), ("生成时间", "as_of")):
