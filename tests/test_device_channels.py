@@ -59,10 +59,12 @@ def test_a_camera_cannot_admit_a_lot_with_a_fake_negative_over_mqtt(
                 ("fangxin/v1/m-001/scale-1/alarm", dumps({**alarm, "id": "a-2"})),
             ],
         )
-        assert wait_until(lambda: count(sessions, SecurityEvent) >= 3)
+        refused = SecurityEvent.kind == "channel_not_allowed"
+        assert wait_until(lambda: count(sessions, SecurityEvent, refused) >= 3)
     assert count(sessions, RapidTestResult) == 0
     assert count(sessions, Alarm) == 0
-    found = events(sessions)
+    # the shared test broker may replay other tests' retained states (unknown devices here)
+    found = [e for e in events(sessions) if e[0] == "channel_not_allowed"]
     assert [(k, d) for k, d, _ in found] == [
         ("channel_not_allowed", "cam-1"),
         ("channel_not_allowed", "rt-1"),
