@@ -102,12 +102,7 @@ def devices_export(
     click.echo(f"{files.devices} devices and the ingester user {user!r}")
     for path in written:
         click.echo(f"{path.name} {path.resolve()}")
-    click.echo(
-        "in mosquitto.conf: per_listener_settings true; the devices' listener with "
-        "use_username_as_clientid true, password_file and acl_file; the ingesters' internal "
-        "listener with ingest_password_file and ingest_acl_file (deploy/mosquitto/mosquitto.conf); "
-        "then reload mosquitto (SIGHUP)"
-    )
+    click.echo("mosquitto.conf: see deploy/mosquitto/mosquitto.conf; then reload it (SIGHUP)")
 
 
 @click.group()
