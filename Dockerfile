@@ -31,7 +31,8 @@ LABEL org.opencontainers.image.title="fangxin" \
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    FANGXIN_DATA_DIR=/var/lib/fangxin
+    FANGXIN_DATA_DIR=/var/lib/fangxin \
+    FANGXIN_ENV=production
 # Numeric ids, so orchestrators can verify runAsNonRoot. The second directory is where the
 # mosquitto-auth job writes the broker's password and ACL files: it runs as uid 1883 (the user of
 # the eclipse-mosquitto image, which must read those 0600 files), and a new named volume takes

@@ -93,6 +93,8 @@ class Settings:
     # the `fangxin webhooks` worker sends).
     webhook_backoff_s: float = 30.0
     webhooks_in_web: bool = True
+    # Webhook targets on private, loopback or link-local addresses are refused unless allowed.
+    webhooks_allow_private: bool = False
     # "text" or "json" log lines.
     log_format: str = "text"
     # GB/T 28181 door: the platform's 20-digit 国标编码, its SIP domain (the Digest realm) and
@@ -144,6 +146,7 @@ class Settings:
             dashboard_cache_s=_float(env, "FANGXIN_DASHBOARD_CACHE_S", 60.0),
             webhook_backoff_s=_float(env, "FANGXIN_WEBHOOK_BACKOFF_S", 30.0),
             webhooks_in_web=_flag(env, "FANGXIN_WEBHOOKS_IN_WEB", True),
+            webhooks_allow_private=_flag(env, "FANGXIN_WEBHOOKS_ALLOW_PRIVATE", False),
             log_format=(env.get("FANGXIN_LOG_FORMAT") or "text").lower(),
             sip_id=env.get("FANGXIN_SIP_ID") or None,
             sip_domain=env.get("FANGXIN_SIP_DOMAIN") or None,

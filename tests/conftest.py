@@ -85,7 +85,10 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 def settings(tmp_path: Path, db_url: str) -> Settings:
     """Return settings for a test: its own data dir and database."""
     return Settings(
-        data_dir=tmp_path, database_url=db_url, ingest_client_id=f"t-{uuid.uuid4().hex[:8]}"
+        data_dir=tmp_path,
+        database_url=db_url,
+        ingest_client_id=f"t-{uuid.uuid4().hex[:8]}",
+        webhooks_allow_private=True,  # the tests' receivers listen on loopback
     )
 
 

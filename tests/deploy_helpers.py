@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -168,3 +169,22 @@ def conf_options(text: str) -> dict[str, list[str]]:
             name, _, value = line.strip().partition(" ")
             options.setdefault(name, []).append(value.strip())
     return options
+
+
+def deploy_conf(tmp_path: Path, port: int, ingest_port: int | None = None) -> str:
+    """Return deploy/mosquitto/mosquitto.conf with its listeners and container paths moved here.
+
+    The devices' listener moves to port; the ingesters' to ingest_port (default: port + 1).
+    """
+    ingest_port = ingest_port or port + 1
+    text = MOSQUITTO_CONF.read_text(encoding="utf-8")
+    text = text.replace("/mosquitto/config/auth/", f"{tmp_path}/auth/")
+    text = text.replace("/mosquitto/data/", f"{tmp_path}/data/")
+    text = re.sub(r"^listener 1883$", f"listener {port} 127.0.0.1", text, flags=re.M)
+    text = re.sub(r"^listener 1884$", f"listener {ingest_port} 127.0.0.1", text, flags=re.M)
+    values = [value for values in conf_options(text).values() for value in values]
+    assert not [v for v in values if "/mosquitto/" in v]
+    assert f"{port} 127.0.0.1" in values
+    assert f"{ingest_port} 127.0.0.1" in values
+    # started as root, mosquitto would drop to user mosquitto, who cannot read our 0600 files
+    return text + f"user {getpass.getuser()}\n"

@@ -235,7 +235,8 @@ def test_production_settings_are_complete(services: dict[str, dict[str, Any]]) -
         assert "@postgres:5432/" in settings.database_url
         assert settings.mqtt_url
         broker = BrokerAddress.parse(settings.mqtt_url)
-        assert (broker.host, broker.port, broker.username) == ("mosquitto", 1883, "fangxin-ingest")
+        # the ingesters' internal listener (deploy/mosquitto/mosquitto.conf), not the devices' 1883
+        assert (broker.host, broker.port, broker.username) == ("mosquitto", 1884, "fangxin-ingest")
         assert settings.influx_url == "http://influxdb:8086"
         assert settings.influx_org == influx["DOCKER_INFLUXDB_INIT_ORG"]
         assert settings.influx_bucket == influx["DOCKER_INFLUXDB_INIT_BUCKET"]
@@ -261,22 +262,26 @@ def test_influxdb_initialised_from_the_environment(services: dict[str, dict[str,
 
 def test_mosquitto_conf(services: dict[str, dict[str, Any]], tmp_path: Path) -> None:
     options = conf_options(MOSQUITTO_CONF.read_text(encoding="utf-8"))
-    assert options["allow_anonymous"] == ["false"]
+    assert options["allow_anonymous"] == ["false", "false"]  # both listeners
     assert options["persistence"] == ["true"]
     tests_use = int(conf_options(TEST_BROKER_CONF)["max_queued_messages"][0])
     assert int(options["max_queued_messages"][0]) >= max(tests_use, 100 * 1000)
     assert int(options["max_inflight_messages"][0]) >= Settings().ingest_max_inflight
     # the files export-mosquitto writes, where the mosquitto-auth service writes them, are the
     # files the broker reads
-    written = write(MosquittoFiles("", "", 0), tmp_path)
+    written = write(MosquittoFiles("", "", 0, "", ""), tmp_path)
     auth = services["mosquitto-auth"]
     out = auth["command"][auth["command"].index("--out") + 1]
     assert [m.target for m in mounts(auth) if m.source == "mosquitto-auth"] == [out]
     broker = {m.source: m for m in mounts(services["mosquitto"])}
     assert broker["./deploy/mosquitto/mosquitto.conf"].target == "/mosquitto/config/mosquitto.conf"
     auth_dir = broker["mosquitto-auth"].target
-    assert options["password_file"] == [f"{auth_dir}/{written[0].name}"]
-    assert options["acl_file"] == [f"{auth_dir}/{written[1].name}"]
+    # devices' listener, then the ingesters' listener
+    assert options["password_file"] == [f"{auth_dir}/{written[i].name}" for i in (0, 2)]
+    assert options["acl_file"] == [f"{auth_dir}/{written[i].name}" for i in (1, 3)]
+    assert options["listener"] == ["1883", "1884"]
+    assert options["use_username_as_clientid"] == ["true"]
+    assert options["per_listener_settings"] == ["true"]
     assert options["persistence_location"] == [f"{DATA_DIRS['mosquitto']}/"]
     # the job writes 0600 files as the broker's user, into a directory that user owns
     assert auth["user"] == "1883:1883"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import os
 import queue
 import re
@@ -28,7 +27,7 @@ from fangxin.devices import mosquitto_export, registry
 from fangxin.devices.models import IngesterRun
 from fangxin.devices.schemas import DeviceIn, SiteIn
 from fangxin.sim.broker import free_port, mosquitto_binary, wait_for_port
-from tests.deploy_helpers import MOSQUITTO_CONF, ROOT, conf_options
+from tests.deploy_helpers import ROOT, deploy_conf
 from tests.helpers import dumps, status, wait_until
 
 DOCKER = ROOT / "deploy" / "docker"
@@ -42,19 +41,7 @@ class Broker:
     port: int
     device_password: str
     log: Path
-
-
-def deploy_conf(tmp_path: Path, port: int) -> str:
-    """Return deploy/mosquitto/mosquitto.conf with its listener and container paths moved here."""
-    text = MOSQUITTO_CONF.read_text(encoding="utf-8")
-    text = text.replace("/mosquitto/config/auth/", f"{tmp_path}/auth/")
-    text = text.replace("/mosquitto/data/", f"{tmp_path}/data/")
-    text = re.sub(r"^listener 1883$", f"listener {port} 127.0.0.1", text, flags=re.M)
-    values = [value for values in conf_options(text).values() for value in values]
-    assert not [v for v in values if "/mosquitto/" in v]
-    assert f"{port} 127.0.0.1" in values
-    # started as root, mosquitto would drop to user mosquitto, who cannot read our 0600 files
-    return text + f"user {getpass.getuser()}\n"
+    ingest_port: int = 0
 
 
 @pytest.fixture
@@ -73,15 +60,16 @@ def broker(sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[Broker]:
         session.commit()
     mosquitto_export.write(files, tmp_path / "auth")
     (tmp_path / "data").mkdir()
-    port = free_port()
+    port, ingest_port = free_port(), free_port()
     conf = tmp_path / "mosquitto.conf"
-    conf.write_text(deploy_conf(tmp_path, port), encoding="utf-8")
+    conf.write_text(deploy_conf(tmp_path, port, ingest_port), encoding="utf-8")
     log = tmp_path / "mosquitto.out"
     with log.open("wb") as out:
         process = subprocess.Popen([binary, "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT)
     try:
         assert wait_for_port("127.0.0.1", port), log.read_text()
-        yield Broker(port, created.mqtt_password, log)
+        assert wait_for_port("127.0.0.1", ingest_port), log.read_text()
+        yield Broker(port, created.mqtt_password, log, ingest_port)
     finally:
         process.terminate()
         process.wait(10)
@@ -123,7 +111,7 @@ def test_mosquitto_runs_the_deployment_conf(broker: Broker) -> None:
         assert anonymous.connected()[0].getName() == "Not authorized"
     finally:
         anonymous.close()
-    ingester = Client(broker.port, "fangxin-ingest-test", INGESTER, PASSWORD)
+    ingester = Client(broker.ingest_port, "fangxin-ingest-test", INGESTER, PASSWORD)
     rc, _ = ingester.connected()
     assert not rc.is_failure
     ingester.client.subscribe(shared_subscription("fangxin"), qos=1)
@@ -141,7 +129,7 @@ def test_mosquitto_runs_the_deployment_conf(broker: Broker) -> None:
             info.wait_for_publish(10)
     finally:
         device.close()
-    back = Client(broker.port, "fangxin-ingest-test", INGESTER, PASSWORD)
+    back = Client(broker.ingest_port, "fangxin-ingest-test", INGESTER, PASSWORD)
     try:
         rc, session_present = back.connected()
         assert not rc.is_failure
@@ -234,6 +222,7 @@ def test_image_build_context(tmp_path: Path) -> None:
     (user,) = re.findall(r"^USER (\S+)$", final, flags=re.M)
     assert user.split(":")[0] not in ("0", "root")
     assert "COPY --from=builder /opt/venv /opt/venv" in final
+    assert "FANGXIN_ENV=production" in final  # no generated secrets inside a container
     # .dockerignore lets in only what the Dockerfile copies, and never an .env file
     ignore = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     allowed = [line[1:].rstrip("/") for line in ignore if line.startswith("!")]

@@ -129,7 +129,12 @@ def test_resolver_redirects_to_the_scan_page(client: FlaskClient, admin_key: str
     assert cert["gtin"] == GTIN
     assert cert["digital_link"] == f"http://localhost:8000/01/{GTIN}/10/L2611%2FA"
     default_lot = issue(client, secret, gtin=GTIN)
-    assert default_lot["lot"] == default_lot["number"]
+    # issue 11: the default lot is not the sequential number, which resolved a guess to the code
+    assert default_lot["lot"] != default_lot["number"]
+    assert len(default_lot["lot"]) >= 17
+    guessed = client.get(f"/01/{GTIN}/10/{default_lot['number']}")
+    assert guessed.status_code == 404
+    assert default_lot["code"] not in guessed.get_data(as_text=True)
     response = client.get(f"/01/{GTIN}/10/L2611%2FA?s=qr")
     assert response.status_code == 307
     assert response.headers["Location"] == f"/c/{cert['code']}?s=qr"

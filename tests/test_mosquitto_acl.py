@@ -27,13 +27,19 @@ from tests.helpers import wait_until
 INGESTER, INGESTER_PASSWORD = "fangxin-ingest", "ingest-secret-1"
 # `user`: mosquitto started as root drops to user mosquitto, who cannot read our 0600 files.
 CONF = """\
-listener {port} 127.0.0.1
 user {user}
-allow_anonymous false
-password_file {dir}/password_file
-acl_file {dir}/acl_file
 persistence false
 log_dest file {dir}/mosquitto.log
+per_listener_settings true
+listener {port} 127.0.0.1
+allow_anonymous false
+use_username_as_clientid true
+password_file {dir}/password_file
+acl_file {dir}/acl_file
+listener {ingest_port} 127.0.0.1
+allow_anonymous false
+password_file {dir}/ingest_password_file
+acl_file {dir}/ingest_acl_file
 """
 
 
@@ -42,6 +48,7 @@ class Fleet:
     port: int
     passwords: dict[str, str]
     broker: subprocess.Popen[bytes]
+    ingest_port: int
 
 
 @pytest.fixture
@@ -65,21 +72,24 @@ def fleet(
         session.commit()
     monkeypatch.setenv("FANGXIN_DATABASE_URL", db_url)
     monkeypatch.setenv("FANGXIN_DATA_DIR", str(tmp_path))
-    port = free_port()
+    port, ingest_port = free_port(), free_port()
     monkeypatch.setenv(
-        "FANGXIN_MQTT_URL", f"mqtt://{INGESTER}:{INGESTER_PASSWORD}@127.0.0.1:{port}"
+        "FANGXIN_MQTT_URL", f"mqtt://{INGESTER}:{INGESTER_PASSWORD}@127.0.0.1:{ingest_port}"
     )
     out = CliRunner().invoke(main, ["devices", "export-mosquitto", "--out", str(tmp_path / "mq")])
     assert out.exit_code == 0, out.output
     assert "2 devices and the ingester user 'fangxin-ingest'" in out.output
     conf = tmp_path / "mosquitto.conf"
-    conf.write_text(CONF.format(port=port, dir=tmp_path / "mq", user=getpass.getuser()))
+    conf.write_text(
+        CONF.format(port=port, ingest_port=ingest_port, dir=tmp_path / "mq", user=getpass.getuser())
+    )
     process = subprocess.Popen(
         [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
     )
     try:
         assert wait_for_port("127.0.0.1", port)
-        yield Fleet(port, passwords, process)
+        assert wait_for_port("127.0.0.1", ingest_port)
+        yield Fleet(port, passwords, process, ingest_port)
     finally:
         process.terminate()
         process.wait(10)
@@ -124,7 +134,7 @@ class Client:
 
 
 def test_each_device_publishes_only_as_itself(fleet: Fleet) -> None:
-    ingester = Client(fleet.port, INGESTER, INGESTER_PASSWORD)
+    ingester = Client(fleet.ingest_port, INGESTER, INGESTER_PASSWORD)
     a = Client(fleet.port, "cam-a", fleet.passwords["cam-a"])
     try:
         assert not ingester.connected().is_failure
@@ -147,7 +157,7 @@ def test_each_device_publishes_only_as_itself(fleet: Fleet) -> None:
 def test_devices_read_nothing_and_ingester_writes_nothing(fleet: Fleet) -> None:
     a = Client(fleet.port, "cam-a", fleet.passwords["cam-a"])
     b = Client(fleet.port, "cam-b", fleet.passwords["cam-b"])
-    ingester = Client(fleet.port, INGESTER, INGESTER_PASSWORD)
+    ingester = Client(fleet.ingest_port, INGESTER, INGESTER_PASSWORD)
     try:
         for client in (a, b, ingester):
             assert not client.connected().is_failure

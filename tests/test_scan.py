@@ -50,6 +50,10 @@ def test_genuine_page_shows_fields_subject_basis_and_tests(
 ) -> None:
     market(sessions)
     secret, cert = setup(client, admin_key)
+    # a lab's test is linked once the lot came through its market's entry check (issue 11)
+    entry = {"certificate": cert["code"], "product": "菠菜", "quantity": 5, "unit": "kg"}
+    lab = key(sessions, "lab", site_id="m-001")
+    client.post("/api/v1/sites/m-001/entries", json=entry, headers=auth(lab))
     post_results(sessions, [result("r-1", 12.5, certificate=cert["number"])])
     status, html = page(client, cert["code"])
     assert status == 200

@@ -92,7 +92,9 @@ def test_signed_retried_with_backoff_and_logged(
     secret = register(sessions, receiver.url, "新华区")
     register(sessions, "http://127.0.0.1:9/elsewhere", "卫东区")  # another district's receiver
     confirm_a_case(sessions)
-    dispatcher = Dispatcher(sessions, Backoff(base_s=30, max_attempts=5), timeout_s=5)
+    dispatcher = Dispatcher(
+        sessions, Backoff(base_s=30, max_attempts=5), timeout_s=5, allow_private=True
+    )
     t0 = utcnow()
     assert dispatcher.deliver_due(t0) == 0  # the receiver answers 500
     assert dispatcher.deliver_due(t0 + dt.timedelta(seconds=29)) == 0  # not due yet
@@ -126,7 +128,9 @@ def test_backoff_doubles_then_gives_up(sessions: sessionmaker[Session], receiver
     receiver.statuses = [503] * 10
     register(sessions, receiver.url, None)
     confirm_a_case(sessions)
-    dispatcher = Dispatcher(sessions, Backoff(base_s=10, max_attempts=4), timeout_s=5)
+    dispatcher = Dispatcher(
+        sessions, Backoff(base_s=10, max_attempts=4), timeout_s=5, allow_private=True
+    )
     now, waits = utcnow(), []
     for _ in range(4):
         dispatcher.deliver_due(now)
@@ -178,6 +182,7 @@ def test_worker_command(
     setup_market(sessions)
     receiver.statuses = []
     monkeypatch.setenv("FANGXIN_DATABASE_URL", db_url)
+    monkeypatch.setenv("FANGXIN_WEBHOOKS_ALLOW_PRIVATE", "true")  # a loopback receiver
     added = CliRunner().invoke(main, ["webhooks", "add", receiver.url, "--district", "新华区"])
     assert added.exit_code == 0, added.output
     secret = added.output.split("secret: ")[1].split()[0]

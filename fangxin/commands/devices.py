@@ -78,7 +78,7 @@ def devices_export(
     ingester_password: str | None,
     bind_site: bool,
 ) -> None:
-    """Write Mosquitto's password_file and acl_file: devices may publish only as themselves."""
+    """Write Mosquitto's password and ACL files: devices publish and connect only as themselves."""
     settings = settings_of(ctx)
     address = BrokerAddress.parse(settings.mqtt_url) if settings.mqtt_url else None
     user = ingester_user or (address.username if address else None)
@@ -92,11 +92,11 @@ def devices_export(
         files = mosquitto_export.build(
             session, user, mosquitto_export.ingester_hash(password), bind_site=bind_site
         )
-    password_file, acl_file = mosquitto_export.write(files, out_dir)
+    written = mosquitto_export.write(files, out_dir)
     click.echo(f"{files.devices} devices and the ingester user {user!r}")
-    click.echo(f"password_file {password_file.resolve()}")
-    click.echo(f"acl_file {acl_file.resolve()}")
-    click.echo("in mosquitto.conf: allow_anonymous false, then reload mosquitto (SIGHUP)")
+    for path in written:
+        click.echo(f"{path.name} {path.resolve()}")
+    click.echo("mosquitto.conf: see deploy/mosquitto/mosquitto.conf; then reload it (SIGHUP)")
 
 
 @click.group(invoke_without_command=True)

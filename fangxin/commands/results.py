@@ -66,7 +66,8 @@ def webhooks_group(ctx: click.Context, poll: float, once: bool) -> None:
     """Send webhook deliveries until SIGTERM (the default); see also `add`."""
     if ctx.invoked_subcommand is not None:
         return
-    dispatcher = Dispatcher(sessions(settings_of(ctx)))
+    settings = settings_of(ctx)
+    dispatcher = Dispatcher(sessions(settings), allow_private=settings.webhooks_allow_private)
     if once:
         click.echo(f"{dispatcher.deliver_due()} delivered")
         return

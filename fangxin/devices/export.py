@@ -10,8 +10,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+from fangxin.contract.cells import safe_cell
 from fangxin.devices.labels import DEVICE_KINDS, SITE_KINDS, zh
 
 # Column keys and their Chinese headers, in order.
@@ -85,17 +85,12 @@ def _value(key: str, value: Any) -> Any:
 
 
 def _cells(row: dict[str, Any], columns: Sequence[tuple[str, str]]) -> list[Any]:
-    return [_value(key, row.get(key)) for key, _ in columns]
+    return [safe_cell(_value(key, row.get(key))) for key, _ in columns]
 
 
 def _local(iso: str, tz: str) -> str:
     """Return an ISO instant as the city's local time to the second."""
     return dt.datetime.fromisoformat(iso).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _xlsx_safe(value: Any) -> Any:
-    """Drop the control characters a worksheet cannot hold (openpyxl refuses them)."""
-    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
 
 
 def report_csv(report: dict[str, Any], table: str = "sites", *, legacy: bool = False) -> str:
@@ -108,7 +103,7 @@ def report_csv(report: dict[str, Any], table: str = "sites", *, legacy: bool = F
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([key if legacy else label for key, label in columns])
     for row in report[table]:
-        cells = [row.get(key) for key, _ in columns] if legacy else _cells(row, columns)
+        cells = [safe_cell(row.get(key)) for key, _ in columns] if legacy else _cells(row, columns)
         writer.writerow(["" if v is None else v for v in cells])
     return out.getvalue()
 
@@ -124,7 +119,7 @@ def report_xlsx(report: dict[str, Any], table: str = "sites", tz: str = "Asia/Sh
         sheet = book.create_sheet(SHEETS[name])
         sheet.append([label for _, label in columns])
         for row in report[name]:
-            sheet.append([_xlsx_safe(v) for v in _cells(row, columns)])
+            sheet.append(_cells(row, columns))
         sheet.freeze_panes = "A2"
     about = book.create_sheet("说明")
     for label, key in (("开始", "from"), ("结束", "to"), ("生成时间", "as_of")):

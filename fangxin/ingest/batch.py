@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from fangxin.ingest.sinks import Point
 from fangxin.trace.results.catalogue import Catalogue
 from fangxin.trace.results.intake import Pending
 
+_LOGGER = logging.getLogger(__name__)
 MAX_STORED_PAYLOAD = 2048
 
 
@@ -104,7 +106,7 @@ class Outcome:
     status: str = "rejected"
     verdict: str | None = None
     error: str | None = None
-    # invalid, forbidden, unknown_device or site_mismatch when rejected
+    # invalid, forbidden, unknown_device, site_mismatch or channel_not_allowed when rejected
     kind: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -151,4 +153,59 @@ def dead_letter(session: Session, msg: RawMessage, reason: str, source: str = "m
             payload=truncate_payload(msg.payload),
             reason=storable(reason),
         )
+    )
+
+
+def add_dead(batch: Batch, msg: RawMessage, reason: str, source: str) -> None:
+    """Add a dead letter (the message and why it was refused) to the batch."""
+    _LOGGER.info("Dead letter on %s: %s", msg.topic, reason)
+    batch.dead.append(
+        {
+            "received_at": msg.received_at,
+            "source": source,
+            "topic": storable(msg.topic[:300]),
+            "payload": truncate_payload(msg.payload),
+            "reason": storable(reason),
+        }
+    )
+
+
+def add_security(
+    batch: Batch,
+    at: dt.datetime,
+    where: str,
+    device_id: str,
+    site_id: str,
+    info: DeviceInfo | None,
+) -> tuple[str, str]:
+    """Add the security event of an unknown device or a site mismatch; return kind, detail."""
+    if info is None:
+        kind, detail = "unknown_device", f"device {device_id} is not registered or inactive"
+    else:
+        kind = "site_mismatch"
+        detail = f"device {device_id} belongs to site {info.site_id}, not {site_id}"
+    add_security_row(batch, at, kind, where, device_id, site_id, detail)
+    return kind, detail
+
+
+def add_security_row(
+    batch: Batch,
+    at: dt.datetime,
+    kind: str,
+    where: str,
+    device_id: str,
+    site_id: str,
+    detail: str,
+) -> None:
+    """Add a security event (an attempt refused and not stored) to the batch."""
+    _LOGGER.warning("Security event %s on %s: %s", kind, where, detail)
+    batch.security.append(
+        {
+            "at": at,
+            "kind": kind,
+            "topic": storable(where[:300]),
+            "device_id": device_id,
+            "site_id": site_id,
+            "detail": storable(detail),
+        }
     )

@@ -29,6 +29,7 @@ from fangxin.contract.topics import InvalidTopic, Topic, parse_topic
 from fangxin.db import utcnow
 from fangxin.db.bulk import insert_ignore
 from fangxin.devices.alarms import storage_alarms
+from fangxin.devices.channels import channel_refusal
 from fangxin.devices.liveness import record_activity
 from fangxin.devices.models import Alarm
 from fangxin.ingest.batch import (
@@ -38,9 +39,10 @@ from fangxin.ingest.batch import (
     LookupCache,
     Outcome,
     RawMessage,
+    add_dead,
+    add_security,
+    add_security_row,
     result_point,
-    storable,
-    truncate_payload,
 )
 from fangxin.ingest.models import DeadLetter, SecurityEvent
 from fangxin.ingest.sinks import Point, PointSink
@@ -84,7 +86,7 @@ class Pipeline:
                 topics.append(parse_topic(msg.topic))
             except InvalidTopic as exc:
                 topics.append(None)
-                self._dead(batch, msg, str(exc), source)
+                add_dead(batch, msg, str(exc), source)
         infos = self.cache.device_infos(session, {t.device_id for t in topics if t})
         catalogue = self.cache.catalogue(session)
         for msg, topic in zip(messages, topics, strict=True):
@@ -92,12 +94,24 @@ class Pipeline:
                 continue
             info = infos.get(topic.device_id)
             if info is None or info.site_id != topic.site_id:
-                self._security(
+                add_security(
                     batch, msg.received_at, msg.topic, topic.device_id, topic.site_id, info
                 )
                 continue
+            refusal = channel_refusal(info.kind, topic.channel)
+            if refusal is not None:
+                add_security_row(
+                    batch,
+                    msg.received_at,
+                    "channel_not_allowed",
+                    msg.topic,
+                    topic.device_id,
+                    topic.site_id,
+                    refusal,
+                )
+                continue
             self._one(batch, msg, topic, info, catalogue, source)
-        self._write(session, batch, lambda msg, reason: self._dead(batch, msg, reason, source))
+        self._write(session, batch, lambda msg, reason: add_dead(batch, msg, reason, source))
         stats.results = len(batch.results)
         stats.alarms = len(batch.alarms)
         stats.statuses = sum(1 for p in batch.points if p.measurement == "device_status")
@@ -137,12 +151,17 @@ class Pipeline:
             if scope_site is not None and entry.site != scope_site:
                 outcome.kind = "forbidden"
                 outcome.error = f"this API key may post results of site {scope_site} only"
-                self._security_row(
+                add_security_row(
                     batch, received_at, "key_scope", where, entry.device, entry.site, outcome.error
                 )
             elif info is None or info.site_id != entry.site:
-                outcome.kind, outcome.error = self._security(
+                outcome.kind, outcome.error = add_security(
                     batch, received_at, where, entry.device, entry.site, info
+                )
+            elif (refusal := channel_refusal(info.kind, "result")) is not None:
+                outcome.kind, outcome.error = "channel_not_allowed", refusal
+                add_security_row(
+                    batch, received_at, outcome.kind, where, entry.device, entry.site, refusal
                 )
             else:
                 try:
@@ -177,19 +196,19 @@ class Pipeline:
         try:
             elements = parse_elements(topic.channel, msg.payload, msg.received_at, self.limits)
         except PayloadError as exc:
-            self._dead(batch, msg, str(exc), source)
+            add_dead(batch, msg, str(exc), source)
             return
         accepted = False
         for element in elements:
             if isinstance(element, PayloadError):
-                self._dead(batch, msg, str(element), source)
+                add_dead(batch, msg, str(element), source)
             elif isinstance(element, ResultPayload):
                 try:
                     row = result_row(
                         topic.site_id, topic.device_id, msg.received_at, element, catalogue, source
                     )
                 except VerdictError as exc:
-                    self._dead(batch, msg, f"{element.id}: {exc}", source)
+                    add_dead(batch, msg, f"{element.id}: {exc}", source)
                     continue
                 batch.results.append(Pending(row, msg, element.retest_of))
                 accepted = True
@@ -232,57 +251,6 @@ class Pipeline:
             prev = batch.seen.get(topic.device_id)
             if prev is None or prev < msg.received_at:
                 batch.seen[topic.device_id] = msg.received_at
-
-    def _dead(self, batch: Batch, msg: RawMessage, reason: str, source: str) -> None:
-        _LOGGER.info("Dead letter on %s: %s", msg.topic, reason)
-        batch.dead.append(
-            {
-                "received_at": msg.received_at,
-                "source": source,
-                "topic": storable(msg.topic[:300]),
-                "payload": truncate_payload(msg.payload),
-                "reason": storable(reason),
-            }
-        )
-
-    def _security(
-        self,
-        batch: Batch,
-        at: dt.datetime,
-        where: str,
-        device_id: str,
-        site_id: str,
-        info: DeviceInfo | None,
-    ) -> tuple[str, str]:
-        if info is None:
-            kind, detail = "unknown_device", f"device {device_id} is not registered or inactive"
-        else:
-            kind = "site_mismatch"
-            detail = f"device {device_id} belongs to site {info.site_id}, not {site_id}"
-        self._security_row(batch, at, kind, where, device_id, site_id, detail)
-        return kind, detail
-
-    def _security_row(
-        self,
-        batch: Batch,
-        at: dt.datetime,
-        kind: str,
-        where: str,
-        device_id: str,
-        site_id: str,
-        detail: str,
-    ) -> None:
-        _LOGGER.warning("Security event %s on %s: %s", kind, where, detail)
-        batch.security.append(
-            {
-                "at": at,
-                "kind": kind,
-                "topic": storable(where[:300]),
-                "device_id": device_id,
-                "site_id": site_id,
-                "detail": storable(detail),
-            }
-        )
 
     def _write(
         self, session: Session, batch: Batch, on_error: Callable[[Any, str], None]

@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     check_migrated(engine)
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY=settings.secret_key or "dev-only-not-secret",
+        SECRET_KEY=security.session_secret(settings),
         MAX_CONTENT_LENGTH=8 * 1024 * 1024,
         JSON_AS_ASCII=False,
     )

@@ -62,7 +62,13 @@ def build_state(
         sessions=sessions,
         signer=signer_from_settings(settings),
         results=Pipeline(sink, limits),
-        webhooks=BackgroundSender(Dispatcher(sessions, Backoff(base_s=settings.webhook_backoff_s))),
+        webhooks=BackgroundSender(
+            Dispatcher(
+                sessions,
+                Backoff(base_s=settings.webhook_backoff_s),
+                allow_private=settings.webhooks_allow_private,
+            )
+        ),
         scan_pages=PageCache(settings.scan_cache_s),
         scan_buffer=scan_buffer,
         figures=FigureCache(settings.dashboard_cache_s),

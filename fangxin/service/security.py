@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import time
 from typing import Any
 
 from flask import Flask, Response, g, request
+
+from fangxin.config import ConfigError, Settings
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # No inline script anywhere: every script is a file the app serves. Styles may be inline
@@ -19,6 +22,37 @@ CSP = (
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 _LOGGER = logging.getLogger("fangxin.http")
+SECRET_FILE = "secret_key"
+
+
+def session_secret(settings: Settings) -> str:
+    """Return FANGXIN_SECRET_KEY, else this data dir's generated secret: never a constant.
+
+    The file is created once (0600) and shared by every process of the data dir; concurrent
+    first starts agree because the file appears atomically (link fails if it exists).
+    """
+    if settings.secret_key:
+        return settings.secret_key
+    if settings.production:
+        raise ConfigError("production mode needs FANGXIN_SECRET_KEY")
+    path = settings.data_dir / SECRET_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(secrets.token_urlsafe(32))
+        try:
+            os.link(tmp, path)
+            _LOGGER.warning("Generated a session secret at %s", path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    secret = path.read_text(encoding="utf-8").strip()
+    if len(secret) < 32:
+        raise ConfigError(f"{path} holds no usable session secret: remove it to regenerate")
+    return secret
 
 
 def current_request_id() -> str | None:

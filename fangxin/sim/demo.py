@@ -23,6 +23,7 @@ from fangxin.devices import registry
 from fangxin.devices.models import Device, Site
 from fangxin.ingest.mqtt_url import BrokerAddress
 from fangxin.service.auth import create_key
+from fangxin.service.security import session_secret
 from fangxin.service.users import add_user
 from fangxin.sim.broker import RunningBroker, mosquitto_binary, start_broker, wait_for_port
 from fangxin.sim.camera_sim import Camera, CameraFleet, Flakiness
@@ -46,15 +47,6 @@ DEMO_FLAKINESS = Flakiness(
     alarms_per_hour=6.0,
     storage_low_share=0.01,
 )
-
-
-def _dev_secret(data_dir: Path) -> str:
-    """Return this data dir's generated session secret (development only)."""
-    path = data_dir / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
 
 
 def seed(session: Session, registered_at: dt.datetime | None = None) -> None:
@@ -138,7 +130,7 @@ def run_demo(
         "FANGXIN_DATA_DIR": str(settings.data_dir),
         "FANGXIN_DATABASE_URL": settings.database_url,
         "FANGXIN_MQTT_URL": mqtt_url,
-        "FANGXIN_SECRET_KEY": settings.secret_key or _dev_secret(settings.data_dir),
+        "FANGXIN_SECRET_KEY": session_secret(settings),
         "FANGXIN_INGEST_CLIENT_ID": "fangxin-demo-ingest",
         "FANGXIN_SIP_ID": settings.sip_id or DEMO_SIP_ID,
         "FANGXIN_PUBLIC_URL": public_base(settings),

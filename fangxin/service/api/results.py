@@ -40,7 +40,7 @@ MAX_EXPORT_DAYS = 366
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 BOARD_REFRESH_S = 60
 # Rejections that are about who may post, not about the data.
-_REFUSED = {"forbidden", "unknown_device", "site_mismatch"}
+_REFUSED = {"forbidden", "unknown_device", "site_mismatch", "channel_not_allowed"}
 
 
 @bp.errorhandler(registry.NotFound)

@@ -15,6 +15,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from sqlalchemy.orm import Session
 
+from fangxin.contract.cells import safe_cell
 from fangxin.service.pages import figures
 
 KPI_FILE = Path(__file__).with_name("kpi_data.toml")
@@ -138,7 +139,8 @@ def xlsx(rows: list[Kpi], year: int, as_of: dt.datetime, tz: str) -> bytes:
         cell.font = Font(bold=True)
     for k in rows:
         met = "" if k.met is None else ("是" if k.met else "否")
-        sheet.append([k.district, k.name, k.goal, k.value, k.unit, met, k.detail])
+        cells = [k.district, k.name, k.goal, k.value, k.unit, met, k.detail]
+        sheet.append([safe_cell(v) for v in cells])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +27,8 @@ TEST_WITHIN = dt.timedelta(hours=24)
 MISMATCH_FLAGS = frozenset(
     {"product_mismatch", "unit_mismatch", "quantity_exceeds_certificate", "copied_code_suspected"}
 )
+
+_LOGGER = logging.getLogger(__name__)
 
 
 def find_scanned(session: Session, text: str) -> Certificate | None:
@@ -168,8 +171,16 @@ def on_results(session: Session, rows: list[dict[str, Any]]) -> None:
             continue
         if row.get("certificate"):
             cert = find_scanned(session, row["certificate"])
-            if cert is not None:
+            if cert is not None and _checked_at(session, cert.id, row["site_id"]):
                 links.append({"certificate_id": cert.id, "result_id": result_id, "source": "lab"})
+            else:
+                _LOGGER.warning(
+                    "Result %s of %s names certificate %s, never presented at site %s: not linked",
+                    row["result_id"],
+                    row["device_id"],
+                    row["certificate"][:64],
+                    row["site_id"],
+                )
         if row["verdict"] == "suspect" or row["site_id"] not in waiting:
             continue  # a suspect result calls for a retest, not a decision
         done = session.scalar(select(EntryCheck.id).where(EntryCheck.test_result_id == result_id))
@@ -187,6 +198,16 @@ def on_results(session: Session, rows: list[dict[str, Any]]) -> None:
             )
         session.flush()
     insert_ignore(session, CertificateTest.__table__, links, ("certificate_id", "result_id"))
+
+
+def _checked_at(session: Session, certificate_id: int, site_id: str) -> bool:
+    """Tell whether the certificate's lot came through an entry check at this site."""
+    found = session.scalar(
+        select(EntryCheck.id)
+        .where(EntryCheck.certificate_id == certificate_id, EntryCheck.site_id == site_id)
+        .limit(1)
+    )
+    return found is not None
 
 
 def status_section(ctx: StatusContext) -> dict[str, Any]:

@@ -147,7 +147,8 @@ def issue(
     issued_at = (data.issued_at or now).astimezone(dt.UTC).replace(microsecond=0)
     number = next_number(session, issued_at.astimezone(ZoneInfo(tz)).date())
     if gtin is not None:
-        lot = lot or number
+        # Never the sequential number: /01/{gtin}/10/{lot} would resolve a guess to the code.
+        lot = lot or f"L{new_code()}"
         clash = select(Certificate.id).where(Certificate.gtin == gtin, Certificate.lot == lot)
         if session.scalar(clash) is not None:
             raise CertificateConflict(f"GTIN {gtin} lot {lot} already has a certificate")

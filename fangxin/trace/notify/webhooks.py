@@ -16,8 +16,6 @@ import logging
 import secrets
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.db import utcnow
 from fangxin.trace.notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from fangxin.trace.notify.transport import post
 
 _LOGGER = logging.getLogger(__name__)
 USER_AGENT = "fangxin-webhooks/1"
@@ -159,9 +158,12 @@ class Dispatcher:
         backoff: Backoff | None = None,
         timeout_s: float = 10.0,
         lease_s: float = 60.0,
+        *,
+        allow_private: bool = False,
     ) -> None:
-        """Send with these sessions, retry schedule and HTTP timeout."""
+        """Send with these sessions, retry schedule and HTTP timeout (private hosts if allowed)."""
         self.sessions = sessions
+        self.allow_private = allow_private
         self.backoff = backoff or Backoff()
         self.timeout_s = timeout_s
         self.lease = dt.timedelta(seconds=lease_s)
@@ -201,26 +203,15 @@ class Dispatcher:
 
     def _post(self, job: _Job, now: dt.datetime) -> tuple[int | None, str | None]:
         timestamp = int(now.timestamp())
-        request = urllib.request.Request(
-            job.url,
-            data=job.body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json; charset=utf-8",
-                "User-Agent": USER_AGENT,
-                "X-Fangxin-Event": job.event,
-                "X-Fangxin-Delivery": str(job.id),
-                "X-Fangxin-Timestamp": str(timestamp),
-                "X-Fangxin-Signature": sign(job.secret, timestamp, job.body),
-            },
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310
-                return response.status, None
-        except urllib.error.HTTPError as exc:
-            return exc.code, f"HTTP {exc.code} {exc.reason}"
-        except (urllib.error.URLError, OSError) as exc:
-            return None, f"{exc.__class__.__name__}: {exc}"[:1000]
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": USER_AGENT,
+            "X-Fangxin-Event": job.event,
+            "X-Fangxin-Delivery": str(job.id),
+            "X-Fangxin-Timestamp": str(timestamp),
+            "X-Fangxin-Signature": sign(job.secret, timestamp, job.body),
+        }
+        return post(job.url, job.body, headers, self.timeout_s, allow_private=self.allow_private)
 
     def _record(
         self, job: _Job, now: dt.datetime, code: int | None, error: str | None, ms: int

@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fangxin.contract.cells import safe_cell
 from fangxin.devices.models import Site
 from fangxin.trace.results.followup import STATES
 from fangxin.trace.results.followup_models import Followup
@@ -120,7 +120,7 @@ def _text(value: Any) -> Any:
         return ""
     if isinstance(value, dt.datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
-    return value
+    return safe_cell(value)
 
 
 def csv_chunks(rows: Iterable[list[Any]]) -> Iterator[str]:
@@ -153,8 +153,7 @@ def xlsx_bytes(rows: Iterable[list[Any]], title: str = "快检结果") -> bytes:
     for row in rows:
         cells = []
         for value in row:
-            if isinstance(value, str):  # control characters make openpyxl refuse the sheet
-                value = ILLEGAL_CHARACTERS_RE.sub("", value)
+            value = safe_cell(value)  # no formulas, no control characters
             cell = WriteOnlyCell(sheet, value=value)
             if isinstance(value, dt.datetime):
                 cell.number_format = "yyyy-mm-dd hh:mm:ss"
