@@ -65,14 +65,18 @@ def test_every_writer_uses_the_one_sanitiser() -> None:
         "summary": [{"district": "=cmd()", "sites": 3, "uptime": -0.5}],
         "coverage": [],
         "sites": [{"site": "@x", "name": "\t=1", "online_s": 10}],
-        "from": "a",
-        "to": "b",
-        "as_of": "c",
+        "devices": [{"device": "+1", "site": "-x", "name": "=HYPERLINK(1)"}],
+        "from": "2026-11-01T00:00:00+08:00",
+        "to": "2026-11-02T00:00:00+08:00",
+        "as_of": "2026-11-02T00:00:00+08:00",
         "business_hours": False,
         "unknown_periods": [],
     }
-    assert "'=cmd()" in report_csv(report)
-    assert ",-0.5" in report_csv(report)
+    assert "'=cmd()" in report_csv(report, "summary")
+    assert ",-0.5" in report_csv(report, "summary")
+    assert "'=cmd()" in report_csv(report, "summary", legacy=True)
+    assert "'@x,'\t=1" in report_csv(report)
+    assert "'+1,,'-x,'=HYPERLINK(1)" in report_csv(report, "devices")
     book = openpyxl.load_workbook(io.BytesIO(report_xlsx(report)))
     summary = [c.value for c in book["汇总"][2]]
     assert summary[0] == "'=cmd()"

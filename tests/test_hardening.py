@@ -196,3 +196,27 @@ def test_metrics_parse_and_name_every_figure(
         s.labels.get("route") for s in families["fangxin_http_request_duration_seconds"].samples
     }
     assert "/healthz" in routes
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/alerts/999999999999999999999999999999/read",
+        "/api/v1/followups/9223372036854775808/actions",
+    ],
+)
+def test_keys_beyond_64_bits_are_not_found_not_a_server_error(
+    client: FlaskClient, admin_key: str, path: str
+) -> None:
+    response = client.post(path, json={"action": "notify"}, headers=auth(admin_key))
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json()["status"] == 404
+
+
+def test_the_largest_64_bit_key_still_reaches_its_handler(
+    client: FlaskClient, admin_key: str
+) -> None:
+    response = client.post("/api/v1/alerts/9223372036854775807/read", headers=auth(admin_key))
+    assert response.status_code == 404
+    assert "9223372036854775807" in response.get_json()["detail"]  # the handler's own answer

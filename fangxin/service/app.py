@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import Engine
+from werkzeug.routing import IntegerConverter, ValidationError
 
 from fangxin.config import Settings
 from fangxin.db import check_migrated, make_engine
@@ -45,6 +46,17 @@ def openapi_document() -> dict[str, Any]:
     return build_document(OPENAPI_PARTS)
 
 
+class KeyConverter(IntegerConverter):
+    """`<int:…>` in paths: only values a database key can hold; larger ones match no route (404)."""
+
+    def to_python(self, value: str) -> int:
+        """Refuse numbers beyond a signed 64-bit key (SQLite and PostgreSQL would raise)."""
+        number = int(super().to_python(value))
+        if number > 2**63 - 1:
+            raise ValidationError()
+        return number
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
     """Build the web app; refuses to start on a database that is not migrated to head."""
     settings = settings or Settings.from_env()
@@ -52,6 +64,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     engine = engine or make_engine(settings.database_url)
     check_migrated(engine)
     app = Flask(__name__)
+    app.url_map.converters["int"] = KeyConverter  # before any blueprint adds its rules
     app.config.update(
         SECRET_KEY=security.session_secret(settings),
         MAX_CONTENT_LENGTH=8 * 1024 * 1024,
