@@ -68,9 +68,11 @@ def test_day_json(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
     assert summary["pass_rate"] == pytest.approx(4 / 6, abs=1e-4)
     assert summary["open_cases"] == 1
     assert body["date"] == dt.datetime.now(CST).date().isoformat()
-    handling = {p["result_id"]: p["followup"]["state_zh"] for p in body["positives"]}
+    handling = {p["id"]: p["followup"]["state_zh"] for p in body["positives"]}
     assert handling == {"p-1": "已下架", "p-2": "待复检"}
     assert len(body["results"]) == 8
+    retest_of = {r["id"]: r["retest_of"] for r in body["results"]}  # ids as the devices gave them
+    assert (retest_of["p-1a"], retest_of["p-1"]) == ("p-1", None)
     assert "tester" not in body["results"][0]  # a public page shows no personal data
     yesterday = (dt.datetime.now(CST) - dt.timedelta(days=1)).date().isoformat()
     old = client.get(f"/api/v1/sites/{SITE}/results?date={yesterday}").get_json()
@@ -84,10 +86,15 @@ def test_status_gains_rapid_test_figures(
 ) -> None:
     a_day_of_tests(client, sessions)
     status = client.get(f"/api/v1/sites/{SITE}/status").get_json()
-    assert (status["tests_today"], status["positives_today"], status["suspect_today"]) == (6, 2, 1)
+    assert status["tests_today"] == 6
+    assert "positives_today" not in status  # batches by verdict: the day's summary
+    assert "suspect_today" not in status
+    summary = client.get(f"/api/v1/sites/{SITE}/results").get_json()["summary"]
+    assert (summary["tests"], summary["positives"], summary["suspect"]) == (6, 2, 1)
     assert status["pass_rate_today"] == pytest.approx(4 / 6, abs=1e-4)
     assert status["open_cases"] == 1
-    assert status["last_test_at"] is not None
+    assert status["last_result_at"] is not None
+    assert "last_test_at" not in status
     assert status["results_today"]["total"] == 8  # every result, retests included
 
 

@@ -69,7 +69,7 @@ def test_positive_retests_case_to_closure(
     keys, fid = confirmed_case(client, sessions)
     case = client.get(f"/api/v1/followups/{fid}", headers=auth(keys.lab)).get_json()
     assert (case["state"], case["retests"]) == ("confirmed", 2)
-    assert [r["result_id"] for r in case["retest_results"]] == ["r-1a", "r-1b"]
+    assert [r["id"] for r in case["retest_results"]] == ["r-1a", "r-1b"]
     assert case["allowed_actions"] == ["stop_sale", "lab_confirm", "trace_upstream", "notify"]
     assert case["notified_at"] is not None
     with sessions() as session:

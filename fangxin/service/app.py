@@ -20,6 +20,7 @@ from fangxin.service.api import (
     market,
     results,
     sites,
+    webhooks,
 )
 from fangxin.service.context import build_state, close_session
 from fangxin.service.openapi import Part, build_document
@@ -32,6 +33,7 @@ OPENAPI_PARTS: tuple[Part, ...] = (
     health.openapi,
     results.openapi,
     followups.openapi,
+    webhooks.openapi,
     certificates.openapi,
     labels.openapi,
     market.openapi,
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.register_blueprint(health.bp)
     app.register_blueprint(results.bp)
     app.register_blueprint(followups.bp)
+    app.register_blueprint(webhooks.bp)
     for module in (certificates, labels, market, scan):
         app.register_blueprint(module.bp)
     app.register_blueprint(devices.bp)

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from fangxin.db import NotMigratedError, check_migrated
 from fangxin.ingest.mqtt_url import BrokerAddress
+from fangxin.service import bodies
 from fangxin.service.context import db_session, state
 from fangxin.service.metrics import render
 from fangxin.service.openapi import Spec, json_response
@@ -83,9 +84,15 @@ def openapi_document() -> Response:
 
 def openapi(spec: Spec) -> None:
     """Describe this blueprint's operations."""
-    obj = json_response({"type": "object"})
-    spec.add("get", "/healthz", "Liveness", {"200": obj}, secured=False)
-    spec.add("get", "/readyz", "Readiness: database, broker, sink", {"200": obj}, secured=False)
+    ready = json_response(bodies.READY)
+    spec.add("get", "/healthz", "Liveness", {"200": json_response(bodies.HEALTH)}, secured=False)
+    spec.add("get", "/readyz", "Readiness: database, broker, sink", {"200": ready}, secured=False)
     text = {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}
     spec.add("get", "/metrics", "Prometheus metrics", {"200": text}, secured=False)
-    spec.add("get", "/openapi.json", "This document", {"200": obj}, secured=False)
+    spec.add(
+        "get",
+        "/openapi.json",
+        "This document",
+        {"200": json_response(bodies.OPENAPI_DOC)},
+        secured=False,
+    )

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from fangxin.config import ConfigError
 from fangxin.db import utcnow
 from fangxin.devices import registry
+from fangxin.service import bodies
 from fangxin.service.api.sites import parse_body
 from fangxin.service.auth import (
     Principal,
@@ -251,7 +252,7 @@ def openapi(spec: Spec) -> None:
         "post",
         "/api/v1/subjects/{subject_id}/keys",
         "Create an issuer key (shown once)",
-        {"201": json_response({"type": "object"}, "Created")},
+        {"201": json_response(bodies.ISSUER_KEY, "Created")},
         params=[path_param("subject_id")],
     )
     spec.add("post", "/api/v1/certificates", "Issue a 合格证", {"201": cert}, body=CertificateIn)

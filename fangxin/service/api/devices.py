@@ -24,11 +24,13 @@ from fangxin.devices.schemas import (
     TargetIn,
     TargetOut,
 )
+from fangxin.service import bodies
 from fangxin.service.api.sites import parse_body
 from fangxin.service.auth import check_district, current_principal, requires_role, scoped_district
 from fangxin.service.context import db_session, state
 from fangxin.service.downloads import uptime_download
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
+from fangxin.service.paging import LINK_HEADER, PAGE_PARAMS, page_args, page_of, paged
 from fangxin.service.problems import Problem, problem_response
 
 bp = Blueprint("devices_api", __name__, url_prefix="/api/v1")
@@ -36,7 +38,8 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _query() -> ReportQuery:
-    query = ReportQuery.model_validate(request.args.to_dict())
+    paging = ("limit", "cursor", "offset")
+    query = ReportQuery.model_validate({k: v for k, v in request.args.items() if k not in paging})
     query.district = scoped_district(query.district)  # a district office sees its own only
     return query
 
@@ -125,16 +128,19 @@ def worst_view() -> Response:
 def offline_view() -> Response:
     """Active devices offline now, longest outage first."""
     query = _query()
-    filters = Filters(query.district, query.category, query.kind)
-    return jsonify(offline_now(db_session(), utcnow(), filters))
+    filters, page = Filters(query.district, query.category, query.kind), page_args()
+    return paged(page_of(offline_now(db_session(), utcnow(), filters), page), page)
 
 
 @bp.get("/uptime/targets")
 @requires_role("regulator")
 def targets_view() -> Response:
     """List the plan's coverage and online-rate targets."""
-    rows = db_session().scalars(select(CoverageTarget).order_by(CoverageTarget.code))
-    return jsonify([TargetOut.model_validate(t).model_dump(mode="json") for t in rows])
+    page = page_args()
+    rows = db_session().scalars(
+        select(CoverageTarget).order_by(CoverageTarget.code).offset(page.offset).limit(page.fetch)
+    )
+    return paged([TargetOut.model_validate(t).model_dump(mode="json") for t in rows], page)
 
 
 @bp.put("/uptime/targets/<code>")
@@ -173,7 +179,6 @@ def alarms_view() -> Response:
     try:
         since = resolve(args["from"], None, utcnow(), tz)[0] if "from" in args else None
         until = resolve(None, args["to"], utcnow(), tz)[1] if "to" in args else None
-        limit, offset = int(args.get("limit", 100)), int(args.get("offset", 0))
     except (WindowError, ValueError) as exc:
         raise Problem(400, "Bad query", str(exc)) from exc
     stmt = alarms.alarms_query(
@@ -185,8 +190,9 @@ def alarms_view() -> Response:
         since=since,
         until=until,
     )
-    rows = db_session().execute(stmt.limit(min(max(limit, 1), 1000)).offset(max(offset, 0)))
-    return jsonify([_alarm_json(alarm, site) for alarm, site in rows])
+    page = page_args()
+    rows = db_session().execute(stmt.limit(page.fetch).offset(page.offset))
+    return paged([_alarm_json(alarm, site) for alarm, site in rows], page)
 
 
 def _alarm(alarm_pk: int) -> tuple[Alarm, Site]:
@@ -256,7 +262,6 @@ def rotate_view(device_id: str) -> Response:
 
 def openapi(spec: Spec) -> None:
     """Describe this blueprint's operations."""
-    obj: dict[str, Any] = {"type": "object"}
     window = [query_param(n) for n in ("from", "to")]
     window.append(query_param("hours", {"enum": ["all", "business"]}))
     scope = [query_param(n) for n in ("district", "category", "kind")]
@@ -267,24 +272,26 @@ def openapi(spec: Spec) -> None:
         query_param("by", {"enum": ["site", "device"]}),
         query_param("table", {"enum": ["summary", "coverage", "sites"]}),
     ]
-    alarm_query = ("district", "site", "status", "category", "type", "from", "to", "limit")
+    alarm_query = ("district", "site", "status", "category", "type", "from", "to")
     alarm = spec.ref(AlarmOut)
     target = spec.ref(TargetOut)
     csv_body = {"type": "string", "contentMediaType": "text/csv"}
     operations: list[tuple[str, str, str, dict[str, Any], Any, list[dict[str, Any]]]] = [
-        ("get", "/devices/{device_id}/uptime", "A device's uptime and offline periods", obj,
+        ("get", "/devices/{device_id}/uptime", "A device's uptime and offline periods",
+         bodies.DEVICE_UPTIME,
          None, [path_param("device_id"), *window]),
-        ("get", "/uptime", "Uptime report by district and category (JSON, CSV, XLSX)", obj,
+        ("get", "/uptime", "Uptime report by district and category (JSON, CSV, XLSX)",
+         bodies.UPTIME_REPORT,
          None, report),
-        ("get", "/uptime/worst", "The N worst devices and sites", obj,
+        ("get", "/uptime/worst", "The N worst devices and sites", bodies.WORST,
          None, [*window, *scope, query_param("n", {"type": "integer"})]),
-        ("get", "/devices/offline", "Devices offline now", {"type": "array", "items": obj},
-         None, scope),
-        ("get", "/uptime/targets", "Plan targets", {"type": "array", "items": target}, None, []),
+        ("get", "/devices/offline", "Devices offline now", bodies.array(bodies.OFFLINE_DEVICE),
+         None, [*scope, *PAGE_PARAMS]),
+        ("get", "/uptime/targets", "Plan targets", bodies.array(target), None, PAGE_PARAMS),
         ("put", "/uptime/targets/{code}", "Change a plan target", target,
          TargetIn, [path_param("code")]),
-        ("get", "/alarms", "Alarms, newest first", {"type": "array", "items": alarm},
-         None, [query_param(n) for n in alarm_query]),
+        ("get", "/alarms", "Alarms, newest first", bodies.array(alarm),
+         None, [*(query_param(n) for n in alarm_query), *PAGE_PARAMS]),
         ("get", "/alarms/{alarm_pk}", "One alarm", alarm, None, [path_param("alarm_pk")]),
         ("post", "/alarms/{alarm_pk}/status", "Alarm workflow step (409 when illegal)", alarm,
          AlarmStatusIn, [path_param("alarm_pk")]),
@@ -294,14 +301,10 @@ def openapi(spec: Spec) -> None:
          spec.ref(Credentials), None, [path_param("device_id")]),
     ]  # fmt: skip
     for method, path, summary, schema, body, params in operations:
-        spec.add(
-            method,
-            f"/api/v1{path}",
-            summary,
-            {"200": json_response(schema)},
-            body=body,
-            params=params,
-        )
+        ok = json_response(schema)
+        if PAGE_PARAMS[0] in params:
+            ok["headers"] = LINK_HEADER
+        spec.add(method, f"/api/v1{path}", summary, {"200": ok}, body=body, params=params)
     # An import that imported nothing answers 422 with the same per-row report; the body is CSV.
     imports = spec.paths["/api/v1/devices/import"]["post"]
     imports["responses"]["422"] = json_response(spec.ref(ImportResult), "No row imported")

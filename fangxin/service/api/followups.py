@@ -9,8 +9,9 @@ from sqlalchemy import select
 from fangxin.db import utcnow
 from fangxin.devices import registry
 from fangxin.devices.models import Site
+from fangxin.service import bodies
 from fangxin.service.api.results import commit, refuse_nul
-from fangxin.service.api.sites import parse_body
+from fangxin.service.api.sites import listing, parse_body
 from fangxin.service.auth import (
     Principal,
     check_site,
@@ -21,14 +22,12 @@ from fangxin.service.auth import (
 )
 from fangxin.service.context import db_session
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
+from fangxin.service.paging import PAGE_PARAMS, page_args, page_of, paged
 from fangxin.service.problems import Problem, problem_response
-from fangxin.trace.notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from fangxin.trace.notify.webhooks import add_endpoint
 from fangxin.trace.results import catalogue, followup, views
 from fangxin.trace.results.followup_models import Followup, FollowupAlert
 from fangxin.trace.results.schemas import (
     ActionIn,
-    EndpointIn,
     FollowupOut,
     ItemBody,
     ItemIn,
@@ -72,7 +71,7 @@ def list_followups() -> Response:
         site_id = principal.site_id
     elif principal.role == "regulator":
         district = own_district(principal, district)
-    states = request.args.get("state")
+    states, page = request.args.get("state"), page_args()
     if request.args.get("open") in ("1", "true"):
         states = ",".join(followup.OPEN_CASE | {"retest_pending"})
     found = views.list_followups(
@@ -80,8 +79,10 @@ def list_followups() -> Response:
         site_id=site_id,
         district=district,
         states=states.split(",") if states else None,
+        offset=page.offset,
+        limit=page.fetch,
     )
-    return jsonify([views.brief(f).model_dump() | {"site": f.site_id} for f in found])
+    return paged([views.brief(f).model_dump() | {"site": f.site_id} for f in found], page)
 
 
 @bp.get("/followups/<int:followup_id>")
@@ -119,7 +120,13 @@ def act(followup_id: int) -> Response:
 def list_alerts() -> Response:
     """In-app alerts of confirmed positives, newest first (district-scoped keys see theirs)."""
     principal = current_principal()
-    stmt = select(FollowupAlert).order_by(FollowupAlert.id.desc()).limit(200)
+    page = page_args()
+    stmt = (
+        select(FollowupAlert)
+        .order_by(FollowupAlert.id.desc())
+        .offset(page.offset)
+        .limit(page.fetch)
+    )
     district = own_district(principal, request.args.get("district"))
     if district:
         stmt = stmt.where(FollowupAlert.district == district)
@@ -127,12 +134,13 @@ def list_alerts() -> Response:
         stmt = stmt.where(FollowupAlert.read_at.is_(None))
     alerts = db_session().scalars(stmt).all()
     fields = ("id", "followup_id", "site_id", "district", "kind", "title", "body")
-    return jsonify(
+    return paged(
         [
             {name: getattr(a, name) for name in fields}
             | {"created_at": a.created_at.isoformat(), "read": a.read_at is not None}
             for a in alerts
-        ]
+        ],
+        page,
     )
 
 
@@ -153,9 +161,9 @@ def read_alert(alert_id: int) -> Response:
 @bp.get("/catalogue")
 def list_items() -> Response:
     """List the rapid-test item catalogue (public: labs' software reads the codes)."""
-    include = request.args.get("retired") in ("1", "true")
-    items = catalogue.list_items(db_session(), include_retired=include)
-    return jsonify([item.model_dump(mode="json") for item in items])
+    include, page = request.args.get("retired") in ("1", "true"), page_args()
+    items = page_of(catalogue.list_items(db_session(), include_retired=include), page)
+    return paged([item.model_dump(mode="json") for item in items], page)
 
 
 @bp.get("/catalogue/<code>")
@@ -191,62 +199,15 @@ def retire_item(code: str) -> Response:
     return jsonify(code=code, active=False)
 
 
-@bp.post("/webhooks")
-@requires_role("admin")
-def add_webhook() -> tuple[Response, int]:
-    """Register a receiver of case events; the answer carries its signing secret, once."""
-    data = parse_body(EndpointIn)
-    session = db_session()
-    endpoint = add_endpoint(session, **data.model_dump())
-    session.commit()
-    return jsonify(id=endpoint.id, url=endpoint.url, secret=endpoint.secret), 201
-
-
-@bp.get("/webhooks/deliveries")
-@requires_role("admin")
-def list_deliveries() -> Response:
-    """List the delivery log: each delivery with its attempts."""
-    session = db_session()
-    stmt = select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(200)
-    if request.args.get("status"):
-        stmt = stmt.where(WebhookDelivery.status == request.args["status"])
-    out = []
-    for d in session.scalars(stmt):
-        attempts = session.scalars(
-            select(WebhookAttempt)
-            .where(WebhookAttempt.delivery_id == d.id)
-            .order_by(WebhookAttempt.id)
-        )
-        endpoint = session.get(WebhookEndpoint, d.endpoint_id)
-        out.append(
-            {
-                "id": d.id,
-                "endpoint": endpoint.url if endpoint else None,
-                "event": d.event,
-                "event_key": d.event_key,
-                "status": d.status,
-                "attempts": [
-                    {"at": a.at.isoformat(), "ok": a.ok, "status_code": a.status_code}
-                    | {"error": a.error, "duration_ms": a.duration_ms}
-                    for a in attempts
-                ],
-                "next_attempt_at": d.next_attempt_at.isoformat(),
-                "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None,
-            }
-        )
-    return jsonify(out)
-
-
 def openapi(spec: Spec) -> None:
     """Describe this blueprint's operations."""
-    obj, arr = json_response({"type": "object"}), json_response({"type": "array"})
     fid = [path_param("followup_id")]
     spec.add(
         "get",
         "/api/v1/followups",
         "Follow-ups of positives",
-        {"200": arr},
-        params=[query_param(n) for n in ("site", "district", "state", "open")],
+        {"200": listing(bodies.FOLLOWUP_ROW)},
+        params=[*(query_param(n) for n in ("site", "district", "state", "open")), *PAGE_PARAMS],
     )
     spec.add(
         "get",
@@ -263,15 +224,28 @@ def openapi(spec: Spec) -> None:
         body=ActionIn,
         params=fid,
     )
-    spec.add("get", "/api/v1/alerts", "Regulators' in-app alerts", {"200": arr})
+    spec.add(
+        "get",
+        "/api/v1/alerts",
+        "Regulators' in-app alerts",
+        {"200": listing(bodies.ALERT)},
+        params=[query_param("district"), query_param("unread"), *PAGE_PARAMS],
+    )
     spec.add(
         "post",
         "/api/v1/alerts/{alert_id}/read",
         "Mark an alert read",
-        {"200": obj},
+        {"200": json_response(bodies.ALERT_READ)},
         params=[path_param("alert_id")],
     )
-    spec.add("get", "/api/v1/catalogue", "The item catalogue", {"200": arr}, secured=False)
+    spec.add(
+        "get",
+        "/api/v1/catalogue",
+        "The item catalogue",
+        {"200": listing(spec.ref(ItemOut))},
+        secured=False,
+        params=[query_param("retired"), *PAGE_PARAMS],
+    )
     code = [path_param("code")]
     item = json_response(spec.ref(ItemOut))
     spec.add(
@@ -290,8 +264,10 @@ def openapi(spec: Spec) -> None:
         body=ItemBody,
         params=code,
     )
-    spec.add("delete", "/api/v1/catalogue/{code}", "Retire an item", {"200": obj}, params=code)
     spec.add(
-        "post", "/api/v1/webhooks", "Register a webhook receiver", {"201": obj}, body=EndpointIn
+        "delete",
+        "/api/v1/catalogue/{code}",
+        "Retire an item",
+        {"200": json_response(bodies.RETIRED)},
+        params=code,
     )
-    spec.add("get", "/api/v1/webhooks/deliveries", "Webhook delivery log", {"200": arr})

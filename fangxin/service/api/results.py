@@ -25,6 +25,7 @@ from fangxin.db import utcnow
 from fangxin.devices import registry
 from fangxin.devices.models import Site
 from fangxin.ingest.pipeline import Pipeline
+from fangxin.service import bodies
 from fangxin.service.auth import check_site, current_principal, requires_role, scoped_district
 from fangxin.service.context import MAX_RESULTS, db_session, state
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
@@ -33,6 +34,7 @@ from fangxin.trace.notify.webhooks import ENQUEUED_KEY, BackgroundSender
 from fangxin.trace.results import exports
 from fangxin.trace.results.province import to_result
 from fangxin.trace.results.queries import day_figures
+from fangxin.trace.results.schemas import ResultOut
 from fangxin.trace.results.views import positives_between, results_between
 
 bp = Blueprint("results_api", __name__)
@@ -212,7 +214,7 @@ def _quote(name: str) -> str:
 
 def openapi(spec: Spec) -> None:
     """Describe this blueprint's operations."""
-    outcome = {"type": "object", "required": ["stored", "duplicate", "rejected", "results"]}
+    outcome = bodies.POSTED
     spec.add(
         "post",
         "/api/v1/results",
@@ -226,7 +228,17 @@ def openapi(spec: Spec) -> None:
         },
         params=[query_param("format", {"type": "string", "enum": ["v1", "province"]})],
     )
-    day = json_response({"type": "object", "required": ["date", "summary", "results"]})
+    day = json_response(
+        bodies.obj(
+            ("site", "date", "as_of", "summary", "positives", "results"),
+            site=bodies.obj(("id", "name"), id=bodies.S, name=bodies.S, district=bodies.S),
+            date={"type": "string", "format": "date"},
+            as_of=bodies.S,
+            summary=bodies.DAY_SUMMARY,
+            positives=bodies.array(spec.ref(ResultOut)),
+            results=bodies.array(spec.ref(ResultOut)),
+        )
+    )
     spec.add(
         "get",
         "/api/v1/sites/{site_id}/results",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel
@@ -10,9 +10,11 @@ from pydantic import BaseModel
 from fangxin.db import utcnow
 from fangxin.devices import registry
 from fangxin.devices.schemas import DeviceCreated, DeviceIn, DeviceOut, SiteIn, SiteOut
+from fangxin.service import bodies
 from fangxin.service.auth import current_principal, own_district, requires_role, scoped_district
 from fangxin.service.context import db_session, state
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
+from fangxin.service.paging import LINK_HEADER, PAGE_PARAMS, page_args, page_of, paged
 from fangxin.service.problems import Problem, problem_response
 from fangxin.trace.site_status import site_status as compute_status
 
@@ -57,9 +59,12 @@ def add_site() -> tuple[Response, int]:
 @bp.get("/sites")
 @requires_role("regulator")
 def list_sites() -> Response:
-    """List sites, optionally of a district (a district key: its own)."""
+    """List sites, optionally of a district (a district key: its own), paged."""
+    page = page_args()
     sites = registry.list_sites(db_session(), scoped_district(request.args.get("district")))
-    return jsonify([SiteOut.model_validate(s).model_dump(mode="json") for s in sites])
+    return paged(
+        [SiteOut.model_validate(s).model_dump(mode="json") for s in page_of(sites, page)], page
+    )
 
 
 @bp.post("/devices")
@@ -75,14 +80,15 @@ def add_device() -> tuple[Response, int]:
 @bp.get("/devices")
 @requires_role("regulator")
 def list_devices() -> Response:
-    """List devices with their liveness, optionally of a site."""
-    now = utcnow()
+    """List devices with their liveness, optionally of a site, paged."""
+    now, page = utcnow(), page_args()
     devices = registry.list_devices(db_session(), request.args.get("site"))
     district = own_district(current_principal())
     if district:  # a district office sees its own district's devices only
         own = {s.id for s in registry.list_sites(db_session(), district)}
         devices = [d for d in devices if d.site_id in own]
-    return jsonify([registry.device_out(d, now).model_dump(mode="json") for d in devices])
+    shown = page_of(devices, page)
+    return paged([registry.device_out(d, now).model_dump(mode="json") for d in shown], page)
 
 
 @bp.get("/sites/<site_id>/status")
@@ -92,6 +98,11 @@ def site_status(site_id: str) -> Response:
     site = registry.get_site(session, site_id)
     body = compute_status(session, site, utcnow(), state().settings.timezone)
     return jsonify({"site": SiteOut.model_validate(site).model_dump(mode="json"), **body})
+
+
+def listing(items: dict[str, Any]) -> dict[str, Any]:
+    """Describe a paged JSON array, its next page in the Link header."""
+    return json_response({"type": "array", "items": items}) | {"headers": LINK_HEADER}
 
 
 def openapi(spec: Spec) -> None:
@@ -107,8 +118,8 @@ def openapi(spec: Spec) -> None:
         "get",
         "/api/v1/sites",
         "List sites",
-        {"200": json_response({"type": "array", "items": spec.ref(SiteOut)})},
-        params=[query_param("district")],
+        {"200": listing(spec.ref(SiteOut))},
+        params=[query_param("district"), *PAGE_PARAMS],
     )
     spec.add(
         "post",
@@ -121,10 +132,11 @@ def openapi(spec: Spec) -> None:
         "get",
         "/api/v1/devices",
         "List devices with their liveness",
-        {"200": json_response({"type": "array", "items": spec.ref(DeviceOut)})},
-        params=[query_param("site")],
+        {"200": listing(spec.ref(DeviceOut))},
+        params=[query_param("site"), *PAGE_PARAMS],
     )
-    status_schema = {"type": "object", "required": ["site", "date", "results_today", "devices"]}
+    status_schema = {**bodies.SITE_STATUS}
+    status_schema["properties"] = {**status_schema["properties"], "site": spec.ref(SiteOut)}
     spec.add(
         "get",
         "/api/v1/sites/{site_id}/status",

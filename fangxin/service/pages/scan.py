@@ -17,9 +17,10 @@ from sqlalchemy import select
 from fangxin.config import ConfigError
 from fangxin.db import utcnow
 from fangxin.devices.models import Site
+from fangxin.service import bodies
 from fangxin.service.caches import PageCache
 from fangxin.service.context import db_session, state
-from fangxin.service.openapi import Spec, path_param
+from fangxin.service.openapi import Spec, json_response, path_param
 from fangxin.service.problems import Problem
 from fangxin.trace.certificates.digital_link import DigitalLinkError, build, parse
 from fangxin.trace.certificates.models import Certificate
@@ -219,6 +220,6 @@ def openapi(spec: Spec) -> None:
         "get",
         "/.well-known/fangxin-keys.json",
         "Ed25519 public keys (JWK set) that verify certificates",
-        {"200": {"description": "JWK set", "content": {"application/json": {}}}},
+        {"200": json_response(bodies.JWKS, "JWK set")},
         secured=False,
     )

@@ -36,6 +36,7 @@ from fangxin.trace.certificates import label_render, labels
 from fangxin.trace.certificates.models import Certificate, Subject
 from fangxin.trace.certificates.views import scan_url
 from fangxin.trace.results.models import RapidTestResult, TestItem
+from fangxin.trace.results.queries import day_figures
 from fangxin.trace.site_status import site_status
 
 TREND_DAYS = 30
@@ -100,11 +101,12 @@ def site_page(site_id: str) -> str:
     if site.kind == "kitchen":
         return _kitchen_page(session, site, now)
     status = site_status(session, site, now, tz())
+    _, start, end = local_day(now, tz())
+    batches = day_figures(session, site.id, start, end)
     devices = [registry.device_out(d, now) for d in registry.list_devices(session, site.id)]
     open_alarms = session.execute(
         alarms.alarms_query(site=site.id).where(Alarm.status != "closed").limit(50)
     ).all()
-    _, start, end = local_day(now, tz())
     items = {code: name for code, name in session.execute(select(TestItem.code, TestItem.name_zh))}
     results = session.scalars(
         select(RapidTestResult)
@@ -120,6 +122,7 @@ def site_page(site_id: str) -> str:
         "dash_site.html",
         site=site,
         status=status,
+        batches=batches,
         devices=devices,
         alarms=[a for a, _ in open_alarms],
         results=results,

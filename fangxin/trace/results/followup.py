@@ -216,9 +216,8 @@ def case_payload(session: Session, followup: Followup) -> dict[str, Any]:
         "state": followup.state,
         "site": {"id": site.id, "name": site.name, "district": site.district},
         "result": {
-            "id": result.id,
+            "id": result.result_id,
             "device": result.device_id,
-            "result_id": result.result_id,
             "ts": result.ts.isoformat(),
             "item": result.item_code,
             "item_name": item.name_zh if item else result.item_code,

@@ -110,9 +110,6 @@ def status_section(ctx: StatusContext) -> dict[str, Any]:
         "last_result_at": last.isoformat() if last else None,
         # batches of the day (retests excluded) and what became of them
         "tests_today": today.tests,
-        "positives_today": today.positives,
-        "suspect_today": today.suspect,
         "pass_rate_today": today.pass_rate,
-        "last_test_at": last.isoformat() if last else None,
         "open_cases": today.open_cases,
     }

@@ -92,9 +92,8 @@ class FollowupBrief(BaseModel):
 class ResultOut(BaseModel):
     """A stored result as the public board and its JSON show it (no personal data)."""
 
-    id: int
+    id: str = Field(description="the id its device or lab gave the result")
     device: str
-    result_id: str
     ts: dt.datetime
     item: str
     item_name: str
@@ -105,7 +104,7 @@ class ResultOut(BaseModel):
     sample_category: str | None
     stall: str | None
     verdict: str
-    retest_of: int | None
+    retest_of: str | None = Field(description="the id of the result this one retests")
     false_positive_risk: bool
     followup: FollowupBrief | None = None
 

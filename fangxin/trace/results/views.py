@@ -36,6 +36,8 @@ def result_outs(session: Session, results: Sequence[RapidTestResult]) -> list[Re
     """Describe results with item names and, for positives, their follow-up."""
     names = _names(session)
     ids = [r.id for r in results]
+    parent_pks = {r.parent_id for r in results if r.parent_id is not None}
+    parents = dict(session.execute(select(_R.id, _R.result_id).where(_R.id.in_(parent_pks))).all())
     followups = {
         f.result_id: f for f in session.scalars(select(Followup).where(Followup.result_id.in_(ids)))
     }
@@ -44,9 +46,8 @@ def result_outs(session: Session, results: Sequence[RapidTestResult]) -> list[Re
         followup = followups.get(r.id)
         out.append(
             ResultOut(
-                id=r.id,
+                id=r.result_id,
                 device=r.device_id,
-                result_id=r.result_id,
                 ts=r.ts,
                 item=r.item_code,
                 item_name=names.get(r.item_code, r.item_code),
@@ -57,7 +58,7 @@ def result_outs(session: Session, results: Sequence[RapidTestResult]) -> list[Re
                 sample_category=r.sample_category,
                 stall=r.stall,
                 verdict=r.verdict,
-                retest_of=r.parent_id,
+                retest_of=parents.get(r.parent_id) if r.parent_id else None,
                 false_positive_risk=r.false_positive_risk,
                 followup=brief(followup) if followup else None,
             )
@@ -136,10 +137,16 @@ def list_followups(
     site_id: str | None = None,
     district: str | None = None,
     states: Sequence[str] | None = None,
+    offset: int = 0,
     limit: int = 200,
 ) -> list[Followup]:
     """List follow-ups, newest first, of a site or a district, optionally in some states."""
-    stmt = select(Followup).order_by(Followup.opened_at.desc(), Followup.id.desc()).limit(limit)
+    stmt = (
+        select(Followup)
+        .order_by(Followup.opened_at.desc(), Followup.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
     if site_id:
         stmt = stmt.where(Followup.site_id == site_id)
     if district:
