@@ -11,6 +11,7 @@ import click
 from pydantic import ValidationError
 
 from fangxin.commands import devices as devices_commands
+from fangxin.commands import doctor as doctor_commands
 from fangxin.commands import results as results_commands
 from fangxin.commands import sip as sip_commands
 from fangxin.commands import trace as trace_commands
@@ -254,6 +255,7 @@ devices_commands.register(main)
 users_commands.register(main)
 sip_commands.register(main)
 uptime_commands.register(main)
+doctor_commands.register(main)
 
 if __name__ == "__main__":
     main()
