@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 import sys
 from pathlib import Path
@@ -11,15 +10,17 @@ import click
 from pydantic import ValidationError
 
 from fangxin.commands import devices as devices_commands
+from fangxin.commands import doctor as doctor_commands
 from fangxin.commands import results as results_commands
 from fangxin.commands import sip as sip_commands
 from fangxin.commands import trace as trace_commands
 from fangxin.commands import uptime as uptime_commands
 from fangxin.commands import users as users_commands
-from fangxin.commands.common import sessions, settings_of
+from fangxin.commands.common import progress, sessions, settings_of, summary
 from fangxin.config import ConfigError, Settings
 from fangxin.db import NotMigratedError, make_engine, upgrade, utcnow
 from fangxin.devices import registry
+from fangxin.devices.importer import count_rows, import_sites
 from fangxin.devices.schemas import DeviceIn, SiteIn
 from fangxin.service.auth import create_key
 from fangxin.service.security import use_json_logs
@@ -153,20 +154,15 @@ def sites_list(ctx: click.Context, district: str | None) -> None:
 @click.pass_context
 def sites_import(ctx: click.Context, path: Path) -> None:
     """Import sites from a CSV with columns id,kind,district,name[,category]."""
-    added, bad = 0, 0
-    with sessions(settings_of(ctx))() as session, path.open(encoding="utf-8-sig", newline="") as fh:
-        for line, row in enumerate(csv.DictReader(fh), start=2):
-            try:
-                with session.begin_nested():
-                    registry.add_site(
-                        session, SiteIn.model_validate({k: v or None for k, v in row.items()})
-                    )
-                added += 1
-            except (ValidationError, registry.RegistryError) as exc:
-                bad += 1
-                click.echo(f"line {line}: {exc}", err=True)
+    text = path.read_text(encoding="utf-8-sig")
+    with sessions(settings_of(ctx))() as session:
+        with progress(count_rows(text), "importing sites") as update:
+            result = import_sites(session, text.splitlines(), update)
         session.commit()
-    click.echo(f"{added} sites imported, {bad} rows refused")
+    summary(
+        f"{result.imported} sites imported",
+        (f"line {e.line}: {e.error}" for e in result.errors),
+    )
 
 
 @main.group()
@@ -254,6 +250,7 @@ devices_commands.register(main)
 users_commands.register(main)
 sip_commands.register(main)
 uptime_commands.register(main)
+doctor_commands.register(main)
 
 if __name__ == "__main__":
     main()

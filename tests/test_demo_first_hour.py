@@ -94,6 +94,7 @@ def test_demo_prints_a_login_and_urls_that_open(tmp_path: Path) -> None:
             page.click("button[type=submit]")
             page.wait_for_url(urls["dashboard"])
             seen: dict[str, str] = {}
+            beats: list[str] = []
             extra = [urls["dashboard"] + "kpi", urls["dashboard"] + "devices/cam-k-001-1?days=30"]
             for name, url in [*urls.items(), *zip(("kpi", "device"), extra, strict=True)]:
                 if name == "label PDF":
@@ -103,6 +104,8 @@ def test_demo_prints_a_login_and_urls_that_open(tmp_path: Path) -> None:
                 assert response.status == 200, (name, url)
                 page.wait_for_load_state("networkidle")
                 seen[name] = page.inner_text("body")
+                if name == "device":
+                    beats = page.locator("#beats tbody tr").all_inner_texts()
                 assert english_in(seen[name]) == [], (name, english_in(seen[name]))
             pdf = page.request.get(urls["label PDF"])
             assert pdf.status == 200
@@ -114,6 +117,11 @@ def test_demo_prints_a_login_and_urls_that_open(tmp_path: Path) -> None:
         # 30 days of history: the kitchen shows outages and alarms, the charts more than one dot
         assert "心跳超时" in seen["kitchen"] or "设备离线消息" in seen["kitchen"]
         assert "无告警" not in seen["kitchen"]
+        # the seeded days of heartbeats fill the device page's 最近心跳, not only the live ones
+        assert len(beats) == 20, beats
+        assert all("帧率 25.0" in b for b in beats), beats
+        days = {b.split()[0] for b in beats}
+        assert len(days) >= 2, beats  # the last 20 reach back past the demo's own minute
         cookie_less = urllib.request.urlopen(urls["certificate"], timeout=10)
         assert cookie_less.status == 200
     finally:

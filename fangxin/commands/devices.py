@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import click
 from sqlalchemy import select
 
-from fangxin.commands.common import sessions, settings_of
+from fangxin.commands.common import progress, sessions, settings_of, summary
 from fangxin.db import utcnow
 from fangxin.devices import mosquitto_export, registry
 from fangxin.devices.importer import count_rows, credentials_csv, import_devices
@@ -33,18 +32,19 @@ def devices_import(ctx: click.Context, path: Path, credentials_path: Path | None
     """Import devices from a CSV with columns id,site,kind[,interval_s,channel,gb_id]."""
     text, settings = path.read_text(encoding="utf-8-sig"), settings_of(ctx)
     with sessions(settings)() as session:
-        with click.progressbar(length=count_rows(text), label="importing", file=sys.stderr) as bar:
+        with progress(count_rows(text), "importing devices") as update:
             lines, realm = text.splitlines(), settings.sip_realm
-            result = import_devices(session, lines, utcnow(), bar.update, realm)
+            result = import_devices(session, lines, utcnow(), update, realm)
         session.commit()
-    for error in result.errors:
-        click.echo(f"line {error.line} ({error.id or '-'}): {error.error}", err=True)
     if result.credentials:
         out = credentials_path or path.with_suffix(".credentials.csv")
         out.touch(mode=0o600)
         out.write_text(credentials_csv(result.credentials), encoding="utf-8")
         click.echo(f"Credentials of the {len(result.credentials)} new devices: {out}")
-    click.echo(f"{result.imported} devices imported, {result.refused} rows refused")
+    summary(
+        f"{result.imported} devices imported",
+        (f"line {e.line} ({e.id or '-'}): {e.error}" for e in result.errors),
+    )
 
 
 @click.command("rotate-credentials")

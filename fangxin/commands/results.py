@@ -13,7 +13,7 @@ from types import FrameType
 import click
 from pydantic import ValidationError
 
-from fangxin.commands.common import sessions, settings_of
+from fangxin.commands.common import progress, sessions, settings_of, summary
 from fangxin.db import utcnow
 from fangxin.trace.notify.webhooks import Dispatcher, add_endpoint
 from fangxin.trace.results.catalogue import items_from_csv, items_to_csv, list_items, put_item
@@ -34,16 +34,19 @@ def catalogue_import(ctx: click.Context, path: Path) -> None:
     """Create or replace items from a CSV (columns as `catalogue export` writes them)."""
     with path.open(encoding="utf-8-sig", newline="") as fh:
         items, errors = items_from_csv(csv.DictReader(fh))
-    for error in errors:
-        click.echo(error, err=True)
     created = 0
-    with sessions(settings_of(ctx)).begin() as session:
+    with (
+        sessions(settings_of(ctx)).begin() as session,
+        progress(len(items), "importing items") as update,
+    ):
         now = utcnow()
         for item in items:
             created += put_item(session, item, now)
-    click.echo(
-        f"{len(items)} items imported ({created} new, {len(items) - created} replaced), "
-        f"{len(errors)} refused"
+            update(1)
+    summary(
+        f"{len(items)} items imported ({created} new, {len(items) - created} replaced)",
+        errors,
+        unit="",
     )
     if errors:
         sys.exit(1)

@@ -15,7 +15,7 @@ from fangxin.db.bulk import insert_ignore
 from fangxin.devices.connectivity import Transition, record_transitions
 from fangxin.devices.models import Alarm, IngesterRun, Site
 from fangxin.ingest.pipeline import Pipeline
-from fangxin.ingest.sinks import SqlSink
+from fangxin.ingest.sinks import Point, SqlSink
 from fangxin.sim.simulator import demo_fleet
 from fangxin.trace.certificates import issuance, subjects
 from fangxin.trace.certificates.entries import check_entry
@@ -34,6 +34,8 @@ SAMPLES = (
 )
 AI_ALARMS = ("no_chef_hat", "no_mask", "smoking", "rodent")
 STATUSES = ("closed", "closed", "rectifying", "notified", "new")
+BEAT_DAYS = 3
+BEAT_EVERY = dt.timedelta(hours=2)
 SUBJECT = SubjectIn(
     id="s-demo",
     kind="producer",
@@ -123,6 +125,25 @@ def _cameras(session: Session, rng: random.Random, start: dt.datetime, now: dt.d
     return len(transitions)
 
 
+def _heartbeats(session: Session, rng: random.Random, now: dt.datetime) -> int:
+    """Write a few days of each camera's heartbeats (device_status points, as ingested)."""
+    points = []
+    for camera in (d for d in demo_fleet()[1] if d.kind == "camera"):
+        tags = {"site": camera.site, "device": camera.id, "kind": camera.kind}
+        for n in range(1, BEAT_DAYS * dt.timedelta(days=1) // BEAT_EVERY + 1):
+            fields = {
+                "interval_s": float(camera.interval_s),
+                "fps": 25.0,
+                "bitrate_kbps": round(rng.uniform(1800, 2200), 1),
+                "storage_free_gb": round(rng.uniform(600, 900), 1),
+                "temp_c": round(rng.uniform(35, 48), 1),
+            }
+            at = now - n * BEAT_EVERY + dt.timedelta(seconds=rng.randint(0, 59))
+            points.append(Point("device_status", tags, fields, at.replace(microsecond=0)))
+    SqlSink().write(session, points)
+    return len(points)
+
+
 def _certificates(session: Session, settings: Settings, now: dt.datetime) -> Certificate:
     """Issue a few 合格证 of a demo producer and check them in at the first market."""
     subject = session.get(Subject, SUBJECT.id) or subjects.add_subject(session, SUBJECT)
@@ -151,7 +172,7 @@ def _certificates(session: Session, settings: Settings, now: dt.datetime) -> Cer
 
 
 def seed_history(session: Session, settings: Settings, now: dt.datetime) -> Seeded:
-    """Write 30 days of results, camera outages, alarms, certificates and entry checks."""
+    """Write 30 days of results, camera outages, alarms, heartbeats, certificates and entries."""
     rng = random.Random(16)
     start = now - dt.timedelta(days=DAYS)
     # the ingester "observed" the month, except a 40-minute stop three days ago (unknown time)
@@ -161,6 +182,9 @@ def seed_history(session: Session, settings: Settings, now: dt.datetime) -> Seed
     session.add(IngesterRun(client_id="demo-history", started_at=resumed, last_alive_at=now))
     results = _results(session, rng, start, now)
     events = _cameras(session, rng, start, now)
+    beats = _heartbeats(session, rng, now)
     cert = _certificates(session, settings, now)
-    _LOGGER.info("demo history: %d results, %d connectivity events", results, events)
+    _LOGGER.info(
+        "demo history: %d results, %d connectivity events, %d heartbeats", results, events, beats
+    )
     return Seeded(cert.number, cert.code)
