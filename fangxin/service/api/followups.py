@@ -22,7 +22,7 @@ from fangxin.service.auth import (
 from fangxin.service.context import db_session
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.problems import Problem, problem_response
-from fangxin.trace.notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from fangxin.trace.notify.log import delivery_log
 from fangxin.trace.notify.webhooks import add_endpoint
 from fangxin.trace.results import catalogue, followup, views
 from fangxin.trace.results.followup_models import Followup, FollowupAlert
@@ -99,9 +99,15 @@ def act(followup_id: int) -> Response:
     _followup(followup_id)
     data = parse_body(ActionIn)
     session = db_session()
-    actor = _actor(current_principal(), data.actor_name)
+    principal = current_principal()
+    actor = _actor(principal, data.actor_name)
+    regulator = principal.role in ("regulator", "admin")
     try:
-        found = followup.apply_action(session, followup_id, data, actor, utcnow())
+        found = followup.apply_action(
+            session, followup_id, data, actor, utcnow(), regulator=regulator
+        )
+    except followup.NotYourStep as exc:  # refused before anything was read or written
+        raise Problem(403, "Forbidden", str(exc), action=data.action) from None
     except followup.IllegalTransition as exc:
         session.rollback()
         raise Problem(
@@ -206,35 +212,7 @@ def add_webhook() -> tuple[Response, int]:
 @requires_role("admin")
 def list_deliveries() -> Response:
     """List the delivery log: each delivery with its attempts."""
-    session = db_session()
-    stmt = select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(200)
-    if request.args.get("status"):
-        stmt = stmt.where(WebhookDelivery.status == request.args["status"])
-    out = []
-    for d in session.scalars(stmt):
-        attempts = session.scalars(
-            select(WebhookAttempt)
-            .where(WebhookAttempt.delivery_id == d.id)
-            .order_by(WebhookAttempt.id)
-        )
-        endpoint = session.get(WebhookEndpoint, d.endpoint_id)
-        out.append(
-            {
-                "id": d.id,
-                "endpoint": endpoint.url if endpoint else None,
-                "event": d.event,
-                "event_key": d.event_key,
-                "status": d.status,
-                "attempts": [
-                    {"at": a.at.isoformat(), "ok": a.ok, "status_code": a.status_code}
-                    | {"error": a.error, "duration_ms": a.duration_ms}
-                    for a in attempts
-                ],
-                "next_attempt_at": d.next_attempt_at.isoformat(),
-                "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None,
-            }
-        )
-    return jsonify(out)
+    return jsonify(delivery_log(db_session(), request.args.get("status")))
 
 
 def openapi(spec: Spec) -> None:
