@@ -41,6 +41,8 @@ class User(Base):
     district: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     disabled_at: Mapped[dt.datetime | None]
+    # In every session cookie; bumped on logout and password change, which kills older cookies.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class AuditEntry(Base):
