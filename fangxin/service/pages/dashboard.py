@@ -124,19 +124,24 @@ def viewer() -> Viewer:
     return found
 
 
+def signed_in_user() -> User | None:
+    """Return the account of this request's session cookie, while that session is live."""
+    user_id = session.get("uid")
+    user = db_session().get(User, user_id) if isinstance(user_id, int) else None
+    # A cookie lives until its account signs out or changes its password (§10).
+    if user is None or user.disabled_at is not None or session.get("sv") != user.session_version:
+        return None
+    return user
+
+
 def login_required(view: Callable[P, R]) -> Callable[P, R | BaseResponse]:
     """Send anonymous visitors to the login page; refuse roles without dashboard access."""
 
     @wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | BaseResponse:
-        user_id = session.get("uid")
-        user = db_session().get(User, user_id) if isinstance(user_id, int) else None
-        # A cookie lives until its account signs out or changes its password (§10).
-        if (
-            user is None
-            or user.disabled_at is not None
-            or session.get("sv") != user.session_version
-        ):
+        user = signed_in_user()
+        if user is None:
+            user_id = session.get("uid")
             ended = "ended=1&" if user_id is not None else ""  # the login page says why
             session.clear()
             return redirect(f"/login?{ended}next={request.full_path.rstrip('?')}")
