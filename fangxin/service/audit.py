@@ -6,15 +6,19 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, g, request
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from fangxin.db import utcnow
 from fangxin.service.context import state
 from fangxin.service.models import AuditEntry
 from fangxin.service.ratelimit import client_address
 
 _LOGGER = logging.getLogger(__name__)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Refusals a flood repeats: one row per address, status and minute, with a count (§7).
+COUNTED = frozenset({401, 429})
 
 
 def _object_id(response: Response) -> str | None:
@@ -60,6 +64,29 @@ def entry_for(response: Response) -> AuditEntry:
     )
 
 
+def _counted(session: Session, entry: AuditEntry) -> bool:
+    """Add one attempt to this address's row of the same refusal this minute, if there is one."""
+    now = utcnow()
+    minute = now.replace(second=0, microsecond=0)
+    row = session.scalar(
+        select(AuditEntry.id)
+        .where(
+            AuditEntry.client == entry.client,
+            AuditEntry.status == entry.status,
+            AuditEntry.at >= minute,
+        )
+        .order_by(AuditEntry.id.desc())
+        .limit(1)
+    )
+    if row is None:
+        entry.at = now
+        return False
+    session.execute(
+        update(AuditEntry).where(AuditEntry.id == row).values(attempts=AuditEntry.attempts + 1)
+    )
+    return True
+
+
 def init_app(app: Flask) -> None:
     """Audit each non-read request that matched a route, in its own short transaction."""
 
@@ -73,7 +100,9 @@ def init_app(app: Flask) -> None:
             request_session.rollback()
         try:
             with state().sessions.begin() as session:
-                session.add(entry_for(response))
+                entry = entry_for(response)
+                if entry.status not in COUNTED or not _counted(session, entry):
+                    session.add(entry)
         except SQLAlchemyError:
             _LOGGER.exception(
                 "Could not write the audit entry of %s %s", request.method, request.path

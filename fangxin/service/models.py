@@ -46,7 +46,7 @@ class User(Base):
 
 
 class AuditEntry(Base):
-    """One write request: who, what, when and from where (never updated or deleted)."""
+    """One write request: who, what, when and from where (never deleted; see AUDIT_UPDATES)."""
 
     __tablename__ = "audit_log"
 
@@ -64,3 +64,5 @@ class AuditEntry(Base):
     object_id: Mapped[str | None] = mapped_column(String(200))
     client: Mapped[str] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(64))
+    # Refusals without identity (401, 429) of one address are one row per minute, counted here.
+    attempts: Mapped[int] = mapped_column(default=1, server_default="1")
