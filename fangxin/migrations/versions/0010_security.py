@@ -1,4 +1,8 @@
-"""Trust boundaries (issue 11): session versions, attributable scans, counted refusals.
+"""Trust boundaries (issue 11): session versions, attributable scans, audit log hardening.
+
+The audit log stays append-only with two exceptions, both enforced by its trigger: a row
+written with status 0 inside a request's transaction gets its HTTP status (and object) once,
+and a 401/429 row counts one more attempt. TRUNCATE is refused on PostgreSQL.
 
 Revision ID: 0010_security
 Revises: 0009_gb28181
@@ -12,10 +16,8 @@ down_revision = "0009_gb28181"
 branch_labels = None
 depends_on = None
 
-# Every column but `attempts`: an UPDATE may only count one more refusal on a 401/429 row.
-_FIXED = (
-    "id at key_id key_prefix role username method path endpoint status object_id client request_id"
-).split()
+# Columns no UPDATE may change.
+_FIXED = "id at key_id key_prefix role username method path endpoint client request_id".split()
 _OLD_PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$
 BEGIN
@@ -25,13 +27,28 @@ $$ LANGUAGE plpgsql
 """
 
 
-def _counting(same: str) -> str:
+_PG_TRUNCATE = """
+CREATE FUNCTION audit_log_no_truncate() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_log is append-only: TRUNCATE refused';
+END;
+$$ LANGUAGE plpgsql
+"""
+
+
+def _allowed(same: str) -> str:
     fixed = " AND ".join(same.format(c=c) for c in _FIXED)
-    return f"OLD.status IN (401, 429) AND NEW.attempts > OLD.attempts AND {fixed}"
+    unchanged = " AND ".join(same.format(c=c) for c in ("status", "object_id"))
+    counting = f"OLD.status IN (401, 429) AND NEW.attempts > OLD.attempts AND {unchanged}"
+    finishing = (
+        "OLD.status = 0 AND NEW.status > 0 AND OLD.object_id IS NULL"
+        f" AND {same.format(c='attempts')}"
+    )
+    return f"({fixed}) AND (({counting}) OR ({finishing}))"
 
 
 def _pg_function() -> str:
-    allowed = _counting("NEW.{c} IS NOT DISTINCT FROM OLD.{c}")
+    allowed = _allowed("NEW.{c} IS NOT DISTINCT FROM OLD.{c}")
     return f"""
 CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$
 BEGIN
@@ -65,13 +82,20 @@ def upgrade() -> None:
     )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_pg_function())
+        op.execute(_PG_TRUNCATE)
+        op.execute(
+            "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_no_truncate()"
+        )
     else:
         op.execute("DROP TRIGGER audit_log_no_update")
-        op.execute(_sqlite_update_trigger(f"WHEN NOT ({_counting('NEW.{c} IS OLD.{c}')}) "))
+        op.execute(_sqlite_update_trigger(f"WHEN NOT ({_allowed('NEW.{c} IS OLD.{c}')}) "))
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER audit_log_no_truncate ON audit_log")
+        op.execute("DROP FUNCTION audit_log_no_truncate()")
         op.execute(_OLD_PG_FUNCTION)
         op.drop_column("audit_log", "attempts")
     else:  # SQLite (3.35+) drops the column in place, once no trigger names it
