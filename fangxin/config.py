@@ -78,6 +78,8 @@ class Settings:
     ratelimit_enabled: bool = True
     ratelimit_public: str = "120/minute"
     ratelimit_results: str = "600/minute"
+    # Failed sign-ins per account, whatever the address (§7): a password guesser is slowed down.
+    ratelimit_login_account: str = "10/15 minutes"
     ratelimit_storage_url: str = "memory://"
     # Proxy addresses whose X-Forwarded-For is believed (audit log, rate limits); none by default.
     trusted_proxies: tuple[str, ...] = ()
@@ -137,6 +139,7 @@ class Settings:
             ratelimit_enabled=env.get("FANGXIN_RATELIMIT_ENABLED", "true").lower() != "false",
             ratelimit_public=env.get("FANGXIN_RATELIMIT_PUBLIC") or "120/minute",
             ratelimit_results=env.get("FANGXIN_RATELIMIT_RESULTS") or "600/minute",
+            ratelimit_login_account=env.get("FANGXIN_RATELIMIT_LOGIN_ACCOUNT") or "10/15 minutes",
             ratelimit_storage_url=env.get("FANGXIN_RATELIMIT_STORAGE_URL") or "memory://",
             trusted_proxies=tuple(env.get("FANGXIN_TRUSTED_PROXIES", "").replace(",", " ").split()),
             offline_alarm_after_s=_float(env, "FANGXIN_OFFLINE_ALARM_AFTER_S", 1800.0),

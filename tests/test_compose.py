@@ -32,7 +32,7 @@ from tests.deploy_helpers import (
 )
 
 SCHEMA = ROOT / "tests" / "data" / "compose" / "compose-spec.json"
-NEEDED = {"mosquitto", "influxdb", "postgres", "migrate", "web", "ingest", "grafana"}
+NEEDED = {"mosquitto", "influxdb", "postgres", "redis", "migrate", "web", "ingest", "grafana"}
 ONE_SHOT = {"migrate", "mosquitto-auth"}
 # Where each engine keeps its data inside its official image: these must be named volumes.
 DATA_DIRS = {
@@ -174,7 +174,11 @@ def test_depends_on_conditions(services: dict[str, dict[str, Any]]) -> None:
         "migrate": {"postgres": "service_healthy"},
         "mosquitto-auth": {"migrate": "service_completed_successfully"},
         "mosquitto": {"mosquitto-auth": "service_completed_successfully"},
-        "web": {"postgres": "service_healthy", "migrate": "service_completed_successfully"},
+        "web": {
+            "postgres": "service_healthy",
+            "redis": "service_healthy",
+            "migrate": "service_completed_successfully",
+        },
         "ingest": {
             "postgres": "service_healthy",
             "migrate": "service_completed_successfully",
@@ -241,6 +245,8 @@ def test_production_settings_are_complete(services: dict[str, dict[str, Any]]) -
         assert settings.influx_org == influx["DOCKER_INFLUXDB_INIT_ORG"]
         assert settings.influx_bucket == influx["DOCKER_INFLUXDB_INIT_BUCKET"]
         assert settings.public_url == "https://fangxin.example.cn"
+        # one limiter store shared by every worker (§7), the compose network's Redis
+        assert settings.ratelimit_storage_url == "redis://redis:6379/0"
 
 
 def duration_days(text: str) -> float:

@@ -28,6 +28,9 @@ from tests.results_helpers import (  # noqa: F401 - fixtures
 pytestmark = pytest.mark.usefixtures("pristine_catalogue")
 
 
+LAB_REPORT = {"lab_name": "市食品检验所", "report_no": "SJ2026-1129-07"}
+
+
 def followup_of(sessions: sessionmaker[Session], result_id: str = "r-1") -> Followup:
     with sessions() as session:
         from fangxin.trace.results.models import RapidTestResult
@@ -82,15 +85,14 @@ def test_positive_retests_case_to_closure(
     steps = [
         ("stop_sale", {"actor_name": "张三"}, "sale_stopped"),
         ("seal", {}, "sealed"),
-        ("lab_confirm", {"lab_result": "positive", "lab_name": "市食品检验所"}, "sealed"),
+        ("lab_confirm", LAB_REPORT | {"lab_result": "positive"}, "sealed"),
         ("trace_upstream", {"issuer": "郏县绿源蔬菜合作社"}, "sealed"),
         ("destroy", {"note": "监督销毁"}, "destroyed"),
         ("close", {}, "closed"),
     ]
     for action, extra, state in steps:
-        response = act(
-            client, keys.lab if action != "close" else keys.regulator, fid, action, **extra
-        )
+        by_regulator = action in ("lab_confirm", "close")
+        response = act(client, keys.regulator if by_regulator else keys.lab, fid, action, **extra)
         assert response.status_code == 200, response.get_json()
         assert response.get_json()["state"] == state
     done = response.get_json()
@@ -121,6 +123,8 @@ def test_positive_retests_case_to_closure(
     assert events[5]["actor"].startswith("lab#")
     assert events[5]["actor"].endswith(" 张三")
     assert events[-1]["actor"].startswith("regulator#")
+    assert events[7]["actor"].startswith("regulator#")
+    assert events[7]["detail"]["report_no"] == LAB_REPORT["report_no"]
     assert [(e["from_state"], e["to_state"]) for e in events[5:7]] == [
         ("confirmed", "sale_stopped"),
         ("sale_stopped", "sealed"),
@@ -138,9 +142,12 @@ def test_illegal_transitions_answer_409(
     assert problem["title"] == "Illegal transition"
     assert problem["state"] == "confirmed"
     assert "stop_sale" in problem["allowed_actions"]
-    assert act(client, keys.lab, fid, "close").status_code == 409
+    assert act(client, keys.regulator, fid, "close").status_code == 409
     assert act(client, keys.lab, fid, "fly").status_code == 422
     assert act(client, keys.lab, fid, "lab_confirm").status_code == 422  # lab_result missing
+    no_report = act(client, keys.regulator, fid, "lab_confirm", lab_result="negative")
+    assert no_report.status_code == 422  # a lab's verdict needs its report
+    assert "report_no" in no_report.get_json()["errors"][0]["message"]
     with sessions() as session:
         actions = session.scalars(
             select(FollowupEvent.action).where(FollowupEvent.followup_id == fid)
@@ -185,11 +192,31 @@ def test_redelivered_retests_are_counted_once(sessions: sessionmaker[Session]) -
 
 def test_lab_overturns_rapid_test(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
     keys, fid = confirmed_case(client, sessions)
-    assert act(client, keys.lab, fid, "close").status_code == 409
-    assert act(client, keys.regulator, fid, "lab_confirm", lab_result="negative").status_code == 200
+    assert act(client, keys.regulator, fid, "close").status_code == 409
+    overturn = LAB_REPORT | {"lab_result": "negative"}
+    assert act(client, keys.regulator, fid, "lab_confirm", **overturn).status_code == 200
     closed = act(client, keys.regulator, fid, "close")
     assert closed.status_code == 200
     assert closed.get_json()["state"] == "closed"
+
+
+def test_market_lab_cannot_overturn_or_close_its_own_positive(
+    client: FlaskClient, sessions: sessionmaker[Session]
+) -> None:
+    """§8: the market's lab key records a negative 'lab' verdict of its choosing, then closes."""
+    keys, fid = confirmed_case(client, sessions)
+    before = client.get(f"/api/v1/followups/{fid}", headers=auth(keys.regulator)).get_json()
+    overturn = act(client, keys.lab, fid, "lab_confirm", lab_result="negative", **LAB_REPORT)
+    close = act(client, keys.lab, fid, "close")
+    for refused, action in ((overturn, "lab_confirm"), (close, "close")):
+        assert refused.status_code == 403
+        assert refused.mimetype == "application/problem+json"
+        problem = refused.get_json()
+        assert problem["action"] == action
+        assert "regulator" in problem["detail"]
+    after = client.get(f"/api/v1/followups/{fid}", headers=auth(keys.regulator)).get_json()
+    assert after == before  # same state, no lab result, no new event
+    assert (after["state"], after["lab_result"], after["closed_at"]) == ("confirmed", None, None)
 
 
 def test_scopes(client: FlaskClient, sessions: sessionmaker[Session]) -> None:

@@ -13,8 +13,10 @@ from fangxin.config import Settings
 from fangxin.db import utcnow
 from fangxin.service.app import create_app
 from fangxin.service.pages.scan import flush_scans, page_cache
+from fangxin.service.users import add_user
 from fangxin.trace.certificates.models import Certificate, CertificateScan
 from fangxin.trace.certificates.scans import plausible_visitors, scan_stats
+from tests.pages_helpers import PASSWORD, login
 from tests.trace_helpers import (
     PURCHASER,
     auth,
@@ -154,7 +156,11 @@ def test_scans_are_logged_without_personal_data(
         flush_scans(force=True)
     with sessions() as session:
         rows = session.scalars(select(CertificateScan)).all()
-        assert sorted((r.site_id, r.count) for r in rows) == [("", 1), ("m-001", 3)]
+        # anonymous scans name no market: ?m= is the caller's word (§5)
+        assert sorted((r.site_id, r.count, r.signed_in) for r in rows) == [
+            ("", 1, False),
+            ("", 3, False),
+        ]
         for row in rows:
             stored = " ".join(str(v) for v in (row.visitor, row.site_id, row.day))
             assert "203.0.113" not in stored
@@ -163,7 +169,7 @@ def test_scans_are_logged_without_personal_data(
             assert len(row.visitor) == 16
         cert_row = session.scalars(select(Certificate)).one()
         stats = scan_stats(session, cert_row)
-    assert (stats.scans, stats.visitors, stats.markets) == (4, 2, 1)
+    assert (stats.scans, stats.anonymous_visitors, stats.visitors, stats.markets) == (4, 2, 0, 0)
     assert not stats.copy_suspected
 
 
@@ -183,14 +189,18 @@ def test_far_too_many_scans_flag_a_copied_code(
                 day=today,
                 visitor=f"{i:016x}",
                 site_id="",
+                signed_in=True,
                 count=1,
                 first_at=now,
                 last_at=now,
             )
-            for i in range(limit - 1)
+            for i in range(limit)
         )
-    assert 'data-flag="copied-code"' not in page(client, cert["code"])[1]
-    _, html = page(client, cert["code"], **{"User-Agent": "another phone"})
+    assert 'data-flag="copied-code"' not in page(client, cert["code"])[1]  # anonymous
+    with sessions.begin() as session:
+        add_user(session, "inspector", PASSWORD, "regulator")
+    assert login(client, "inspector") == 302
+    _, html = page(client, cert["code"])
     assert 'data-flag="copied-code"' in html
     assert "可能被复制" in html
 
@@ -200,12 +210,45 @@ def test_many_markets_flag_a_copied_code(
 ) -> None:
     client = uncached
     _, cert = setup(client, admin_key)
+    with sessions.begin() as session:
+        add_user(session, "inspector", PASSWORD, "regulator")
+    assert login(client, "inspector") == 302  # an inspector's scans name their market
     for n in range(1, 5):
         market(sessions, f"m-00{n}", f"rt-{n}")
         client.get(f"/c/{cert['code']}?m=m-00{n}", headers=UA)
     _, html = page(client, cert["code"])
     assert 'data-flag="copied-code"' in html
     assert "4 个市场" in html
+
+
+def test_anonymous_scans_cannot_make_a_genuine_code_look_copied(
+    uncached: FlaskClient, admin_key: str, sessions: sessionmaker[Session]
+) -> None:
+    """§5: a few anonymous requests with made-up ?m= and X-Forwarded-For mark a code copied."""
+    client = uncached
+    _, cert = setup(client, admin_key)
+    for n in range(1, 6):
+        market(sessions, f"m-00{n}", f"rt-{n}")
+    for n in range(10):
+        client.get(
+            f"/c/{cert['code']}?m=m-00{n % 5 + 1}",
+            headers={**UA, "X-Forwarded-For": f"198.51.100.{n}"},
+        )
+    _, html = page(client, cert["code"])
+    assert 'data-flag="copied-code"' not in html
+    with sessions() as session:
+        rows = session.scalars(select(CertificateScan)).all()
+        assert {(r.site_id, r.signed_in) for r in rows} == {("", False)}  # no market, no evidence
+        stats = scan_stats(session, session.scalars(select(Certificate)).one())
+    assert (stats.visitors, stats.markets, stats.copy_suspected) == (0, 0, False)
+    # X-Forwarded-For from an untrusted peer is not the client: one visitor, not ten
+    assert stats.anonymous_visitors == 1
+    # and the market's entry check of the genuine lot is admitted, not pushed to pending_test
+    lab = key(sessions, "lab", site_id="m-001")
+    entry = {"certificate": cert["code"], "product": "菠菜", "quantity": 5, "unit": "kg"}
+    checked = client.post("/api/v1/sites/m-001/entries", json=entry, headers=auth(lab))
+    assert checked.status_code == 201
+    assert (checked.get_json()["status"], checked.get_json()["flags"]) == ("admitted", [])
 
 
 def test_hot_pages_are_cached_until_the_status_changes(

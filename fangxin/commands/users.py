@@ -37,6 +37,23 @@ def users_add(
     click.echo(f"user {username} ({role}{scope}) created")
 
 
+@users.command("set-password")
+@click.argument("username")
+@click.password_option(help="Prompted for (twice) when not given.")
+@click.pass_context
+def users_set_password(ctx: click.Context, username: str, password: str) -> None:
+    """Change a dashboard password; the account's open sessions end."""
+    from fangxin.service.users import set_password
+
+    with sessions(settings_of(ctx))() as session:
+        try:
+            set_password(session, username, password)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+        session.commit()
+    click.echo(f"password of {username} changed; its sessions are signed out")
+
+
 @users.command("list")
 @click.pass_context
 def users_list(ctx: click.Context) -> None:

@@ -1,25 +1,41 @@
-"""Record every write request that reaches a handler in the append-only audit log."""
+"""Record every write request that reaches a handler in the append-only audit log.
+
+Fail closed (§12): a request's transaction writes its audit row before it commits, so a change
+whose row cannot be written is rolled back and refused (503). The row is written with status 0
+and gets its HTTP status once, after the response (the database lets nothing else change).
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, has_request_context, request
+from sqlalchemy import event, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from fangxin.db import utcnow
 from fangxin.service.context import state
 from fangxin.service.models import AuditEntry
+from fangxin.service.problems import Problem
 from fangxin.service.ratelimit import client_address
 
 _LOGGER = logging.getLogger(__name__)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Refusals a flood repeats: one row per address, status and minute, with a count (§7).
+COUNTED = frozenset({401, 429})
+PENDING = 0  # written with the request's changes; the status follows the response
 
 
-def _object_id(response: Response) -> str | None:
+def _object_id(response: Response | None) -> str | None:
     parts = [f"{k}={v}" for k, v in (request.view_args or {}).items()]
-    if response.status_code == 201 and response.is_json and not response.direct_passthrough:
+    if (
+        response is not None
+        and response.status_code == 201
+        and response.is_json
+        and not response.direct_passthrough
+    ):
         body: Any = response.get_json(silent=True)
         if isinstance(body, dict):
             parts += [f"{k}={body[k]}" for k in ("id", "number") if body.get(k) is not None]
@@ -42,8 +58,8 @@ def _username() -> str | None:
     return None
 
 
-def entry_for(response: Response) -> AuditEntry:
-    """Describe this request and its response as an audit entry."""
+def entry_for(response: Response | None) -> AuditEntry:
+    """Describe this request and its response (None: not answered yet) as an audit entry."""
     principal = g.get("principal")
     return AuditEntry(
         key_id=principal.key_id if principal else None,
@@ -53,19 +69,76 @@ def entry_for(response: Response) -> AuditEntry:
         method=request.method[:8],
         path=request.path[:500],
         endpoint=(request.endpoint or "")[:100] or None,
-        status=response.status_code,
+        status=response.status_code if response is not None else PENDING,
         object_id=_object_id(response),
         client=client_address(state().settings.trusted_proxies)[:64],
         request_id=g.get("request_id"),
     )
 
 
+def _counted(session: Session, entry: AuditEntry) -> bool:
+    """Add one attempt to this address's row of the same refusal this minute, if there is one."""
+    now = utcnow()
+    minute = now.replace(second=0, microsecond=0)
+    row = session.scalar(
+        select(AuditEntry.id)
+        .where(
+            AuditEntry.client == entry.client,
+            AuditEntry.status == entry.status,
+            AuditEntry.at >= minute,
+        )
+        .order_by(AuditEntry.id.desc())
+        .limit(1)
+    )
+    if row is None:
+        entry.at = now
+        return False
+    session.execute(
+        update(AuditEntry).where(AuditEntry.id == row).values(attempts=AuditEntry.attempts + 1)
+    )
+    return True
+
+
+def _auditable() -> bool:
+    return request.method not in READ_METHODS and request.endpoint is not None
+
+
+def _before_commit(session: Session) -> None:
+    """Write this request's audit row in the transaction of its changes, or refuse them."""
+    if not has_request_context() or session is not g.get("db") or not _auditable():
+        return
+    if g.get("audit_id") is not None:
+        return
+    session.flush()  # the handler's own changes first: their errors stay theirs
+    entry = entry_for(None)
+    try:
+        session.add(entry)
+        session.flush()
+    except SQLAlchemyError as exc:
+        _LOGGER.exception("Audit log unwritable: refusing %s %s", request.method, request.path)
+        raise Problem(
+            503,
+            "Audit log unavailable",
+            "nothing was changed: the audit entry of this request could not be written",
+        ) from exc
+    g.audit_id = entry.id
+
+
+def _finish(session: Session, audit_id: int, response: Response) -> None:
+    session.execute(
+        update(AuditEntry)
+        .where(AuditEntry.id == audit_id, AuditEntry.status == PENDING)
+        .values(status=response.status_code, object_id=_object_id(response))
+    )
+
+
 def init_app(app: Flask) -> None:
-    """Audit each non-read request that matched a route, in its own short transaction."""
+    """Audit each non-read request that matched a route: in its transaction, else on its own."""
+    event.listen(app.extensions["fangxin"].sessions, "before_commit", _before_commit)
 
     @app.after_request
     def _audit(response: Response) -> Response:
-        if request.method in READ_METHODS or request.endpoint is None:
+        if not _auditable():
             return response
         request_session: Session | None = g.get("db")
         if request_session is not None:
@@ -73,7 +146,13 @@ def init_app(app: Flask) -> None:
             request_session.rollback()
         try:
             with state().sessions.begin() as session:
-                session.add(entry_for(response))
+                audit_id = g.pop("audit_id", None)
+                if audit_id is not None:
+                    _finish(session, audit_id, response)
+                    return response
+                entry = entry_for(response)
+                if entry.status not in COUNTED or not _counted(session, entry):
+                    session.add(entry)
         except SQLAlchemyError:
             _LOGGER.exception(
                 "Could not write the audit entry of %s %s", request.method, request.path

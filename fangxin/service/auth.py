@@ -154,6 +154,18 @@ def scoped_district(asked: str | None) -> str | None:
     return own_district(principal, asked)
 
 
+def bearer_principal() -> Principal | None:
+    """Authenticate this request's bearer key once; the rate limiter and the role check share it."""
+    if "bearer" not in g:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        found = None
+        if scheme.lower() == "bearer" and token.strip():
+            found = authenticate(db_session(), token.strip())
+        g.bearer = found
+    principal: Principal | None = g.bearer
+    return principal
+
+
 def requires_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Allow the endpoint to callers with one of these roles (admin always)."""
 
@@ -164,7 +176,7 @@ def requires_role(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token:
                 raise Problem(401, "Unauthorized", "send an API key as Authorization: Bearer <key>")
-            principal = authenticate(db_session(), token.strip())
+            principal = bearer_principal()
             if principal is None:
                 raise Problem(401, "Unauthorized", "unknown or revoked API key")
             if principal.role != "admin" and principal.role not in roles:

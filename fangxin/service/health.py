@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import urllib.request
 from typing import Any
@@ -17,6 +18,7 @@ from fangxin.service.metrics import render
 from fangxin.service.openapi import Spec, json_response
 from fangxin.service.problems import problem_response
 
+_LOGGER = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
 
 
@@ -31,9 +33,11 @@ def _check_database() -> str | None:
         db_session().execute(text("SELECT 1"))
         check_migrated(state().engine)
     except NotMigratedError as exc:
-        return str(exc)
+        _LOGGER.warning("Readiness: %s", exc)
+        return "not migrated"
     except Exception as exc:  # readiness reports any failure, it does not raise
-        return f"database unreachable: {exc.__class__.__name__}"
+        _LOGGER.warning("Readiness: database unreachable: %r", exc)
+        return "unreachable"
     return None
 
 
@@ -45,8 +49,9 @@ def _check_broker() -> str | None:
     try:
         with socket.create_connection((address.host, address.port), timeout=1.0):
             return None
-    except OSError as exc:
-        return f"broker {address.url()} unreachable: {exc}"
+    except OSError as exc:  # the page is anonymous: states only, the address goes to the log
+        _LOGGER.warning("Readiness: broker %s unreachable: %s", address.url(), exc)
+        return "unreachable"
 
 
 def _check_sink() -> str | None:
@@ -57,12 +62,13 @@ def _check_sink() -> str | None:
         with urllib.request.urlopen(settings.influx_url.rstrip("/") + "/health", timeout=1.0):
             return None
     except Exception as exc:
-        return f"InfluxDB unreachable: {exc}"
+        _LOGGER.warning("Readiness: InfluxDB unreachable: %s", exc)
+        return "unreachable"
 
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    """Check the database, the broker and the time-series sink."""
+    """Check the database, the broker and the time-series sink (states only: it is anonymous)."""
     checks = {"database": _check_database(), "broker": _check_broker(), "sink": _check_sink()}
     body: dict[str, Any] = {name: problem or "ok" for name, problem in checks.items()}
     if any(checks.values()):

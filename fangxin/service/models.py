@@ -41,10 +41,12 @@ class User(Base):
     district: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     disabled_at: Mapped[dt.datetime | None]
+    # In every session cookie; bumped on logout and password change, which kills older cookies.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class AuditEntry(Base):
-    """One write request: who, what, when and from where (never updated or deleted)."""
+    """One write request: who, what, when and from where (never deleted; see AUDIT_UPDATES)."""
 
     __tablename__ = "audit_log"
 
@@ -62,3 +64,5 @@ class AuditEntry(Base):
     object_id: Mapped[str | None] = mapped_column(String(200))
     client: Mapped[str] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(64))
+    # Refusals without identity (401, 429) of one address are one row per minute, counted here.
+    attempts: Mapped[int] = mapped_column(default=1, server_default="1")

@@ -11,6 +11,7 @@ from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
 
 from fangxin.config import Settings
+from fangxin.service.auth import bearer_principal
 from fangxin.service.problems import problem_response
 
 # Endpoints limited per client address with FANGXIN_RATELIMIT_PUBLIC.
@@ -41,11 +42,21 @@ def client_address(trusted_proxies: tuple[str, ...]) -> str:
 
 
 def _api_key_or_address(trusted_proxies: tuple[str, ...]) -> str:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.startswith("fx_"):
-        # The key's public prefix names the key without putting its secret into the store.
-        return "key:" + token[3:].partition("_")[0]
+    # Only a key that authenticates has its own budget (§7): a made-up or guessed key, even
+    # with a real lab's prefix, spends its sender's address budget, never the lab's.
+    principal = bearer_principal()
+    if principal is not None:
+        return f"key:{principal.key_id}"
     return "addr:" + client_address(trusted_proxies)
+
+
+def _login_account() -> str:
+    # The account tried, whatever the address: many addresses cannot share out the guesses.
+    return "account:" + request.form.get("username", "").strip().lower()[:64]
+
+
+def _failed_login(response: Response) -> bool:
+    return response.status_code == 401
 
 
 def _too_many(exc: RateLimitExceeded) -> Response:
@@ -78,7 +89,13 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
     for endpoint in PUBLIC_ENDPOINTS:
         views[endpoint] = limiter.limit(settings.ratelimit_public)(views[endpoint])
     login = limiter.limit(settings.ratelimit_public, methods=["POST"])
-    views[LOGIN_ENDPOINT] = login(views[LOGIN_ENDPOINT])
+    per_account = limiter.limit(
+        settings.ratelimit_login_account,
+        key_func=_login_account,
+        methods=["POST"],
+        deduct_when=_failed_login,
+    )
+    views[LOGIN_ENDPOINT] = per_account(login(views[LOGIN_ENDPOINT]))
     results = limiter.limit(
         settings.ratelimit_results, key_func=lambda: _api_key_or_address(proxies)
     )

@@ -14,14 +14,18 @@ MIN_PASSWORD = 10
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
 
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"the password must have at least {MIN_PASSWORD} characters")
+
+
 def add_user(
     session: Session, username: str, password: str, role: str, district: str | None = None
 ) -> User:
     """Create an account; a regulator without a district sees the whole city."""
     if role not in DASHBOARD_ROLES:
         raise ValueError(f"role must be one of {', '.join(DASHBOARD_ROLES)}")
-    if len(password) < MIN_PASSWORD:
-        raise ValueError(f"the password must have at least {MIN_PASSWORD} characters")
+    _check_password(password)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise ValueError(f"user {username} exists")
     user = User(
@@ -42,3 +46,19 @@ def check_login(session: Session, username: str, password: str) -> User | None:
         check_password_hash(_DUMMY_HASH, password)
         return None
     return user if check_password_hash(user.password_hash, password) else None
+
+
+def set_password(session: Session, username: str, password: str) -> User:
+    """Change an account's password and sign out every session it has."""
+    _check_password(password)
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise ValueError(f"user {username} does not exist")
+    user.password_hash = generate_password_hash(password)
+    end_sessions(user)
+    return user
+
+
+def end_sessions(user: User) -> None:
+    """Invalidate every session cookie issued to the account so far."""
+    user.session_version = (user.session_version or 0) + 1

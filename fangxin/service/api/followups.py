@@ -100,9 +100,15 @@ def act(followup_id: int) -> Response:
     _followup(followup_id)
     data = parse_body(ActionIn)
     session = db_session()
-    actor = _actor(current_principal(), data.actor_name)
+    principal = current_principal()
+    actor = _actor(principal, data.actor_name)
+    regulator = principal.role in ("regulator", "admin")
     try:
-        found = followup.apply_action(session, followup_id, data, actor, utcnow())
+        found = followup.apply_action(
+            session, followup_id, data, actor, utcnow(), regulator=regulator
+        )
+    except followup.NotYourStep as exc:  # refused before anything was read or written
+        raise Problem(403, "Forbidden", str(exc), action=data.action) from None
     except followup.IllegalTransition as exc:
         session.rollback()
         raise Problem(

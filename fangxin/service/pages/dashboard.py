@@ -32,7 +32,7 @@ from fangxin.devices.models import Site
 from fangxin.service.auth import in_scope
 from fangxin.service.context import db_session, state
 from fangxin.service.models import User
-from fangxin.service.users import DASHBOARD_ROLES, check_login
+from fangxin.service.users import DASHBOARD_ROLES, check_login, end_sessions
 from fangxin.trace.results.followup import STATES as FOLLOWUP_STATES
 
 P = ParamSpec("P")
@@ -124,16 +124,27 @@ def viewer() -> Viewer:
     return found
 
 
+def signed_in_user() -> User | None:
+    """Return the account of this request's session cookie, while that session is live."""
+    user_id = session.get("uid")
+    user = db_session().get(User, user_id) if isinstance(user_id, int) else None
+    # A cookie lives until its account signs out or changes its password (§10).
+    if user is None or user.disabled_at is not None or session.get("sv") != user.session_version:
+        return None
+    return user
+
+
 def login_required(view: Callable[P, R]) -> Callable[P, R | BaseResponse]:
     """Send anonymous visitors to the login page; refuse roles without dashboard access."""
 
     @wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | BaseResponse:
-        user_id = session.get("uid")
-        user = db_session().get(User, user_id) if isinstance(user_id, int) else None
-        if user is None or user.disabled_at is not None:
+        user = signed_in_user()
+        if user is None:
+            user_id = session.get("uid")
+            ended = "ended=1&" if user_id is not None else ""  # the login page says why
             session.clear()
-            return redirect(f"/login?next={request.full_path.rstrip('?')}")
+            return redirect(f"/login?{ended}next={request.full_path.rstrip('?')}")
         if user.role not in DASHBOARD_ROLES:
             abort(403)
         g.viewer = Viewer(user.id, user.username, user.role, user.district)
@@ -168,18 +179,25 @@ def login() -> tuple[str, int] | BaseResponse:
         user = check_login(db_session(), username, password)
         if user is not None and user.role in DASHBOARD_ROLES:
             session.clear()
-            session["uid"] = user.id
+            session["uid"], session["sv"] = user.id, user.session_version
             session.permanent = True
             return redirect(_safe_next(request.form.get("next")))
         error = "用户名或密码错误"
+    elif request.args.get("ended"):
+        error = "登录已失效（已退出或密码已更改），请重新登录"
     return render_template(
         "dash_login.html", error=error, next=_safe_next(request.args.get("next"))
-    ), (401 if error else 200)
+    ), (401 if request.method == "POST" and error else 200)
 
 
 @bp.post("/logout")
 def logout() -> BaseResponse:
-    """Sign out."""
+    """Sign out: this cookie, and every copy of it, stops working at once."""
+    user_id = session.get("uid")
+    user = db_session().get(User, user_id) if isinstance(user_id, int) else None
+    if user is not None and session.get("sv") == user.session_version:
+        end_sessions(user)
+        db_session().commit()
     session.clear()
     return redirect("/login")
 

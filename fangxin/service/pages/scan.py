@@ -21,7 +21,9 @@ from fangxin.service import bodies
 from fangxin.service.caches import PageCache
 from fangxin.service.context import db_session, state
 from fangxin.service.openapi import Spec, json_response, path_param
+from fangxin.service.pages.dashboard import signed_in_user
 from fangxin.service.problems import Problem
+from fangxin.service.ratelimit import client_address
 from fangxin.trace.certificates.digital_link import DigitalLinkError, build, parse
 from fangxin.trace.certificates.models import Certificate
 from fangxin.trace.certificates.scans import record_scans, visitor_id
@@ -91,14 +93,19 @@ def flush_scans(force: bool = False) -> None:
 
 def _count_scan(cert_id: int, cache: PageCache) -> None:
     settings, now = state().settings, utcnow()
-    site_id = request.args.get("m")
-    if site_id is not None and not cache.site_known(site_id, _site_exists):
-        site_id = None
     day = now.astimezone(ZoneInfo(settings.timezone)).date()
-    # Only a keyed hash of the day and the client is kept: no IP address, no user agent.
-    client = f"{request.access_route[0] if request.access_route else ''}|{request.user_agent}"
+    user = signed_in_user()
+    site_id = None
+    if user is not None:  # only an account's scan is evidence, and may name its market (§5)
+        site_id = request.args.get("m")
+        if site_id is not None and not cache.site_known(site_id, _site_exists):
+            site_id = None
+        client = f"user:{user.id}"
+    else:
+        # Only a keyed hash of the day and the client is kept: no IP address, no user agent.
+        client = f"{client_address(settings.trusted_proxies)}|{request.user_agent}"
     visitor = visitor_id(str(current_app.secret_key), day, client)
-    state().scan_buffer.add(cert_id, day, visitor, site_id, now)
+    state().scan_buffer.add(cert_id, day, visitor, site_id, now, user is not None)
     flush_scans()
 
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fangxin.db import Base, utcnow
@@ -119,9 +129,11 @@ class CertificateScan(Base):
     day: Mapped[dt.date] = mapped_column(Date)
     # HMAC of (day, client) under the server secret: unlinkable across days, not reversible.
     visitor: Mapped[str] = mapped_column(String(16))
-    # The market the scan declared (?m=site); "" when none.
+    # The market a signed-in scan declared (?m=site); "" when none or anonymous.
     site_id: Mapped[str] = mapped_column(String(64), default="")
     count: Mapped[int] = mapped_column(default=1)
+    # Made by a signed-in account: only such scans (and entry checks) count as evidence (§5).
+    signed_in: Mapped[bool] = mapped_column(default=False, server_default=false())
     first_at: Mapped[dt.datetime]
     last_at: Mapped[dt.datetime]
 

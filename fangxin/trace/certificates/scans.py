@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -33,7 +33,7 @@ def visitor_id(secret: str, day: dt.date, client: str) -> str:
 
 
 def record_scans(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Add counted scans (certificate_id, day, visitor, site_id, count, first_at, last_at)."""
+    """Add counted scans (certificate_id, day, visitor, site_id, signed_in, count, times)."""
     if not rows:
         return
     dialect = session.get_bind().dialect.name
@@ -56,21 +56,30 @@ def record_scan(
     tz: str,
     visitor: str,
     site_id: str | None,
+    signed_in: bool = False,
 ) -> None:
-    """Count one scan of a certificate by a visitor (and the market it declared)."""
+    """Count one scan of a certificate by a visitor (and the market a signed-in one declared)."""
     day = now.astimezone(ZoneInfo(tz)).date()
-    record_scans(session, [scan_row(cert.id, day, visitor, site_id, now)])
+    record_scans(session, [scan_row(cert.id, day, visitor, site_id, now, signed_in=signed_in)])
 
 
 def scan_row(
-    cert_id: int, day: dt.date, visitor: str, site_id: str | None, now: dt.datetime, count: int = 1
+    cert_id: int,
+    day: dt.date,
+    visitor: str,
+    site_id: str | None,
+    now: dt.datetime,
+    count: int = 1,
+    *,
+    signed_in: bool = False,
 ) -> dict[str, Any]:
-    """Return one row of counted scans."""
+    """Return one row of counted scans (an anonymous scan never names a market)."""
     return {
         "certificate_id": cert_id,
         "day": day,
         "visitor": visitor,
-        "site_id": site_id or "",
+        "site_id": (site_id or "") if signed_in else "",
+        "signed_in": signed_in,
         "count": count,
         "first_at": now,
         "last_at": now,
@@ -88,17 +97,23 @@ class ScanBuffer:
         self._last = time.monotonic()
 
     def add(
-        self, cert_id: int, day: dt.date, visitor: str, site_id: str | None, now: dt.datetime
+        self,
+        cert_id: int,
+        day: dt.date,
+        visitor: str,
+        site_id: str | None,
+        now: dt.datetime,
+        signed_in: bool = False,
     ) -> None:
         """Count one scan."""
-        key = (cert_id, day, visitor, site_id or "")
+        row = scan_row(cert_id, day, visitor, site_id, now, signed_in=signed_in)
+        key = (cert_id, day, visitor, row["site_id"])
         with self._lock:
-            row = self._rows.get(key)
-            if row is None:
-                self._rows[key] = scan_row(cert_id, day, visitor, site_id, now)
+            if key not in self._rows:
+                self._rows[key] = row
             else:
-                row["count"] += 1
-                row["last_at"] = now
+                self._rows[key]["count"] += 1
+                self._rows[key]["last_at"] = now
 
     def due(self) -> bool:
         """Whether the buffered scans should be written now."""
@@ -114,16 +129,22 @@ class ScanBuffer:
 
 @dataclass(frozen=True, slots=True)
 class ScanStats:
-    """How often and where a certificate was scanned or checked."""
+    """How often and where a certificate was scanned or checked.
+
+    `visitors` and `markets` count only evidence fangxin can attribute (§5): signed-in scans
+    and entry checks. Anonymous scans are logged (`scans`, `anonymous_visitors`) but an
+    anonymous caller chooses its `?m=` and its address, so they never raise the flag.
+    """
 
     scans: int
     visitors: int
     markets: int
     plausible_visitors: int
+    anonymous_visitors: int = 0
 
     @property
     def copy_suspected(self) -> bool:
-        """Whether the pattern suggests the code was copied onto other goods."""
+        """Whether the attributable pattern suggests the code was copied onto other goods."""
         return self.visitors > self.plausible_visitors or self.markets > MAX_MARKETS
 
 
@@ -137,18 +158,21 @@ def scan_stats(session: Session, cert: Certificate) -> ScanStats:
     """Return a certificate's scan and market counts."""
     mine = CertificateScan.certificate_id == cert.id
     # A visitor pseudonym is keyed by its day, so distinct pseudonyms are distinct visitor-days.
-    scans, visitors = session.execute(
+    scans, visitors, anonymous = session.execute(
         select(
             func.coalesce(func.sum(CertificateScan.count), 0),
-            func.count(func.distinct(CertificateScan.visitor)),
+            func.count(func.distinct(case((CertificateScan.signed_in, CertificateScan.visitor)))),
+            func.count(func.distinct(case((~CertificateScan.signed_in, CertificateScan.visitor)))),
         ).where(mine)
     ).one()
     sites = session.scalars(
         select(CertificateScan.site_id)
-        .where(mine, CertificateScan.site_id != "")
+        .where(mine, CertificateScan.signed_in, CertificateScan.site_id != "")
         .union(select(EntryCheck.site_id).where(EntryCheck.certificate_id == cert.id))
     ).all()
-    return ScanStats(int(scans or 0), int(visitors or 0), len(sites), plausible_visitors(cert))
+    return ScanStats(
+        int(scans or 0), int(visitors or 0), len(sites), plausible_visitors(cert), int(anonymous)
+    )
 
 
 def copy_suspected(session: Session, cert: Certificate, now: dt.datetime) -> bool:

@@ -19,11 +19,11 @@ from sqlalchemy import Row, Table, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from fangxin.db.bulk import insert_ignore
-from fangxin.devices.models import Site
 from fangxin.trace.certificates.upstream import issuer_of, lookup_certificate
 from fangxin.trace.notify.webhooks import enqueue
+from fangxin.trace.results.cases import case_payload
 from fangxin.trace.results.followup_models import Followup, FollowupAlert, FollowupEvent
-from fangxin.trace.results.models import RapidTestResult, TestItem
+from fangxin.trace.results.models import RapidTestResult
 from fangxin.trace.results.schemas import ActionIn
 
 RETESTS = 2
@@ -50,6 +50,8 @@ ACTIONS: dict[str, tuple[frozenset[str], str | None]] = {
     "close": (frozenset({"destroyed", "returned"}), "closed"),
 }
 CASE_CONFIRMED = "case.confirmed"
+# The market's own lab may not confirm or overturn its positive, nor close the case (§8).
+REGULATOR_ACTIONS = frozenset({"lab_confirm", "close"})
 _R = RapidTestResult
 
 
@@ -69,6 +71,10 @@ class IllegalTransition(Exception):
 
 class FollowupError(ValueError):
     """An action that lacks what it needs (e.g. no certificate to trace)."""
+
+
+class NotYourStep(PermissionError):
+    """An action that only a regulator may take."""
 
 
 def allowed_actions(followup: Followup) -> list[str]:
@@ -204,36 +210,6 @@ def advance(session: Session, followup: Followup, now: dt.datetime) -> None:
         notify(session, followup, now, "system")
 
 
-def case_payload(session: Session, followup: Followup) -> dict[str, Any]:
-    """Describe a case for the regulator (webhook body, alert text)."""
-    result = session.get(RapidTestResult, followup.result_id)
-    site = session.get(Site, followup.site_id)
-    assert result is not None
-    assert site is not None
-    item = session.get(TestItem, result.item_code)
-    return {
-        "followup": followup.id,
-        "state": followup.state,
-        "site": {"id": site.id, "name": site.name, "district": site.district},
-        "result": {
-            "id": result.result_id,
-            "device": result.device_id,
-            "ts": result.ts.isoformat(),
-            "item": result.item_code,
-            "item_name": item.name_zh if item else result.item_code,
-            "value": result.value,
-            "unit": result.unit,
-            "threshold": result.threshold,
-            "sample": result.sample_name,
-            "category": result.sample_category,
-            "stall": result.stall,
-            "certificate": result.certificate,
-        },
-        "retests": followup.retests,
-        "confirmed_at": followup.confirmed_at.isoformat() if followup.confirmed_at else None,
-    }
-
-
 def notify(session: Session, followup: Followup, now: dt.datetime, actor: str) -> None:
     """Tell the regulator (检监联动): an in-app alert and a webhook to the district's receivers."""
     payload = case_payload(session, followup)
@@ -266,9 +242,17 @@ def notify(session: Session, followup: Followup, now: dt.datetime, actor: str) -
 
 
 def apply_action(
-    session: Session, followup_id: int, data: ActionIn, actor: str, now: dt.datetime
+    session: Session,
+    followup_id: int,
+    data: ActionIn,
+    actor: str,
+    now: dt.datetime,
+    *,
+    regulator: bool,
 ) -> Followup:
-    """Take one step of the workflow, or raise IllegalTransition / FollowupError / LookupError."""
+    """Take one step of the workflow, or raise IllegalTransition / FollowupError / NotYourStep."""
+    if data.action in REGULATOR_ACTIONS and not regulator:
+        raise NotYourStep(f"{data.action} is the regulator's step, with the lab report attached")
     followup = session.get(Followup, followup_id, with_for_update=True, populate_existing=True)
     if followup is None:
         raise LookupError(f"follow-up {followup_id} does not exist")

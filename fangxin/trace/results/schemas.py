@@ -169,8 +169,10 @@ class ActionIn(BaseModel):
 
     @model_validator(mode="after")
     def _lab(self) -> Self:
-        if self.action == "lab_confirm" and self.lab_result is None:
-            raise ValueError("lab_confirm needs lab_result")
+        if self.action == "lab_confirm" and not (
+            self.lab_result and self.lab_name and self.report_no
+        ):
+            raise ValueError("lab_confirm needs lab_result, lab_name and report_no (the report)")
         return self
 
 
