@@ -26,9 +26,9 @@ from pathlib import Path
 from sqlalchemy import Engine, select, text
 
 from fangxin.db import make_engine, make_session_factory, upgrade
-from fangxin.devices.connectivity import sweep
 from fangxin.devices.models import Device
 from fangxin.devices.report import uptime_report
+from fangxin.devices.sweep import sweep
 
 DISTRICTS = (
     "新华区",

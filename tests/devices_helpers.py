@@ -10,9 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.devices import registry
-from fangxin.devices.connectivity import Transition, record_transitions, sweep
+from fangxin.devices.connectivity import Transition, record_transitions
 from fangxin.devices.models import ConnectivityEvent, Device, IngesterRun
 from fangxin.devices.schemas import DeviceIn, SiteIn
+from fangxin.devices.sweep import sweep
 from fangxin.ingest.batch import RawMessage
 from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import SqlSink

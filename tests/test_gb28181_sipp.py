@@ -13,9 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.config import Settings
-from fangxin.devices.connectivity import start_offline, sweep
+from fangxin.devices.connectivity import start_offline
 from fangxin.devices.liveness import record_activity
 from fangxin.devices.models import ConnectivityEvent, Device, SecurityEvent
+from fangxin.devices.sweep import sweep
 from tests.sip_helpers import (
     CAMERA,
     CH1,

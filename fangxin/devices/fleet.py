@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from fangxin.devices.connectivity import online_now
 from fangxin.devices.models import ConnectivityEvent, Device, Site
-from fangxin.devices.observation import unknown_periods
+from fangxin.devices.observation import DOORS, door_clause, door_of, unknown_periods
 from fangxin.devices.uptime import Clock, Figures, Hours, Span, clip, unknown_seconds
 
 E = ConnectivityEvent
@@ -54,13 +54,17 @@ class DeviceFigures:
 
 @dataclass(frozen=True, slots=True)
 class Fleet:
-    """Sites and device figures of a report, with the unknown periods of the window."""
+    """Sites and device figures of a report, with the unknown periods of the window.
+
+    `unknown` is when no door observed; `unknown_by_door` is each door's own (its devices').
+    """
 
     start: dt.datetime
     end: dt.datetime
     sites: list[Site]
     devices: list[DeviceFigures]
     unknown: list[tuple[dt.datetime, dt.datetime]]
+    unknown_by_door: dict[str, list[tuple[dt.datetime, dt.datetime]]]
 
 
 def _offline_seconds(
@@ -140,42 +144,58 @@ def fleet_figures(
             Device.conn_state,
             Device.conn_since,
             Device.deadline,
+            Device.gb_id,
+            Device.sip_parent,
         )
         .join(Site, Site.id == Device.site_id)
         .where(*device_where)
         .order_by(Device.id)
     ).all()
-    unknown = unknown_periods(session, start, end, now)
-    unknown_s = [(a.timestamp(), b.timestamp()) for a, b in unknown]
+    door_of_row = {row.id: door_of(row.gb_id, row.sip_parent) for row in devices}
+    unknown_by_door = {d: unknown_periods(session, start, end, now, door=d) for d in DOORS}
+    unknown_s = {
+        d: [(a.timestamp(), b.timestamp()) for a, b in periods]
+        for d, periods in unknown_by_door.items()
+    }
+    # Doors whose unknown time is the same are summed together; usually that is one pass.
+    passes: dict[tuple[Span, ...], list[str]] = {}
+    for d in sorted(DOORS, key=lambda d: -sum(1 for x in door_of_row.values() if x == d)):
+        passes.setdefault(tuple(unknown_s[d]), []).append(d)
     window = (start.timestamp(), end.timestamp())
     hours_of = {s.id: (s.opens, s.closes) if business_hours else None for s in sites}
     clocks: dict[tuple[str, str] | None, Clock] = {}
     for key in set(hours_of.values()):
         clocks[key] = Clock.of(Hours.parse(*key) if key else None, tz, start)
     offline_s: dict[str, float] = {}
-    # The commonest hours go first and unrestricted (a plain scan); each other set of hours
-    # then recomputes and overwrites its own sites' devices. Inactive devices are never read.
+    # The commonest doors and hours go first and unrestricted (a plain scan); each other door
+    # (with other unknown time) and set of hours then recomputes and overwrites its own
+    # devices. Every pass returns the same devices, so an overwrite never leaves a stale sum.
     counts = Counter(hours_of.values())
-    for n, key in enumerate(sorted(clocks, key=lambda k: -counts[k])):
-        where = [*filters.sites(), *([Device.kind == filters.kind] if filters.kind else [])]
-        if n > 0 and key is not None:
-            where += [Site.opens == key[0], Site.closes == key[1]]
-        offline_s.update(
-            _offline_seconds(session, clocks[key], window, now.timestamp(), unknown_s, where)
-        )
-    cache: dict[tuple[float, tuple[str, str] | None], tuple[float, float]] = {}
+    for k, (unknown, doors) in enumerate(passes.items()):
+        for n, key in enumerate(sorted(clocks, key=lambda k: -counts[k])):
+            where = [*filters.sites(), *([Device.kind == filters.kind] if filters.kind else [])]
+            if n > 0 and key is not None:
+                where += [Site.opens == key[0], Site.closes == key[1]]
+            if k > 0:
+                where.append(or_(*(door_clause(d) for d in doors)))
+            offline_s.update(
+                _offline_seconds(session, clocks[key], window, now.timestamp(), unknown, where)
+            )
+    cache: dict[tuple[float, tuple[str, str] | None, str], tuple[float, float]] = {}
     out = []
     for row in devices:
-        key = hours_of[row.site_id]
+        key, door = hours_of[row.site_id], door_of_row[row.id]
         clock = clocks[key]
         span = (max(window[0], row.created_at.timestamp()), window[1])
-        if (span[0], key) not in cache:
-            cache[(span[0], key)] = (clock.measure(*span), unknown_seconds(span, unknown_s, clock))
-        total, unknown_in = cache[(span[0], key)]
+        if (span[0], key, door) not in cache:
+            unknown_in = unknown_seconds(span, unknown_s[door], clock)
+            cache[(span[0], key, door)] = (clock.measure(*span), unknown_in)
+        total, unknown_in = cache[(span[0], key, door)]
         offline = offline_s.get(row.id, 0.0)
         figures = Figures(max(total - unknown_in - offline, 0.0), offline, unknown_in)
         now_online = online_now(row.conn_state, row.deadline, now)
         out.append(
             DeviceFigures(row.id, row.site_id, row.kind, now_online, row.conn_since, figures)
         )
-    return Fleet(start, end, sites, out, unknown)
+    everyone = unknown_periods(session, start, end, now)
+    return Fleet(start, end, sites, out, everyone, unknown_by_door)
