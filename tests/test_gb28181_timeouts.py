@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -112,3 +113,17 @@ def test_missed_beats_is_set_on_the_platform_side_and_bounded(
     assert "2 devices imported, 1 rows refused" in out.output
     beats = {d: _device(sessions, d).missed_beats for d in ("nvr-1", "cam-1", "cam-2")}
     assert beats == {"nvr-1": 5, "cam-1": 2, "cam-2": 3}
+
+
+def test_missed_beats_over_http(client: FlaskClient, admin_key: str) -> None:
+    key = {"Authorization": f"Bearer {admin_key}"}
+    site = {"id": "k-1", "kind": "kitchen", "district": "新华区", "name": "食堂"}
+    assert client.post("/api/v1/sites", json=site, headers=key).status_code == 201
+    cam = {"id": "cam-1", "site": "k-1", "kind": "camera", "missed_beats": 4}
+    created = client.post("/api/v1/devices", json=cam, headers=key)
+    assert created.status_code == 201
+    assert created.get_json()["missed_beats"] == 4
+    too_many = client.post(
+        "/api/v1/devices", json={**cam, "id": "cam-2", "missed_beats": 11}, headers=key
+    )
+    assert too_many.status_code in (400, 422)
