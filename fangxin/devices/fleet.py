@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +12,8 @@ from sqlalchemy import and_, false, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from fangxin.devices.connectivity import online_now
-from fangxin.devices.models import ConnectivityEvent, Device, Site
-from fangxin.devices.observation import DOORS, door_clause, door_of, unknown_periods
+from fangxin.devices.models import MQTT_DOOR, ConnectivityEvent, Device, Site
+from fangxin.devices.observation import DOORS, door_of, unknown_periods
 from fangxin.devices.uptime import Clock, Figures, Hours, Span, clip, unknown_seconds
 
 E = ConnectivityEvent
@@ -72,13 +72,15 @@ def _offline_seconds(
     clock: Clock,
     window: Span,
     now_s: float,
-    unknown: Sequence[Span],
+    unknown: Mapping[str, Sequence[Span]],
+    door_of_device: Mapping[str, str],
     where: list[Any],
 ) -> dict[str, float]:
-    """Sum, per device, the counted offline seconds in the window that were observed.
+    """Sum, per device, the counted offline seconds in the window its door observed.
 
-    The bulk (periods wholly inside the window and clear of unknown time) is summed in SQL;
-    the few cut by the window's edges or by unknown time are fetched and cut in Python.
+    The bulk (periods wholly inside the window and clear of any door's unknown time) is summed
+    in SQL; the few cut by the window's edges or by unknown time are fetched and cut in Python,
+    each by its own door's unknown time.
     """
     dialect = session.get_bind().dialect.name
     w0, w1 = window
@@ -93,7 +95,10 @@ def _offline_seconds(
         scope.append(E.device_id.in_(select(Device.id).join(Site).where(*where)))
     touches_unknown = or_(
         false(),
-        *(and_(at < ue, or_(E.until_s.is_(None), until > us)) for us, ue in unknown),
+        *(
+            and_(at < ue, or_(E.until_s.is_(None), until > us))
+            for us, ue in sorted({u for spans in unknown.values() for u in spans})
+        ),
     )
     inside = and_(at >= w0, until <= w1)
     bulk = (
@@ -110,7 +115,7 @@ def _offline_seconds(
         if part is None:
             continue
         seconds = clock.measure(*part)
-        for u in unknown:
+        for u in unknown[door_of_device.get(device, MQTT_DOOR)]:
             both = clip(part, u)
             if both:
                 seconds -= clock.measure(*both)
@@ -157,30 +162,26 @@ def fleet_figures(
         d: [(a.timestamp(), b.timestamp()) for a, b in periods]
         for d, periods in unknown_by_door.items()
     }
-    # Doors whose unknown time is the same are summed together; usually that is one pass.
-    passes: dict[tuple[Span, ...], list[str]] = {}
-    for d in sorted(DOORS, key=lambda d: -sum(1 for x in door_of_row.values() if x == d)):
-        passes.setdefault(tuple(unknown_s[d]), []).append(d)
+    # Only the doors of the report's devices cut their offline periods.
+    cutting = {d: unknown_s[d] if d in door_of_row.values() else [] for d in DOORS}
     window = (start.timestamp(), end.timestamp())
     hours_of = {s.id: (s.opens, s.closes) if business_hours else None for s in sites}
     clocks: dict[tuple[str, str] | None, Clock] = {}
     for key in set(hours_of.values()):
         clocks[key] = Clock.of(Hours.parse(*key) if key else None, tz, start)
     offline_s: dict[str, float] = {}
-    # The commonest doors and hours go first and unrestricted (a plain scan); each other door
-    # (with other unknown time) and set of hours then recomputes and overwrites its own
-    # devices. Every pass returns the same devices, so an overwrite never leaves a stale sum.
+    # The commonest hours go first and unrestricted (a plain scan); each other set of hours
+    # then recomputes and overwrites its own sites' devices. Inactive devices are never read.
     counts = Counter(hours_of.values())
-    for k, (unknown, doors) in enumerate(passes.items()):
-        for n, key in enumerate(sorted(clocks, key=lambda k: -counts[k])):
-            where = [*filters.sites(), *([Device.kind == filters.kind] if filters.kind else [])]
-            if n > 0 and key is not None:
-                where += [Site.opens == key[0], Site.closes == key[1]]
-            if k > 0:
-                where.append(or_(*(door_clause(d) for d in doors)))
-            offline_s.update(
-                _offline_seconds(session, clocks[key], window, now.timestamp(), unknown, where)
+    for n, key in enumerate(sorted(clocks, key=lambda k: -counts[k])):
+        where = [*filters.sites(), *([Device.kind == filters.kind] if filters.kind else [])]
+        if n > 0 and key is not None:
+            where += [Site.opens == key[0], Site.closes == key[1]]
+        offline_s.update(
+            _offline_seconds(
+                session, clocks[key], window, now.timestamp(), cutting, door_of_row, where
             )
+        )
     cache: dict[tuple[float, tuple[str, str] | None, str], tuple[float, float]] = {}
     out = []
     for row in devices:
