@@ -163,7 +163,8 @@ def fleet_figures(
         for d, periods in unknown_by_door.items()
     }
     # Only the doors of the report's devices cut their offline periods.
-    cutting = {d: unknown_s[d] if d in door_of_row.values() else [] for d in DOORS}
+    present = set(door_of_row.values())
+    cutting = {d: unknown_s[d] if d in present else [] for d in DOORS}
     window = (start.timestamp(), end.timestamp())
     hours_of = {s.id: (s.opens, s.closes) if business_hours else None for s in sites}
     clocks: dict[tuple[str, str] | None, Clock] = {}
