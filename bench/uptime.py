@@ -26,9 +26,9 @@ from pathlib import Path
 from sqlalchemy import Engine, select, text
 
 from fangxin.db import make_engine, make_session_factory, upgrade
-from fangxin.devices.connectivity import sweep
 from fangxin.devices.models import Device
 from fangxin.devices.report import uptime_report
+from fangxin.devices.sweep import sweep
 
 DISTRICTS = (
     "新华区",
@@ -102,11 +102,17 @@ def load(engine: Engine, devices: int, days: int, per_day: float) -> int:
         )
         conn.execute(
             text(
-                "INSERT INTO devices (id, site_id, kind, interval_s, active, created_at)"
-                " VALUES (:id, :site, 'camera', 60, true, :t)"
+                "INSERT INTO devices (id, site_id, kind, interval_s, active, created_at, gb_id)"
+                " VALUES (:id, :site, 'camera', 60, true, :t, :gb)"
             ),
             [
-                {"id": f"cam-{d:06d}", "site": f"k-{d // CAMERAS_PER_SITE:05d}", "t": created}
+                {
+                    "id": f"cam-{d:06d}",
+                    "site": f"k-{d // CAMERAS_PER_SITE:05d}",
+                    "t": created,
+                    # Every fifth camera registers over GB/T 28181 (the gateway's door).
+                    "gb": f"410402000013{d:08d}" if d % 5 == 0 else None,
+                }
                 for d in range(devices)
             ],
         )
@@ -117,12 +123,19 @@ def load(engine: Engine, devices: int, days: int, per_day: float) -> int:
         edges = [start - 86400, *[x for g in gaps for x in g], end + 86400]
         conn.execute(
             text(
-                "INSERT INTO ingester_runs (client_id, started_at, last_alive_at, ended_at)"
-                " VALUES ('bench', :s, :e, :e)"
+                "INSERT INTO ingester_runs (client_id, door, started_at, last_alive_at, ended_at)"
+                " VALUES (:c, :door, :s, :e, :e)"
             ),
             [
-                {"s": stamp(a, dialect), "e": stamp(b, dialect)}
+                {"c": "bench", "door": "mqtt", "s": stamp(a, dialect), "e": stamp(b, dialect)}
                 for a, b in zip(edges[::2], edges[1::2], strict=True)
+            ]
+            + [  # the gateway was down on other days than the ingester
+                {"c": "sip", "door": "sip", "s": stamp(a, dialect), "e": stamp(b, dialect)}
+                for a, b in (
+                    (start - 86400, start + 15.5 * 86400),
+                    (start + 15.5 * 86400 + 1800, end + 86400),
+                )
             ],
         )
     rows = 0

@@ -177,16 +177,36 @@ def devices() -> None:
     "--kind", type=click.Choice(["rapid_test", "camera", "nvr", "scale", "sensor"]), required=True
 )
 @click.option("--interval", type=int, default=60, show_default=True, help="Heartbeat seconds.")
+@click.option(
+    "--missed-beats",
+    type=click.IntRange(2, 10),
+    default=3,
+    show_default=True,
+    help="Missed heartbeats before offline (最大心跳超时次数).",
+)
 @click.option("--gb-id", default=None, help="GB/T 28181 国标编码 (20 digits) of a camera or NVR.")
 @click.pass_context
 def devices_add(
-    ctx: click.Context, device_id: str, site_id: str, kind: str, interval: int, gb_id: str | None
+    ctx: click.Context,
+    device_id: str,
+    site_id: str,
+    kind: str,
+    interval: int,
+    missed_beats: int,
+    gb_id: str | None,
 ) -> None:
     """Register a device and print its MQTT (and SIP) credentials (shown once)."""
     settings = settings_of(ctx)
     with sessions(settings)() as session:
         try:
-            data = DeviceIn(id=device_id, site=site_id, kind=kind, interval_s=interval, gb_id=gb_id)
+            data = DeviceIn(
+                id=device_id,
+                site=site_id,
+                kind=kind,
+                interval_s=interval,
+                missed_beats=missed_beats,
+                gb_id=gb_id,
+            )
             created = registry.add_device(session, data, utcnow(), settings.sip_realm)
         except (ValidationError, registry.RegistryError, registry.NotFound) as exc:
             raise click.ClickException(str(exc)) from exc

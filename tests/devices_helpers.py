@@ -10,9 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.devices import registry
-from fangxin.devices.connectivity import Transition, record_transitions, sweep
+from fangxin.devices.connectivity import Transition, record_transitions
 from fangxin.devices.models import ConnectivityEvent, Device, IngesterRun
 from fangxin.devices.schemas import DeviceIn, SiteIn
+from fangxin.devices.sweep import sweep
 from fangxin.ingest.batch import RawMessage
 from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import SqlSink
@@ -98,13 +99,16 @@ def tick(sessions: sessionmaker[Session], seconds: float, alarm_after_s: float =
         sweep(session, at(seconds), dt.timedelta(seconds=alarm_after_s))
 
 
-def observed(sessions: sessionmaker[Session], *spans: tuple[float, float]) -> None:
-    """Record ingester runs that observed these spans (seconds after T0)."""
+def observed(
+    sessions: sessionmaker[Session], *spans: tuple[float, float], door: str = "mqtt"
+) -> None:
+    """Record a door's runs (an ingester's by default) that observed these spans (s after T0)."""
     with sessions.begin() as session:
         for n, (start, end) in enumerate(spans):
             session.add(
                 IngesterRun(
-                    client_id=f"test-{n}",
+                    client_id=f"test-{door}-{n}",
+                    door=door,
                     started_at=at(start),
                     last_alive_at=at(end),
                     ended_at=at(end),

@@ -43,7 +43,9 @@ def sip_settings(settings: Settings) -> Settings:
     return replace(settings, sip_id=PLATFORM)
 
 
-def register_devices(sessions: sessionmaker[Session], interval_s: int = 60) -> dict[str, str]:
+def register_devices(
+    sessions: sessionmaker[Session], interval_s: int = 60, missed: dict[str, int] | None = None
+) -> dict[str, str]:
     """Register a kitchen with an NVR and a camera by 国标编码; return their SIP passwords."""
     with sessions() as session:
         registry.add_site(
@@ -51,7 +53,15 @@ def register_devices(sessions: sessionmaker[Session], interval_s: int = 60) -> d
         )
         out = {}
         for device_id, kind, gb_id in (("nvr-1", "nvr", NVR), ("cam-1", "camera", CAMERA)):
-            data = DeviceIn(id=device_id, site="k-1", kind=kind, interval_s=interval_s, gb_id=gb_id)
+            beats = (missed or {}).get(device_id, 3)
+            data = DeviceIn(
+                id=device_id,
+                site="k-1",
+                kind=kind,
+                interval_s=interval_s,
+                missed_beats=beats,
+                gb_id=gb_id,
+            )
             created = registry.add_device(session, data, utcnow(), REALM)
             assert created.sip_password
             out[gb_id] = created.sip_password

@@ -13,11 +13,11 @@ from fangxin.devices.connectivity import (
     is_online,
     offline_now_clause,
     online_now,
-    restart_grace,
 )
 from fangxin.devices.models import Device, Site
 from fangxin.devices.observation import close_run, open_run, touch_run, unknown_periods
 from fangxin.devices.report import device_uptime
+from fangxin.devices.sweep import restart_grace
 from tests.devices_helpers import HOUR, at, beats, events, feed, kitchen, observed, outages, tick
 
 SITE = "k-100"

@@ -13,9 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.config import Settings
-from fangxin.devices.connectivity import start_offline, sweep
+from fangxin.devices.connectivity import start_offline
 from fangxin.devices.liveness import record_activity
-from fangxin.devices.models import ConnectivityEvent, Device, SecurityEvent
+from fangxin.devices.models import ConnectivityEvent, Device, IngesterRun, SecurityEvent
+from fangxin.devices.sweep import sweep
 from tests.sip_helpers import (
     CAMERA,
     CH1,
@@ -178,6 +179,17 @@ def test_uptime_of_a_gb28181_camera_reads_like_an_mqtt_one(
         for at in [*times, cam.last_seen_at]:
             record_activity(session, {"cam-m": at}, {}, {})
         sweep(session, cam.last_seen_at + dt.timedelta(seconds=5), dt.timedelta(hours=1))
+        # ... observed by an MQTT ingester exactly when the gateway observed (doors apart).
+        for run in session.scalars(select(IngesterRun).where(IngesterRun.door == "sip")).all():
+            session.add(
+                IngesterRun(
+                    client_id="ingester",
+                    door="mqtt",
+                    started_at=run.started_at,
+                    last_alive_at=run.last_alive_at,
+                    ended_at=run.ended_at,
+                )
+            )
         session.commit()
     headers = {"Authorization": f"Bearer {admin_key}"}
     today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
@@ -185,7 +197,7 @@ def test_uptime_of_a_gb28181_camera_reads_like_an_mqtt_one(
     sip_body = client.get(f"/api/v1/devices/cam-1/uptime?{window}", headers=headers).get_json()
     mqtt_body = client.get(f"/api/v1/devices/cam-m/uptime?{window}", headers=headers).get_json()
     for body in (sip_body, mqtt_body):
-        for name in ("device", "id", "to"):  # `to` is the window's end capped at now
+        for name in ("device", "id", "to", "door"):  # `to` is the window's end capped at now
             body.pop(name, None)
     # Equal but for the open outage, which grows between the two requests.
     for name in ("offline_s", "online_s", "uptime"):

@@ -29,7 +29,7 @@ from fangxin.ingest.mqtt_url import BrokerAddress
 )
 @click.pass_context
 def devices_import(ctx: click.Context, path: Path, credentials_path: Path | None) -> None:
-    """Import devices from a CSV with columns id,site,kind[,interval_s,channel,gb_id]."""
+    """Import devices from CSV: id,site,kind[,interval_s,channel,gb_id,missed_beats]."""
     text, settings = path.read_text(encoding="utf-8-sig"), settings_of(ctx)
     with sessions(settings)() as session:
         with progress(count_rows(text), "importing devices") as update:

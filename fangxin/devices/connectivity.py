@@ -1,8 +1,9 @@
 """Connectivity: receive times and declared states become transition events; the timeout sweep.
 
-A device is online from a message until three intervals pass in silence; the outage then starts
-at the last message plus one interval (the first missed beat), or at once when the device
-declares itself offline (LWT or retained `state`). The next message ends it.
+A device is online from a message until its missed-beats count of intervals (default three)
+pass in silence; the outage then starts at the last message plus one interval (the first missed
+beat), or at once when the device declares itself offline (LWT or retained `state`). The next
+message ends it. The sweep is in `fangxin.devices.sweep`.
 """
 
 from __future__ import annotations
@@ -17,19 +18,20 @@ from sqlalchemy import ColumnElement, Table, bindparam, insert, or_, select, upd
 from sqlalchemy.orm import Session
 
 from fangxin.db import utcnow
-from fangxin.devices.alarms import clear_offline_alarms, raise_offline_alarms
-from fangxin.devices.models import ConnectivityEvent, Device
+from fangxin.devices.alarms import clear_offline_alarms
+from fangxin.devices.models import DEFAULT_MISSED_BEATS, ConnectivityEvent, Device
 
 _LOGGER = logging.getLogger(__name__)
-MISSED_BEATS = 3  # GB/T 28181 keepalive default: three missed heartbeats mean offline
+MISSED_BEATS = DEFAULT_MISSED_BEATS  # GB/T 28181 default; each device has its own count
 ONLINE, OFFLINE = "online", "offline"
 _devices = cast(Table, Device.__table__)
 _events = cast(Table, ConnectivityEvent.__table__)
-_COLUMNS = (
+LIVE_COLUMNS = (
     Device.id,
     Device.site_id,
     Device.interval_s,
     Device.reported_interval_s,
+    Device.missed_beats,
     Device.last_seen_at,
     Device.state,
     Device.state_at,
@@ -49,9 +51,9 @@ class Transition:
     cause: str
 
 
-def timeout(interval_s: int) -> dt.timedelta:
-    """Return the silence after which a device with this interval is offline."""
-    return dt.timedelta(seconds=MISSED_BEATS * interval_s)
+def timeout(interval_s: int, missed_beats: int = MISSED_BEATS) -> dt.timedelta:
+    """Return the silence after which a device with this interval and count is offline."""
+    return dt.timedelta(seconds=missed_beats * interval_s)
 
 
 def effective_interval(device: Device) -> int:
@@ -79,16 +81,17 @@ def is_online(device: Device, now: dt.datetime) -> bool:
         return False
     if device.last_seen_at is None:
         return False
-    return now - device.last_seen_at < timeout(effective_interval(device))
+    return now - device.last_seen_at < timeout(effective_interval(device), device.missed_beats)
 
 
 @dataclass(slots=True)
-class _Live:
+class Live:
     """A device's liveness fields while a batch or a sweep works on them."""
 
     id: str
     interval_s: int
     reported_interval_s: int | None
+    missed_beats: int
     last_seen_at: dt.datetime | None
     state: str | None
     state_at: dt.datetime | None
@@ -98,7 +101,7 @@ class _Live:
     out: list[Transition] = field(default_factory=list)
 
     @classmethod
-    def of(cls, row: Any) -> _Live:
+    def of(cls, row: Any) -> Live:
         values = row._mapping
         return cls(**{k: values[k] for k in cls.__slots__ if k != "out"})
 
@@ -128,7 +131,7 @@ class _Live:
         if self.conn_state != ONLINE:
             self.go(ONLINE, at, "message")
         self.last_seen_at = at
-        self.deadline = at + MISSED_BEATS * self.interval
+        self.deadline = at + self.missed_beats * self.interval
 
     def declared(self, state: str, at: dt.datetime) -> None:
         if self.state_at is None or self.state_at <= at:
@@ -182,11 +185,11 @@ def apply_activity(
     if not ids:
         return []
     rows = session.execute(
-        select(*_COLUMNS).where(Device.id.in_(ids)).order_by(Device.id).with_for_update()
+        select(*LIVE_COLUMNS).where(Device.id.in_(ids)).order_by(Device.id).with_for_update()
     ).all()
     saved, transitions = [], []
     for row in rows:
-        live = _Live.of(row)
+        live = Live.of(row)
         if row.id in intervals:
             live.reported_interval_s = intervals[row.id]
         # Declared states sort before messages of the same instant: a message wins the tie.
@@ -257,89 +260,3 @@ def start_offline(session: Session, device_id: str, at: dt.datetime, cause: str)
         .where(_devices.c.id == device_id)
         .values(conn_state=OFFLINE, conn_since=at, deadline=None)
     )
-
-
-@dataclass(frozen=True, slots=True)
-class SweepResult:
-    """What one sweep tick changed."""
-
-    timed_out: int
-    alarms: int
-
-
-def sweep(
-    session: Session, now: dt.datetime, alarm_after: dt.timedelta, limit: int = 1000
-) -> SweepResult:
-    """Time out silent devices and raise offline alarms; costs what is due, not the fleet."""
-    due = session.execute(
-        select(*_COLUMNS)
-        .where(Device.conn_state == ONLINE, Device.deadline <= now, Device.active.is_(True))
-        .order_by(Device.deadline)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
-    transitions = []
-    for row in due:
-        live = _Live.of(row)
-        start = live.outage_start()
-        # Guarded: on SQLite the read above holds no lock, so a message may have come meanwhile.
-        done = session.execute(
-            update(_devices)
-            .where(
-                _devices.c.id == row.id,
-                _devices.c.conn_state == ONLINE,
-                _devices.c.deadline <= now,
-            )
-            .values(conn_state=OFFLINE, conn_since=start, deadline=start)
-        )
-        if done.rowcount == 1:  # type: ignore[attr-defined]
-            transitions.append(Transition(row.id, OFFLINE, start, "timeout"))
-    record_transitions(session, transitions)
-    overdue = session.execute(
-        select(Device.id, Device.site_id, Device.conn_since)
-        .where(
-            Device.conn_state == OFFLINE,
-            Device.deadline <= now - alarm_after,
-            Device.active.is_(True),
-        )
-        .order_by(Device.deadline)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
-    raised = raise_offline_alarms(
-        session, [(r.id, r.site_id, r.conn_since or now) for r in overdue], now, alarm_after
-    )
-    if overdue:
-        session.execute(
-            update(_devices)
-            .where(_devices.c.id.in_([r.id for r in overdue]), _devices.c.conn_state == OFFLINE)
-            .values(deadline=None)
-        )
-    if transitions or raised:
-        _LOGGER.info("Sweep: %d timed out, %d offline alarms", len(transitions), raised)
-    return SweepResult(len(transitions), raised)
-
-
-def restart_grace(session: Session, now: dt.datetime) -> int:
-    """Give online devices one timeout from our restart before the sweep may time them out."""
-    rows = session.execute(
-        select(Device.id, Device.interval_s, Device.reported_interval_s, Device.deadline).where(
-            Device.conn_state == ONLINE
-        )
-    ).all()
-    moved = []
-    for row in rows:
-        grace = now + timeout(row.reported_interval_s or row.interval_s)
-        if row.deadline is None or row.deadline < grace:
-            moved.append({"did": row.id, "dl": grace})
-    if moved:
-        session.execute(
-            update(_devices)
-            .where(_devices.c.id == bindparam("did"))
-            .values(deadline=bindparam("dl")),
-            moved,
-        )
-        _LOGGER.info(
-            "Restart grace: %d online devices get one timeout before any offline", len(moved)
-        )
-    return len(moved)

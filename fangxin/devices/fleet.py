@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +12,8 @@ from sqlalchemy import and_, false, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from fangxin.devices.connectivity import online_now
-from fangxin.devices.models import ConnectivityEvent, Device, Site
-from fangxin.devices.observation import unknown_periods
+from fangxin.devices.models import MQTT_DOOR, ConnectivityEvent, Device, Site
+from fangxin.devices.observation import DOORS, door_of, unknown_periods
 from fangxin.devices.uptime import Clock, Figures, Hours, Span, clip, unknown_seconds
 
 E = ConnectivityEvent
@@ -54,13 +54,17 @@ class DeviceFigures:
 
 @dataclass(frozen=True, slots=True)
 class Fleet:
-    """Sites and device figures of a report, with the unknown periods of the window."""
+    """Sites and device figures of a report, with the unknown periods of the window.
+
+    `unknown` is when no door observed; `unknown_by_door` is each door's own (its devices').
+    """
 
     start: dt.datetime
     end: dt.datetime
     sites: list[Site]
     devices: list[DeviceFigures]
     unknown: list[tuple[dt.datetime, dt.datetime]]
+    unknown_by_door: dict[str, list[tuple[dt.datetime, dt.datetime]]]
 
 
 def _offline_seconds(
@@ -68,13 +72,15 @@ def _offline_seconds(
     clock: Clock,
     window: Span,
     now_s: float,
-    unknown: Sequence[Span],
+    unknown: Mapping[str, Sequence[Span]],
+    door_of_device: Mapping[str, str],
     where: list[Any],
 ) -> dict[str, float]:
-    """Sum, per device, the counted offline seconds in the window that were observed.
+    """Sum, per device, the counted offline seconds in the window its door observed.
 
-    The bulk (periods wholly inside the window and clear of unknown time) is summed in SQL;
-    the few cut by the window's edges or by unknown time are fetched and cut in Python.
+    The bulk (periods wholly inside the window and clear of any door's unknown time) is summed
+    in SQL; the few cut by the window's edges or by unknown time are fetched and cut in Python,
+    each by its own door's unknown time.
     """
     dialect = session.get_bind().dialect.name
     w0, w1 = window
@@ -89,7 +95,10 @@ def _offline_seconds(
         scope.append(E.device_id.in_(select(Device.id).join(Site).where(*where)))
     touches_unknown = or_(
         false(),
-        *(and_(at < ue, or_(E.until_s.is_(None), until > us)) for us, ue in unknown),
+        *(
+            and_(at < ue, or_(E.until_s.is_(None), until > us))
+            for us, ue in sorted({u for spans in unknown.values() for u in spans})
+        ),
     )
     inside = and_(at >= w0, until <= w1)
     bulk = (
@@ -106,7 +115,7 @@ def _offline_seconds(
         if part is None:
             continue
         seconds = clock.measure(*part)
-        for u in unknown:
+        for u in unknown[door_of_device.get(device, MQTT_DOOR)]:
             both = clip(part, u)
             if both:
                 seconds -= clock.measure(*both)
@@ -140,13 +149,22 @@ def fleet_figures(
             Device.conn_state,
             Device.conn_since,
             Device.deadline,
+            Device.gb_id,
+            Device.sip_parent,
         )
         .join(Site, Site.id == Device.site_id)
         .where(*device_where)
         .order_by(Device.id)
     ).all()
-    unknown = unknown_periods(session, start, end, now)
-    unknown_s = [(a.timestamp(), b.timestamp()) for a, b in unknown]
+    door_of_row = {row.id: door_of(row.gb_id, row.sip_parent) for row in devices}
+    unknown_by_door = {d: unknown_periods(session, start, end, now, door=d) for d in DOORS}
+    unknown_s = {
+        d: [(a.timestamp(), b.timestamp()) for a, b in periods]
+        for d, periods in unknown_by_door.items()
+    }
+    # Only the doors of the report's devices cut their offline periods.
+    present = set(door_of_row.values())
+    cutting = {d: unknown_s[d] if d in present else [] for d in DOORS}
     window = (start.timestamp(), end.timestamp())
     hours_of = {s.id: (s.opens, s.closes) if business_hours else None for s in sites}
     clocks: dict[tuple[str, str] | None, Clock] = {}
@@ -161,21 +179,25 @@ def fleet_figures(
         if n > 0 and key is not None:
             where += [Site.opens == key[0], Site.closes == key[1]]
         offline_s.update(
-            _offline_seconds(session, clocks[key], window, now.timestamp(), unknown_s, where)
+            _offline_seconds(
+                session, clocks[key], window, now.timestamp(), cutting, door_of_row, where
+            )
         )
-    cache: dict[tuple[float, tuple[str, str] | None], tuple[float, float]] = {}
+    cache: dict[tuple[float, tuple[str, str] | None, str], tuple[float, float]] = {}
     out = []
     for row in devices:
-        key = hours_of[row.site_id]
+        key, door = hours_of[row.site_id], door_of_row[row.id]
         clock = clocks[key]
         span = (max(window[0], row.created_at.timestamp()), window[1])
-        if (span[0], key) not in cache:
-            cache[(span[0], key)] = (clock.measure(*span), unknown_seconds(span, unknown_s, clock))
-        total, unknown_in = cache[(span[0], key)]
+        if (span[0], key, door) not in cache:
+            unknown_in = unknown_seconds(span, unknown_s[door], clock)
+            cache[(span[0], key, door)] = (clock.measure(*span), unknown_in)
+        total, unknown_in = cache[(span[0], key, door)]
         offline = offline_s.get(row.id, 0.0)
         figures = Figures(max(total - unknown_in - offline, 0.0), offline, unknown_in)
         now_online = online_now(row.conn_state, row.deadline, now)
         out.append(
             DeviceFigures(row.id, row.site_id, row.kind, now_online, row.conn_since, figures)
         )
-    return Fleet(start, end, sites, out, unknown)
+    everyone = unknown_periods(session, start, end, now)
+    return Fleet(start, end, sites, out, everyone, unknown_by_door)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from fangxin.devices import registry
 from fangxin.devices.schemas import Credentials, DeviceIn, ImportResult, RowError, SiteIn
 
-DEVICE_COLUMNS = ("id", "site", "kind", "interval_s", "channel", "gb_id")
+DEVICE_COLUMNS = ("id", "site", "kind", "interval_s", "channel", "gb_id", "missed_beats")
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -74,7 +74,7 @@ def import_devices(
     progress: Callable[[int], None] | None = None,
     sip_realm: str | None = None,
 ) -> ImportResult:
-    """Import devices from CSV (id,site,kind[,interval_s,channel,gb_id]); return credentials."""
+    """Import devices from CSV (id,site,kind[,interval_s,channel,gb_id,missed_beats])."""
 
     def add(data: DeviceIn) -> Credentials:
         created = registry.add_device(session, data, now, sip_realm)

@@ -24,6 +24,10 @@ from fangxin.db import Base, utcnow
 SITE_KINDS = ("market", "kitchen")
 DEVICE_KINDS = ("rapid_test", "camera", "nvr", "scale", "sensor")
 DEFAULT_INTERVAL_S = 60
+# Missed heartbeats after which a device is offline (最大心跳超时次数), set per device.
+DEFAULT_MISSED_BEATS, MIN_MISSED_BEATS, MAX_MISSED_BEATS = 3, 2, 10
+# The doors devices talk through; each observes (and is down) on its own.
+MQTT_DOOR, SIP_DOOR = "mqtt", "sip"
 DEFAULT_OPENS, DEFAULT_CLOSES = "06:00", "22:00"
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -61,6 +65,9 @@ class Device(Base):
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     interval_s: Mapped[int] = mapped_column(default=DEFAULT_INTERVAL_S)
+    missed_beats: Mapped[int] = mapped_column(
+        default=DEFAULT_MISSED_BEATS, server_default=str(DEFAULT_MISSED_BEATS)
+    )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     credential_hash: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -118,12 +125,13 @@ class ConnectivityEvent(Base):
 
 
 class IngesterRun(Base):
-    """A stretch of time during which an ingester was connected and storing: observed time."""
+    """A stretch of time during which a door (MQTT ingester, SIP gateway) was observing."""
 
     __tablename__ = "ingester_runs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[str] = mapped_column(String(128))
+    door: Mapped[str] = mapped_column(String(8), default=MQTT_DOOR, server_default=MQTT_DOOR)
     started_at: Mapped[dt.datetime] = mapped_column(index=True)
     last_alive_at: Mapped[dt.datetime]
     ended_at: Mapped[dt.datetime | None]

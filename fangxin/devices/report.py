@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from fangxin.devices.connectivity import ONLINE, effective_interval, offline_now_clause, online_now
 from fangxin.devices.fleet import Filters, Fleet, fleet_figures
 from fangxin.devices.models import ConnectivityEvent, CoverageTarget, Device, Site
-from fangxin.devices.observation import unknown_periods
+from fangxin.devices.observation import door_of, unknown_periods
 from fangxin.devices.report_rows import category_of, device_rows, site_rows
 from fangxin.devices.uptime import Clock, Figures, Hours, window_figures
 
@@ -71,7 +71,11 @@ def device_uptime(
     ).all()
     hours = Hours.parse(site.opens, site.closes) if business_hours else None
     clock = Clock.of(hours, tz, start)
-    unknown = [(a.timestamp(), b.timestamp()) for a, b in unknown_periods(session, start, end, now)]
+    door = door_of(device.gb_id, device.sip_parent)  # its own door's downtime is unknown
+    unknown = [
+        (a.timestamp(), b.timestamp())
+        for a, b in unknown_periods(session, start, end, now, door=door)
+    ]
     span = (max(w0, device.created_at.timestamp()), w1)
     offline = [(a, u if u is not None else now.timestamp()) for a, u, _ in rows]
     figures = window_figures(span, offline, unknown, clock)
@@ -94,6 +98,7 @@ def device_uptime(
         "from": start.isoformat(),
         "to": end.isoformat(),
         "business_hours": f"{site.opens}-{site.closes}" if business_hours else None,
+        "door": door,
         **figures.as_dict(),
         "online_now": online_now(device.conn_state, device.deadline, now),
         "offline_periods": periods,
@@ -229,6 +234,10 @@ def uptime_report(
         "as_of": now.isoformat(),
         "business_hours": business_hours,
         "unknown_periods": [{"from": a.isoformat(), "to": b.isoformat()} for a, b in fleet.unknown],
+        "unknown_periods_by_door": {
+            door: [{"from": a.isoformat(), "to": b.isoformat()} for a, b in periods]
+            for door, periods in fleet.unknown_by_door.items()
+        },
         **summarise(fleet, targets),
         "sites": site_rows(fleet),
         "devices": device_rows(fleet),

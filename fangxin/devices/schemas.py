@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fangxin.contract.ids import Id
 from fangxin.devices.gbcode import check_gb_id
+from fangxin.devices.models import DEFAULT_MISSED_BEATS, MAX_MISSED_BEATS, MIN_MISSED_BEATS
 
 SiteKind = Literal["market", "kitchen"]
 DeviceKind = Literal["rapid_test", "camera", "nvr", "scale", "sensor"]
@@ -57,6 +58,10 @@ class DeviceIn(BaseModel):
     site: Id
     kind: DeviceKind
     interval_s: Annotated[int, Field(ge=1, le=86400)] = 60
+    # 最大心跳超时次数: missed heartbeats after which the device is offline (platform side).
+    missed_beats: Annotated[int, Field(ge=MIN_MISSED_BEATS, le=MAX_MISSED_BEATS)] = (
+        DEFAULT_MISSED_BEATS
+    )
     channel: Annotated[int, Field(ge=0, le=4096)] | None = None
     # GB/T 28181 国标编码 of a camera or NVR that registers over SIP.
     gb_id: str | None = None
@@ -74,6 +79,7 @@ class DeviceOut(BaseModel):
     site: str
     kind: str
     interval_s: int
+    missed_beats: int = DEFAULT_MISSED_BEATS
     active: bool
     online: bool
     last_seen_at: dt.datetime | None

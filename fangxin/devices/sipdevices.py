@@ -12,7 +12,13 @@ from sqlalchemy.orm import Session
 
 from fangxin.db.bulk import insert_ignore
 from fangxin.devices.connectivity import OFFLINE, apply_activity
-from fangxin.devices.models import Alarm, Device, SecurityEvent
+from fangxin.devices.models import (
+    DEFAULT_INTERVAL_S,
+    DEFAULT_MISSED_BEATS,
+    Alarm,
+    Device,
+    SecurityEvent,
+)
 
 _devices = cast(Table, Device.__table__)
 
@@ -94,6 +100,10 @@ def upsert_channels(
     )
     taken = set(session.scalars(select(Device.id).where(Device.id.in_([c for c, _ in channels]))))
     made = []
+    # A channel is timed like its NVR: the platform's interval and missed-beats count.
+    timing = session.execute(
+        select(Device.interval_s, Device.missed_beats).where(Device.id == parent.id)
+    ).first()
     for gb_id, _name in channels:
         if gb_id in known or gb_id in taken:
             continue
@@ -105,7 +115,8 @@ def upsert_channels(
                 gb_id=gb_id,
                 sip_parent=parent.id,
                 created_at=now,
-                interval_s=session.scalar(select(Device.interval_s).where(Device.id == parent.id)),
+                interval_s=timing.interval_s if timing else DEFAULT_INTERVAL_S,
+                missed_beats=timing.missed_beats if timing else DEFAULT_MISSED_BEATS,
             )
         )
         made.append(

@@ -152,6 +152,7 @@ def start(
     sessions: sessionmaker[Session] | None = None,
     min_expires: int = 60,
     client_id: str | None = None,
+    tick_s: float = 1.0,
 ) -> Running:
     """Open the observed run, bind UDP and TCP on one port (0: any free), serve in a thread."""
     if not settings.sip_id or not settings.sip_realm:
@@ -168,6 +169,7 @@ def start(
         client_id or f"fangxin-sip-{socket.gethostname()}-{port}",
         lambda made: _LOGGER.info("SIP: %d new channels registered", len(made)),
         alarm_after=dt.timedelta(seconds=settings.offline_alarm_after_s),
+        tick_s=tick_s,
     )
     gateway = Gateway(
         settings.sip_id,

@@ -18,8 +18,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.db import utcnow
-from fangxin.devices.connectivity import ONLINE, restart_grace, sweep
+from fangxin.devices.connectivity import ONLINE
 from fangxin.devices.liveness import record_activity
+from fangxin.devices.models import SIP_DOOR
 from fangxin.devices.observation import close_run, open_run, touch_run
 from fangxin.devices.sipdevices import (
     SipDevice,
@@ -28,6 +29,7 @@ from fangxin.devices.sipdevices import (
     save_registrations,
     upsert_channels,
 )
+from fangxin.devices.sweep import restart_grace, sweep
 
 _LOGGER = logging.getLogger(__name__)
 CHUNK = 2000  # devices per transaction: bounded locks and statement sizes
@@ -112,9 +114,9 @@ class Writer(threading.Thread):
         """Open the observed run (before the doors open): the time we were down is unknown."""
         now = utcnow()
         with self.sessions.begin() as session:
-            self.run_id, gap = open_run(session, self.client_id, now)
+            self.run_id, gap = open_run(session, self.client_id, now, door=SIP_DOOR)
             if gap:
-                restart_grace(session, now)
+                restart_grace(session, now, SIP_DOOR)
         self._alive_at = time.monotonic()
 
     def run(self) -> None:
@@ -177,7 +179,7 @@ class Writer(threading.Thread):
                 if self.run_id is not None and time.monotonic() - self._alive_at >= 10:
                     touch_run(session, self.run_id, now)
                     self._alive_at = time.monotonic()
-                sweep(session, now, self.alarm_after)
+                sweep(session, now, self.alarm_after, door=SIP_DOOR)
         except SQLAlchemyError as exc:
             _LOGGER.error("SIP gateway tick failed (retrying): %s", exc)
 

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from fangxin.config import Settings
 from fangxin.contract.payloads import Limits
 from fangxin.db import check_migrated, make_engine, make_session_factory, utcnow
-from fangxin.devices.connectivity import restart_grace, sweep
+from fangxin.devices.models import MQTT_DOOR
 from fangxin.devices.observation import close_run, open_run, touch_run
+from fangxin.devices.sweep import restart_grace, sweep
 from fangxin.ingest.consumer import Ingester
 from fangxin.ingest.influx import InfluxSink
 from fangxin.ingest.mqtt_url import BrokerAddress
@@ -100,10 +101,10 @@ class Watchdog(threading.Thread):
         now = utcnow()
         with self.sessions.begin() as session:
             if self.connected() and self.run_id is None:
-                self.run_id, gap = open_run(session, self.ingester.client_id, now)
+                self.run_id, gap = open_run(session, self.ingester.client_id, now, door=MQTT_DOOR)
                 self._alive_at = time.monotonic()
                 if gap:  # we were not observing: no device may be timed out for our absence
-                    restart_grace(session, now)
+                    restart_grace(session, now, MQTT_DOOR)
             elif self.connected() and time.monotonic() - self._alive_at >= self.alive_every_s:
                 touch_run(session, self.run_id, now)  # type: ignore[arg-type]
                 self._alive_at = time.monotonic()
@@ -112,7 +113,7 @@ class Watchdog(threading.Thread):
                 close_run(session, self.run_id, now)
                 self.run_id = None
             if self.run_id is not None:
-                sweep(session, now, self.alarm_after)
+                sweep(session, now, self.alarm_after, door=MQTT_DOOR)
 
     def run(self) -> None:
         """Tick until stopped; database trouble is logged and retried next tick."""
