@@ -1,14 +1,14 @@
 """Per-device missed-beats count (最大心跳超时次数); observed runs name their door.
 
-Revision ID: 0010_gb28181_timeouts
-Revises: 0009_gb28181
+Revision ID: 0011_gb28181_timeouts
+Revises: 0010_security
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_gb28181_timeouts"
-down_revision = "0009_gb28181"
+revision = "0011_gb28181_timeouts"
+down_revision = "0010_security"
 branch_labels = None
 depends_on = None
 
