@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import select
 
 from fangxin.service import bodies
 from fangxin.service.api.results import refuse_nul
@@ -12,7 +11,7 @@ from fangxin.service.auth import requires_role
 from fangxin.service.context import db_session
 from fangxin.service.openapi import Spec, json_response, query_param
 from fangxin.service.paging import PAGE_PARAMS, page_args, paged
-from fangxin.trace.notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from fangxin.trace.notify.log import delivery_log
 from fangxin.trace.notify.webhooks import add_endpoint
 from fangxin.trace.results.schemas import EndpointIn
 
@@ -35,39 +34,10 @@ def add_webhook() -> tuple[Response, int]:
 @requires_role("admin")
 def list_deliveries() -> Response:
     """List the delivery log: each delivery with its attempts."""
-    session, page = db_session(), page_args()
-    stmt = (
-        select(WebhookDelivery)
-        .order_by(WebhookDelivery.id.desc())
-        .offset(page.offset)
-        .limit(page.fetch)
+    page = page_args()
+    out = delivery_log(
+        db_session(), request.args.get("status"), offset=page.offset, limit=page.fetch
     )
-    if request.args.get("status"):
-        stmt = stmt.where(WebhookDelivery.status == request.args["status"])
-    out = []
-    for d in session.scalars(stmt):
-        attempts = session.scalars(
-            select(WebhookAttempt)
-            .where(WebhookAttempt.delivery_id == d.id)
-            .order_by(WebhookAttempt.id)
-        )
-        endpoint = session.get(WebhookEndpoint, d.endpoint_id)
-        out.append(
-            {
-                "id": d.id,
-                "endpoint": endpoint.url if endpoint else None,
-                "event": d.event,
-                "event_key": d.event_key,
-                "status": d.status,
-                "attempts": [
-                    {"at": a.at.isoformat(), "ok": a.ok, "status_code": a.status_code}
-                    | {"error": a.error, "duration_ms": a.duration_ms}
-                    for a in attempts
-                ],
-                "next_attempt_at": d.next_attempt_at.isoformat(),
-                "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None,
-            }
-        )
     return paged(out, page)
 
 

@@ -10,9 +10,11 @@ from sqlalchemy.orm import Session
 from fangxin.trace.notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
-def delivery_log(session: Session, status: str | None = None) -> list[dict[str, Any]]:
-    """Return the newest 200 deliveries (optionally of one status) with their attempts."""
-    stmt = select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(200)
+def delivery_log(
+    session: Session, status: str | None = None, *, offset: int = 0, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Return deliveries, newest first (optionally of one status), with their attempts."""
+    stmt = select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).offset(offset).limit(limit)
     if status:
         stmt = stmt.where(WebhookDelivery.status == status)
     out = []
