@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import getpass
 import re
+import subprocess
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from fangxin.devices import mosquitto_export
+from fangxin.sim.broker import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -188,3 +193,34 @@ def deploy_conf(tmp_path: Path, port: int, ingest_port: int | None = None) -> st
     assert f"{ingest_port} 127.0.0.1" in values
     # started as root, mosquitto would drop to user mosquitto, who cannot read our 0600 files
     return text + f"user {getpass.getuser()}\n"
+
+
+@dataclass(frozen=True)
+class ShippedBroker:
+    """A real Mosquitto running the shipped configuration: device and ingester listeners."""
+
+    port: int
+    ingest_port: int
+    log: Path
+
+
+@contextmanager
+def shipped_mosquitto(
+    binary: str, files: mosquitto_export.MosquittoFiles, tmp_path: Path
+) -> Iterator[ShippedBroker]:
+    """Run Mosquitto with deploy/mosquitto/mosquitto.conf and the exported files, then stop it."""
+    mosquitto_export.write(files, tmp_path / "auth")
+    (tmp_path / "data").mkdir()
+    port, ingest_port = free_port(), free_port()
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(deploy_conf(tmp_path, port, ingest_port), encoding="utf-8")
+    log = tmp_path / "mosquitto.out"
+    with log.open("wb") as out:
+        process = subprocess.Popen([binary, "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        assert wait_for_port("127.0.0.1", port), log.read_text()
+        assert wait_for_port("127.0.0.1", ingest_port), log.read_text()
+        yield ShippedBroker(port, ingest_port, log)
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -26,8 +26,8 @@ from fangxin.db import utcnow
 from fangxin.devices import mosquitto_export, registry
 from fangxin.devices.models import IngesterRun
 from fangxin.devices.schemas import DeviceIn, SiteIn
-from fangxin.sim.broker import free_port, mosquitto_binary, wait_for_port
-from tests.deploy_helpers import ROOT, deploy_conf
+from fangxin.sim.broker import mosquitto_binary
+from tests.deploy_helpers import ROOT, shipped_mosquitto
 from tests.helpers import dumps, status, wait_until
 
 DOCKER = ROOT / "deploy" / "docker"
@@ -58,21 +58,8 @@ def broker(sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[Broker]:
             session, INGESTER, mosquitto_export.ingester_hash(PASSWORD), bind_site=True
         )
         session.commit()
-    mosquitto_export.write(files, tmp_path / "auth")
-    (tmp_path / "data").mkdir()
-    port, ingest_port = free_port(), free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(deploy_conf(tmp_path, port, ingest_port), encoding="utf-8")
-    log = tmp_path / "mosquitto.out"
-    with log.open("wb") as out:
-        process = subprocess.Popen([binary, "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT)
-    try:
-        assert wait_for_port("127.0.0.1", port), log.read_text()
-        assert wait_for_port("127.0.0.1", ingest_port), log.read_text()
-        yield Broker(port, created.mqtt_password, log, ingest_port)
-    finally:
-        process.terminate()
-        process.wait(10)
+    with shipped_mosquitto(binary, files, tmp_path) as running:
+        yield Broker(running.port, created.mqtt_password, running.log, running.ingest_port)
 
 
 class Client:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import queue
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,8 @@ from fangxin.contract.topics import shared_subscription
 from fangxin.db import utcnow
 from fangxin.devices import mosquitto_export, registry
 from fangxin.devices.schemas import DeviceIn, SiteIn
-from fangxin.sim.broker import free_port, mosquitto_binary, wait_for_port
-from tests.deploy_helpers import deploy_conf
+from fangxin.sim.broker import mosquitto_binary
+from tests.deploy_helpers import shipped_mosquitto
 from tests.helpers import wait_until
 
 INGESTER, PASSWORD = "fangxin-ingest", "ingest0secret"
@@ -55,21 +54,8 @@ def broker(sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[Broker]:
             session, INGESTER, mosquitto_export.ingester_hash(PASSWORD), bind_site=True
         )
         session.commit()
-    mosquitto_export.write(files, tmp_path / "auth")
-    (tmp_path / "data").mkdir()
-    port, ingest_port = free_port(), free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(deploy_conf(tmp_path, port, ingest_port), encoding="utf-8")
-    log = tmp_path / "mosquitto.out"
-    with log.open("wb") as out:
-        process = subprocess.Popen([binary, "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT)
-    try:
-        assert wait_for_port("127.0.0.1", port), log.read_text()
-        assert wait_for_port("127.0.0.1", ingest_port), log.read_text()
-        yield Broker(port, ingest_port, passwords, log)
-    finally:
-        process.terminate()
-        process.wait(10)
+    with shipped_mosquitto(binary, files, tmp_path) as running:
+        yield Broker(running.port, running.ingest_port, passwords, running.log)
 
 
 class Client:
