@@ -25,6 +25,8 @@ SITE_KINDS = ("market", "kitchen")
 DEVICE_KINDS = ("rapid_test", "camera", "nvr", "scale", "sensor")
 DEFAULT_INTERVAL_S = 60
 # Missed heartbeats after which a device is offline (最大心跳超时次数), set per device.
+# 最大心跳超时次数: default 3 as the GB/T 28181 keepalive defaults (60 s × 3, devices' usual
+# factory setting, unverified against the standard's text); the 2–10 bounds are a local setting.
 DEFAULT_MISSED_BEATS, MIN_MISSED_BEATS, MAX_MISSED_BEATS = 3, 2, 10
 # The doors devices talk through; each observes (and is down) on its own.
 MQTT_DOOR, SIP_DOOR = "mqtt", "sip"
