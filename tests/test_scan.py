@@ -139,8 +139,10 @@ def test_unknown_code_is_a_friendly_404(client: FlaskClient) -> None:
 
 
 def test_scans_are_logged_without_personal_data(
-    client: FlaskClient, admin_key: str, sessions: sessionmaker[Session]
+    settings: Settings, engine: Engine, admin_key: str, sessions: sessionmaker[Session]
 ) -> None:
+    # A flush window longer than the test: the first check must not depend on the machine's speed.
+    client = create_app(replace(settings, scan_flush_s=3600), engine).test_client()
     market(sessions)
     _, cert = setup(client, admin_key)
     for _ in range(3):
@@ -252,8 +254,10 @@ def test_anonymous_scans_cannot_make_a_genuine_code_look_copied(
 
 
 def test_hot_pages_are_cached_until_the_status_changes(
-    client: FlaskClient, admin_key: str, sessions: sessionmaker[Session]
+    settings: Settings, engine: Engine, admin_key: str, sessions: sessionmaker[Session]
 ) -> None:
+    # Pages kept for an hour: only the status change may drop them, not the clock.
+    client = create_app(replace(settings, scan_cache_s=3600), engine).test_client()
     secret, cert = setup(client, admin_key)
     assert 'data-status="genuine"' in page(client, cert["code"])[1]
     with client.application.app_context():
