@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo
@@ -17,6 +18,8 @@ from fangxin.devices.connectivity import start_offline
 from fangxin.devices.liveness import record_activity
 from fangxin.devices.models import ConnectivityEvent, Device, IngesterRun, SecurityEvent
 from fangxin.devices.sweep import sweep
+from fangxin.service.users import add_user
+from tests.pages_helpers import PASSWORD, login
 from tests.sip_helpers import (
     CAMERA,
     CH1,
@@ -147,6 +150,10 @@ def _kinds(sessions: sessionmaker[Session]) -> list[str]:
         return list(session.scalars(select(SecurityEvent.kind).order_by(SecurityEvent.id)))
 
 
+PERIODS = re.compile(r'<table id="periods">.*?<tbody>(.*?)</tbody>', re.S)
+ROW = re.compile(r"<tr>(.*?)</tr>", re.S)
+
+
 def test_uptime_of_a_gb28181_camera_reads_like_an_mqtt_one(
     door: Door, sessions: sessionmaker[Session], client: FlaskClient, admin_key: str
 ) -> None:
@@ -208,5 +215,18 @@ def test_uptime_of_a_gb28181_camera_reads_like_an_mqtt_one(
                 period.pop("seconds")
     assert [p["cause"] for p in sip_body["offline_periods"]] == ["registered", "timeout"]
     assert sip_body == mqtt_body
+    # The dashboard's device page shows both cameras' periods the same way.
+    with sessions.begin() as session:
+        add_user(session, "viewer", PASSWORD, "regulator")
+    assert login(client, "viewer") == 302
+    tables = [
+        PERIODS.search(client.get(f"/devices/{device}").get_data(as_text=True))
+        for device in ("cam-1", "cam-m")
+    ]
+    assert all(tables), "device page without its periods table"
+    sip_rows, mqtt_rows = (ROW.findall(m[1]) for m in tables if m)
+    # registered-not-online, the timeout, and the unobserved time before the doors' first run
+    assert [row.count("登记后未上线") + row.count("心跳超时") for row in sip_rows] == [1, 1, 0]
+    assert sip_rows == mqtt_rows
     report = client.get(f"/api/v1/uptime?{window}&table=sites", headers=headers)
     assert report.status_code == 200
