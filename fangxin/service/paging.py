@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from flask import Response, jsonify, request
 
+from fangxin.service.openapi import json_response
 from fangxin.service.problems import Problem
 
 DEFAULT_LIMIT = 100
@@ -93,3 +94,8 @@ def paged(items: Sequence[Any], page: Page) -> Response:
         query["cursor"] = _encode(page.offset + page.limit)
         response.headers["Link"] = f'<{request.path}?{urlencode(query)}>; rel="next"'
     return response
+
+
+def listing(items: dict[str, Any]) -> dict[str, Any]:
+    """Describe a paged JSON array for OpenAPI, its next page in the Link header."""
+    return json_response({"type": "array", "items": items}) | {"headers": LINK_HEADER}

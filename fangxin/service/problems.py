@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, Response, json, request
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
+
+from fangxin.devices import registry
+
+M = TypeVar("M", bound=BaseModel)
 
 _LOGGER = logging.getLogger(__name__)
 PROBLEM_TYPE = "application/problem+json"
@@ -58,6 +62,10 @@ def init_app(app: Flask) -> None:
     def _invalid(exc: ValidationError) -> Response:
         return validation_problem(exc)
 
+    @app.errorhandler(registry.NotFound)
+    def _not_registered(exc: registry.NotFound) -> Response:
+        return problem_response(404, "Not Found", str(exc))
+
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
         response = problem_response(exc.code or 500, exc.name, exc.description or "")
@@ -75,3 +83,11 @@ def init_app(app: Flask) -> None:
     def _unexpected(exc: Exception) -> Response:
         _LOGGER.error("Unhandled error on %s %s", request.method, request.path, exc_info=exc)
         return problem_response(500, "Internal Server Error", "the error was logged")
+
+
+def parse_body(model: type[M]) -> M:
+    """Validate the JSON body against a model (errors become 422 problem+json)."""
+    data = request.get_json(silent=True)
+    if data is None:
+        raise Problem(400, "Bad Request", "the body must be a JSON document")
+    return model.model_validate(data)

@@ -12,9 +12,7 @@ from sqlalchemy import select
 
 from fangxin.config import ConfigError
 from fangxin.db import utcnow
-from fangxin.devices import registry
 from fangxin.service import bodies
-from fangxin.service.api.sites import parse_body
 from fangxin.service.auth import (
     Principal,
     check_district,
@@ -27,8 +25,8 @@ from fangxin.service.auth import (
 from fangxin.service.context import db_session, state
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.pages.scan import clear_pages
-from fangxin.service.paging import LINK_HEADER, PAGE_PARAMS, page_args, paged
-from fangxin.service.problems import Problem, problem_response
+from fangxin.service.paging import PAGE_PARAMS, listing, page_args, paged
+from fangxin.service.problems import Problem, parse_body, problem_response
 from fangxin.trace.certificates import issuance, qr, recalls, records, subjects
 from fangxin.trace.certificates.models import Certificate, Recall, Subject
 from fangxin.trace.certificates.schemas import (
@@ -60,7 +58,7 @@ def register_errors(blueprint: Blueprint) -> None:
     def _bad_print(exc: qr.QRError) -> Response:
         return problem_response(422, "Cannot print", str(exc))
 
-    for lookup in (records.CertificateNotFound, subjects.SubjectNotFound, registry.NotFound):
+    for lookup in (records.CertificateNotFound, subjects.SubjectNotFound):
 
         @blueprint.errorhandler(lookup)
         def _missing(exc: LookupError) -> Response:
@@ -233,12 +231,11 @@ def openapi(spec: Spec) -> None:
         {"201": json_response(spec.ref(SubjectOut), "Created")},
         body=SubjectIn,
     )
-    listing = json_response({"type": "array", "items": spec.ref(SubjectOut)})
     spec.add(
         "get",
         "/api/v1/subjects",
         "List subjects (search by name or credit code)",
-        {"200": {**listing, "headers": LINK_HEADER}},
+        {"200": listing(spec.ref(SubjectOut))},
         params=[query_param("q"), query_param("district"), *PAGE_PARAMS],
     )
     spec.add(

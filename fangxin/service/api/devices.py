@@ -25,13 +25,12 @@ from fangxin.devices.schemas import (
     TargetOut,
 )
 from fangxin.service import bodies
-from fangxin.service.api.sites import parse_body
 from fangxin.service.auth import check_district, current_principal, requires_role, scoped_district
 from fangxin.service.context import db_session, state
 from fangxin.service.downloads import uptime_download
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.paging import LINK_HEADER, PAGE_PARAMS, page_args, page_of, paged
-from fangxin.service.problems import Problem, problem_response
+from fangxin.service.problems import Problem, parse_body, problem_response
 
 bp = Blueprint("devices_api", __name__, url_prefix="/api/v1")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -68,11 +67,6 @@ def _in_scope(site: Site) -> None:
 @bp.errorhandler(alarms.WorkflowError)
 def _illegal(exc: alarms.WorkflowError) -> Response:
     return problem_response(409, "Illegal alarm transition", str(exc))
-
-
-@bp.errorhandler(registry.NotFound)
-def _not_found(exc: registry.NotFound) -> Response:
-    return problem_response(404, "Not Found", str(exc))
 
 
 @bp.get("/devices/<device_id>/uptime")

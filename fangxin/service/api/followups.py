@@ -11,7 +11,6 @@ from fangxin.devices import registry
 from fangxin.devices.models import Site
 from fangxin.service import bodies
 from fangxin.service.api.results import commit, refuse_nul
-from fangxin.service.api.sites import listing, parse_body
 from fangxin.service.auth import (
     Principal,
     check_site,
@@ -22,8 +21,8 @@ from fangxin.service.auth import (
 )
 from fangxin.service.context import db_session
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
-from fangxin.service.paging import PAGE_PARAMS, page_args, page_of, paged
-from fangxin.service.problems import Problem, problem_response
+from fangxin.service.paging import PAGE_PARAMS, listing, page_args, page_of, paged
+from fangxin.service.problems import Problem, parse_body
 from fangxin.trace.results import catalogue, followup, views
 from fangxin.trace.results.followup_models import Followup, FollowupAlert
 from fangxin.trace.results.schemas import (
@@ -36,11 +35,6 @@ from fangxin.trace.results.schemas import (
 
 bp = Blueprint("results_workflow", __name__, url_prefix="/api/v1")
 bp.before_request(refuse_nul)
-
-
-@bp.errorhandler(registry.NotFound)
-def _not_found(exc: registry.NotFound) -> Response:
-    return problem_response(404, "Not Found", str(exc))
 
 
 def _actor(principal: Principal, name: str | None) -> str:

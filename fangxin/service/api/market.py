@@ -17,11 +17,10 @@ from fangxin.db import utcnow
 from fangxin.devices import registry
 from fangxin.devices.models import Site
 from fangxin.service.api.certificates import register_errors
-from fangxin.service.api.sites import parse_body
 from fangxin.service.auth import check_site, current_principal, own_district, requires_role
 from fangxin.service.context import db_session, state
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
-from fangxin.service.problems import Problem
+from fangxin.service.problems import Problem, parse_body
 from fangxin.trace.certificates import entries, epcis
 from fangxin.trace.certificates.models import Certificate, EntryCheck, Subject
 from fangxin.trace.certificates.records import format_quantity

@@ -45,11 +45,6 @@ BOARD_REFRESH_S = 60
 _REFUSED = {"forbidden", "unknown_device", "site_mismatch", "channel_not_allowed"}
 
 
-@bp.errorhandler(registry.NotFound)
-def _not_found(exc: registry.NotFound) -> Response:
-    return problem_response(404, "Not Found", str(exc))
-
-
 @bp.before_request
 def refuse_nul() -> None:
     """Refuse NUL in the path or query: the database cannot compare text holding it."""

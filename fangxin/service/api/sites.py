@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
-
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel
 
@@ -14,22 +12,11 @@ from fangxin.service import bodies
 from fangxin.service.auth import current_principal, own_district, requires_role, scoped_district
 from fangxin.service.context import db_session, state
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
-from fangxin.service.paging import LINK_HEADER, PAGE_PARAMS, page_args, page_of, paged
-from fangxin.service.problems import Problem, problem_response
+from fangxin.service.paging import PAGE_PARAMS, listing, page_args, page_of, paged
+from fangxin.service.problems import parse_body, problem_response
 from fangxin.trace.site_status import site_status as compute_status
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def parse_body(model: type[M]) -> M:
-    """Validate the JSON body against a model (errors become 422 problem+json)."""
-    data = request.get_json(silent=True)
-    if data is None:
-        raise Problem(400, "Bad Request", "the body must be a JSON document")
-    return model.model_validate(data)
 
 
 def _created(payload: BaseModel) -> tuple[Response, int]:
@@ -39,11 +26,6 @@ def _created(payload: BaseModel) -> tuple[Response, int]:
 @bp.errorhandler(registry.RegistryError)
 def _conflict(exc: registry.RegistryError) -> Response:
     return problem_response(409, "Conflict", str(exc))
-
-
-@bp.errorhandler(registry.NotFound)
-def _not_found(exc: registry.NotFound) -> Response:
-    return problem_response(404, "Not Found", str(exc))
 
 
 @bp.post("/sites")
@@ -98,11 +80,6 @@ def site_status(site_id: str) -> Response:
     site = registry.get_site(session, site_id)
     body = compute_status(session, site, utcnow(), state().settings.timezone)
     return jsonify({"site": SiteOut.model_validate(site).model_dump(mode="json"), **body})
-
-
-def listing(items: dict[str, Any]) -> dict[str, Any]:
-    """Describe a paged JSON array, its next page in the Link header."""
-    return json_response({"type": "array", "items": items}) | {"headers": LINK_HEADER}
 
 
 def openapi(spec: Spec) -> None:

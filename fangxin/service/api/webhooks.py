@@ -6,11 +6,11 @@ from flask import Blueprint, Response, jsonify, request
 
 from fangxin.service import bodies
 from fangxin.service.api.results import refuse_nul
-from fangxin.service.api.sites import listing, parse_body
 from fangxin.service.auth import requires_role
 from fangxin.service.context import db_session
 from fangxin.service.openapi import Spec, json_response, query_param
-from fangxin.service.paging import PAGE_PARAMS, page_args, paged
+from fangxin.service.paging import PAGE_PARAMS, listing, page_args, paged
+from fangxin.service.problems import parse_body
 from fangxin.trace.notify.log import delivery_log
 from fangxin.trace.notify.webhooks import add_endpoint
 from fangxin.trace.results.schemas import EndpointIn
