@@ -28,6 +28,7 @@ from tests.trace_helpers import (
     issue,
     issuer,
     key,
+    link_site,
     market,
     post_results,
     result,
@@ -246,13 +247,14 @@ def test_evidence_must_be_a_negative_test_of_the_product(
         sessions, [result("neg", 12.0), result("pos", 71.0), result("other", 10.0, "韭菜")]
     )
     secret, _ = setup(client, admin_key)
+    link_site(client, admin_key, "s-001", "m-001")
     good = issue(client, secret, basis=["self_test"], test_result={"device": "rt-1", "id": "neg"})
     assert [t["verdict"] for t in good["tests"]] == ["negative"]
     assert good["signed"]["evidence"] == {"device": "rt-1", "result": "neg"}
     for ref, basis, message in (
         ("pos", ["self_test"], "only negative"),
         ("other", ["self_test"], "not this lot"),
-        ("neg", ["quality_control"], "self_test or commissioned_test"),
+        ("neg", ["quality_control"], "needs the self_test basis"),
         ("nope", ["self_test"], "no such"),
     ):
         response = client.post(

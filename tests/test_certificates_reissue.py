@@ -6,7 +6,16 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from tests.trace_helpers import CERT, PURCHASER, auth, issue, issuer, setup, subject
+from tests.trace_helpers import (
+    CERT,
+    PURCHASER,
+    auth,
+    hand_over,
+    issue,
+    issuer,
+    setup,
+    subject,
+)
 
 
 def _purchaser(client: FlaskClient, admin_key: str) -> str:
@@ -15,8 +24,9 @@ def _purchaser(client: FlaskClient, admin_key: str) -> str:
 
 
 def test_split_lots_never_exceed_the_parent(client: FlaskClient, admin_key: str) -> None:
-    _, parent = setup(client, admin_key)
+    producer, parent = setup(client, admin_key)
     buyer = _purchaser(client, admin_key)
+    hand_over(client, producer, parent["number"])
     up = [{"certificate": parent["number"], "quantity": 30}]
     first = issue(client, buyer, subject="p-001", quantity=30, upstream=up)
     assert first["template"] == "purchaser"
@@ -51,6 +61,8 @@ def test_merged_lots_reconcile(client: FlaskClient, admin_key: str) -> None:
     secret, a = setup(client, admin_key)
     b = issue(client, secret, quantity=30)
     buyer = _purchaser(client, admin_key)
+    hand_over(client, secret, a["number"])
+    hand_over(client, secret, b["number"])
     ups = [
         {"certificate": a["number"], "quantity": 20},
         {"certificate": b["number"], "quantity": 10},
@@ -91,12 +103,13 @@ def test_only_purchasers_reissue_and_not_from_voided(client: FlaskClient, admin_
     )
     assert own.status_code == 422
     assert "only purchasers" in own.get_json()["detail"]
+    buyer = _purchaser(client, admin_key)
+    hand_over(client, secret, parent["number"])
     client.post(
         f"/api/v1/certificates/{parent['number']}/revoke",
         json={"reason": "作废测试"},
         headers=auth(secret),
     )
-    buyer = _purchaser(client, admin_key)
     response = client.post(
         "/api/v1/certificates",
         headers=auth(buyer),

@@ -17,9 +17,11 @@ from fangxin.trace.certificates.digital_link import gs1_check_digit
 from tests.trace_helpers import (
     PURCHASER,
     auth,
+    hand_over,
     issue,
     issuer,
     key,
+    link_site,
     market,
     post_results,
     result,
@@ -44,6 +46,7 @@ def scenario(
     market(sessions)
     post_results(sessions, [result("evidence", 9.0)])
     subject(client, admin_key, gtin_prefix="695000000")
+    link_site(client, admin_key, "s-001", "m-001")
     producer = issuer(client, admin_key, "s-001")
     parent = issue(
         client,
@@ -54,6 +57,7 @@ def scenario(
         test_result={"device": "rt-1", "id": "evidence"},
     )
     subject(client, admin_key, **PURCHASER)
+    hand_over(client, producer, parent["number"])
     child = issue(
         client,
         issuer(client, admin_key, "p-001"),

@@ -5,7 +5,17 @@ from __future__ import annotations
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.trace_helpers import PURCHASER, auth, issue, issuer, key, market, setup, subject
+from tests.trace_helpers import (
+    PURCHASER,
+    auth,
+    hand_over,
+    issue,
+    issuer,
+    key,
+    market,
+    setup,
+    subject,
+)
 
 LOT = {"product": "菠菜", "unit": "kg"}
 
@@ -16,6 +26,7 @@ def test_recall_flags_downstream_and_lists_markets(
     secret, parent = setup(client, admin_key)
     subject(client, admin_key, **PURCHASER)
     buyer = issuer(client, admin_key, "p-001")
+    hand_over(client, secret, parent["number"])
     child = issue(client, buyer, subject="p-001", quantity=30, upstream=[parent["number"]])
     grandchild = issue(client, buyer, subject="p-001", quantity=10, upstream=[child["number"]])
     unrelated = issue(client, secret, quantity=5)
@@ -59,9 +70,10 @@ def test_recall_flags_downstream_and_lists_markets(
 def test_recalled_lots_are_refused_and_not_reissued(
     client: FlaskClient, admin_key: str, sessions: sessionmaker[Session]
 ) -> None:
-    _, parent = setup(client, admin_key)
+    producer, parent = setup(client, admin_key)
     subject(client, admin_key, **PURCHASER)
     buyer = issuer(client, admin_key, "p-001")
+    hand_over(client, producer, parent["number"])
     child = issue(client, buyer, subject="p-001", quantity=10, upstream=[parent["number"]])
     client.post(
         f"/api/v1/certificates/{parent['number']}/recall",

@@ -20,6 +20,7 @@ from tests.pages_helpers import PASSWORD, login
 from tests.trace_helpers import (
     PURCHASER,
     auth,
+    hand_over,
     issue,
     issuer,
     key,
@@ -102,8 +103,9 @@ def test_voided_page_says_so(client: FlaskClient, admin_key: str) -> None:
 def test_recalled_page_warns_here_and_downstream(
     client: FlaskClient, admin_key: str, sessions: sessionmaker[Session]
 ) -> None:
-    _, parent = setup(client, admin_key)
+    producer, parent = setup(client, admin_key)
     subject(client, admin_key, **PURCHASER)
+    hand_over(client, producer, parent["number"])
     child = issue(
         client,
         issuer(client, admin_key, "p-001"),

@@ -23,7 +23,7 @@ from fangxin.trace.certificates.signing import (
     signer_from_settings,
     unb64url,
 )
-from tests.trace_helpers import PURCHASER, auth, issue, issuer, setup, subject
+from tests.trace_helpers import PURCHASER, auth, hand_over, issue, issuer, setup, subject
 
 
 def test_anyone_can_verify_with_the_published_key(client: FlaskClient, admin_key: str) -> None:
@@ -73,8 +73,9 @@ def test_a_tampered_record_fails_verification(
 def test_tampered_upstream_link_or_key_fails(
     client: FlaskClient, admin_key: str, sessions: sessionmaker[Session]
 ) -> None:
-    _, parent = setup(client, admin_key)
+    producer, parent = setup(client, admin_key)
     subject(client, admin_key, **PURCHASER)
+    hand_over(client, producer, parent["number"])
     child = issue(
         client,
         issuer(client, admin_key, "p-001"),

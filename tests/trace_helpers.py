@@ -130,3 +130,25 @@ def result(
         body["sample"]["certificate"] = certificate
     body.update(extra)
     return body
+
+
+def link_site(
+    client: FlaskClient, admin: str, subject_id: str, site: str, relation: str = "own"
+) -> None:
+    """Link a site to a subject: its own, or a lab it commissioned."""
+    response = client.post(
+        f"/api/v1/subjects/{subject_id}/sites",
+        json={"site": site, "relation": relation},
+        headers=auth(admin),
+    )
+    assert response.status_code == 201, response.get_json()
+
+
+def hand_over(client: FlaskClient, key_: str, number: str, purchaser: str = "p-001") -> None:
+    """Record, as the upstream issuer, that a lot went to a purchaser."""
+    response = client.post(
+        f"/api/v1/certificates/{number}/transfers",
+        json={"purchaser": purchaser},
+        headers=auth(key_),
+    )
+    assert response.status_code == 201, response.get_json()

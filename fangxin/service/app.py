@@ -14,10 +14,12 @@ from fangxin.db import check_migrated, make_engine
 from fangxin.service import audit, health, metrics, problems, ratelimit, security
 from fangxin.service.api import (
     certificates,
+    custody,
     devices,
     followups,
     labels,
     market,
+    proofs,
     results,
     sites,
     webhooks,
@@ -35,6 +37,8 @@ OPENAPI_PARTS: tuple[Part, ...] = (
     followups.openapi,
     webhooks.openapi,
     certificates.openapi,
+    custody.openapi,
+    proofs.openapi,
     labels.openapi,
     market.openapi,
     scan.openapi,
@@ -84,7 +88,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.register_blueprint(results.bp)
     app.register_blueprint(followups.bp)
     app.register_blueprint(webhooks.bp)
-    for module in (certificates, labels, market, scan):
+    for module in (certificates, custody, proofs, labels, market, scan):
         app.register_blueprint(module.bp)
     app.register_blueprint(devices.bp)
     views.init_app(app)

@@ -29,6 +29,7 @@ from fangxin.service.paging import PAGE_PARAMS, listing, page_args, paged
 from fangxin.service.problems import Problem, parse_body, problem_response
 from fangxin.trace.certificates import issuance, qr, recalls, records, subjects
 from fangxin.trace.certificates.models import Certificate, Recall, Subject
+from fangxin.trace.certificates.proofs import ProofError
 from fangxin.trace.certificates.schemas import (
     CertificateIn,
     CertificateOut,
@@ -49,6 +50,16 @@ def register_errors(blueprint: Blueprint) -> None:
     def _invalid(exc: records.CertificateError) -> Response:
         errors = [{"field": exc.field, "message": str(exc)}]
         return problem_response(422, "Invalid certificate", str(exc), errors=errors)
+
+    @blueprint.errorhandler(records.CertificateRefused)
+    def _refused(exc: records.CertificateRefused) -> Response:
+        errors = [{"field": exc.field, "message": str(exc)}]
+        return problem_response(403, "Not yours to cite", str(exc), errors=errors)
+
+    @blueprint.errorhandler(ProofError)
+    def _bad_proof(exc: ProofError) -> Response:
+        errors = [{"field": exc.field, "message": str(exc)}]
+        return problem_response(422, "Invalid proof", str(exc), errors=errors)
 
     @blueprint.errorhandler(ConfigError)
     def _unavailable(exc: ConfigError) -> Response:

@@ -9,12 +9,19 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fangxin.trace.certificates.custody import check_evidence, check_upstream
 from fangxin.trace.certificates.digital_link import DigitalLinkError, check_value, normalise_gtin
 from fangxin.trace.certificates.models import Certificate, CertificateLink, CertificateTest, Subject
+from fangxin.trace.certificates.proofs import (
+    NO_PROOF_NO_PURCHASE,
+    ProofError,
+    QualityProof,
+    held_proofs,
+    link_proofs,
+)
 from fangxin.trace.certificates.recalls import recalled_ids
 from fangxin.trace.certificates.records import (
     COMMITMENTS,
-    TEST_BASIS,
     CertificateConflict,
     CertificateError,
     find,
@@ -62,6 +69,7 @@ def _draws(session: Session, subject: Subject, data: CertificateIn, unit: str) -
             raise CertificateError("upstream", f"no certificate {item.certificate}")
         # Lock the parent row (PostgreSQL) so concurrent re-issues cannot overdraw it.
         session.execute(select(Certificate.id).where(Certificate.id == parent.id).with_for_update())
+        check_upstream(session, subject, parent)
         if any(d.parent.id == parent.id for d in draws):
             raise CertificateError("upstream", f"{parent.number} is listed twice")
         if parent.status != "valid" or recalled_ids(session, [parent.id]):
@@ -88,7 +96,9 @@ def _draws(session: Session, subject: Subject, data: CertificateIn, unit: str) -
     return draws
 
 
-def _evidence(session: Session, data: CertificateIn, basis: list[str]) -> RapidTestResult | None:
+def _evidence(
+    session: Session, subject: Subject, data: CertificateIn, basis: list[str]
+) -> RapidTestResult | None:
     if data.test_result is None:
         return None
     result = session.scalar(
@@ -99,17 +109,32 @@ def _evidence(session: Session, data: CertificateIn, basis: list[str]) -> RapidT
     )
     if result is None:
         raise CertificateError("test_result", "no such rapid-test result")
+    check_evidence(session, subject, result, basis)
     if result.verdict != "negative":
         raise CertificateError(
             "test_result", f"only negative results count, this is {result.verdict}"
         )
     if result.sample_name != data.product:
         raise CertificateError("test_result", f"the test was on {result.sample_name}, not this lot")
-    if not TEST_BASIS & set(basis):
-        raise CertificateError(
-            "basis", "a linked test needs the self_test or commissioned_test basis"
-        )
     return result
+
+
+def _proofs(
+    session: Session, subject: Subject, data: CertificateIn, drawn_upstream: bool
+) -> list[QualityProof]:
+    try:
+        proofs = held_proofs(session, data.proofs, subject_id=subject.id)
+    except ProofError as exc:
+        raise CertificateError(exc.field, str(exc)) from exc
+    # Records imported from before the 2026 Order are kept as they were issued.
+    rule_applies = subject.kind == "purchaser" and data.template_version == "2026"
+    if rule_applies and not drawn_upstream and not proofs:
+        raise CertificateError(
+            "upstream",
+            "a purchaser's certificate cites an upstream certificate or a recorded proof: "
+            + NO_PROOF_NO_PURCHASE,
+        )
+    return proofs
 
 
 def _gtin_lot(subject: Subject, data: CertificateIn) -> tuple[str | None, str | None]:
@@ -142,7 +167,8 @@ def issue(
     basis = normalise_basis(data.basis)
     unit = normalise_unit(data.unit)
     draws = _draws(session, subject, data, unit)
-    evidence = _evidence(session, data, basis)
+    evidence = _evidence(session, subject, data, basis)
+    proofs = _proofs(session, subject, data, bool(draws))
     gtin, lot = _gtin_lot(subject, data)
     issued_at = (data.issued_at or now).astimezone(dt.UTC).replace(microsecond=0)
     number = next_number(session, issued_at.astimezone(ZoneInfo(tz)).date())
@@ -190,5 +216,6 @@ def issue(
         session.add(
             CertificateTest(certificate_id=cert.id, result_id=evidence.id, source="evidence")
         )
+    link_proofs(session, cert.id, proofs)
     session.flush()
     return cert

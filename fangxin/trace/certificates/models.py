@@ -22,6 +22,8 @@ from fangxin.db import Base, utcnow
 SUBJECT_KINDS = ("producer", "purchaser")
 CERT_STATUSES = ("valid", "voided")
 ENTRY_STATUSES = ("admitted", "pending_test", "refused")
+# own: the subject's own sites and instruments (自行检测); commissioned: a lab it hired (委托检测).
+SITE_RELATIONS = ("own", "commissioned")
 
 
 class Subject(Base):
@@ -175,4 +177,29 @@ class Recall(Base):
     certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), unique=True)
     reason: Mapped[str] = mapped_column(Text)
     recalled_at: Mapped[dt.datetime]
+    key_id: Mapped[int | None]
+
+
+class SubjectSite(Base):
+    """A site whose instruments test for a subject: its own, or a commissioned lab (委托检测)."""
+
+    __tablename__ = "subject_sites"
+
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), primary_key=True, index=True)
+    relation: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    key_id: Mapped[int | None]
+
+
+class CertificateTransfer(Base):
+    """An upstream issuer naming the purchaser its lot went to: the purchaser may draw on it."""
+
+    __tablename__ = "certificate_transfers"
+
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), primary_key=True)
+    purchaser_id: Mapped[str] = mapped_column(
+        ForeignKey("subjects.id"), primary_key=True, index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     key_id: Mapped[int | None]

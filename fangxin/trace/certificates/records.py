@@ -78,6 +78,10 @@ class CertificateError(ValueError):
         self.field = field
 
 
+class CertificateRefused(CertificateError):
+    """Evidence or an upstream lot the subject has no right to cite (403, nothing stored)."""
+
+
 class CertificateNotFound(LookupError):
     """No certificate has that number or code."""
 

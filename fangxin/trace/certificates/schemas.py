@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from fangxin.contract.ids import Id
 from fangxin.trace.certificates.credit_code import check_credit_code
+from fangxin.trace.certificates.proofs import ProofOut
 
 Text = Annotated[str, Field(min_length=1, max_length=100)]
 Quantity = Annotated[Decimal, Field(gt=0, le=Decimal("1000000000"), decimal_places=3)]
@@ -84,6 +85,10 @@ class CertificateIn(_In):
     basis: Annotated[list[str], Field(min_length=1, max_length=4)]
     test_result: TestRef | None = None
     upstream: list[UpstreamIn | Ref] = Field(default_factory=list, max_length=50)
+    # Ids of proofs the subject recorded (其他质量安全合格证明), for lots bought without a 合格证.
+    proofs: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
+        default_factory=list, max_length=20
+    )
     gtin: str | None = None
     lot: str | None = None
     contact: Annotated[str, Field(min_length=5, max_length=64)] | None = None
@@ -178,6 +183,7 @@ class CertificateOut(BaseModel):
     upstream: list[LinkOut]
     downstream: list[LinkOut]
     tests: list[TestOut]
+    proofs: list[ProofOut]
     signature: SignatureOut
     signed: dict[str, object]
 
@@ -219,3 +225,33 @@ class RecallOut(BaseModel):
     recalled_at: dt.datetime
     downstream: list[str]
     markets: list[MarketOut]
+
+
+class SiteLinkIn(_In):
+    """A site whose instruments test for a subject: its own or a commissioned lab."""
+
+    site: Ref
+    relation: Literal["own", "commissioned"]
+
+
+class SiteLinkOut(BaseModel):
+    """A subject's linked site."""
+
+    subject: str
+    site: str
+    relation: str
+    created_at: dt.datetime
+
+
+class TransferIn(_In):
+    """The purchaser a lot was handed to."""
+
+    purchaser: Ref
+
+
+class TransferOut(BaseModel):
+    """A lot handed to a purchaser, who may re-issue from it."""
+
+    certificate: str
+    purchaser: str
+    created_at: dt.datetime

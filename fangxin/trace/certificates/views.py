@@ -18,6 +18,7 @@ from fangxin.trace.certificates.models import (
     Recall,
     Subject,
 )
+from fangxin.trace.certificates.proofs import proof_view, proofs_of
 from fangxin.trace.certificates.recalls import admitting_markets, lineage, recalls_affecting
 from fangxin.trace.certificates.records import BASIS_LABELS, content_of, format_quantity
 from fangxin.trace.certificates.scans import ScanStats, scan_stats
@@ -158,6 +159,7 @@ def certificate_view(
         upstream=[_link_out(c, q) for c, q in facts.parents],
         downstream=[_link_out(c, q) for c, q in _links(session, cert, "down")],
         tests=tests_of(session, [cert.id, *ancestors]),
+        proofs=[proof_view(p) for p in proofs_of(session, cert.id)],
         signature=SignatureOut(
             alg=ALGORITHM,
             key_id=cert.key_id,
