@@ -203,7 +203,7 @@ def issue(
     )
     upstream = [(d.parent.number, d.quantity_milli) for d in draws]
     ev = (evidence.device_id, evidence.result_id) if evidence else None
-    cert.signature = signer.sign(signed_content(cert, upstream, ev))
+    cert.signature = signer.sign(signed_content(cert, upstream, ev, proofs))
     session.add(cert)
     session.flush()
     for d in draws:

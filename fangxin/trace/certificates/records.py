@@ -17,6 +17,7 @@ from fangxin.trace.certificates.models import (
     CertificateLink,
     CertificateSequence,
 )
+from fangxin.trace.certificates.proofs import QualityProof, proofs_of
 from fangxin.trace.certificates.signing import verify
 from fangxin.trace.results.models import RapidTestResult
 
@@ -155,10 +156,13 @@ def get(session: Session, ref: str) -> Certificate:
 
 
 def signed_content(
-    cert: Certificate, upstream: list[tuple[str, int]], evidence: tuple[str, str] | None
+    cert: Certificate,
+    upstream: list[tuple[str, int]],
+    evidence: tuple[str, str] | None,
+    proofs: list[QualityProof] | None = None,
 ) -> dict[str, Any]:
     """Return the content a certificate's signature covers (what the label states, and links)."""
-    return {
+    content: dict[str, Any] = {
         "v": 1,
         "number": cert.number,
         "code": cert.code,
@@ -177,6 +181,11 @@ def signed_content(
         "gtin": cert.gtin,
         "lot": cert.lot,
     }
+    if proofs:  # only when cited: certificates signed before proofs existed still verify
+        content["proofs"] = [
+            {"kind": p.kind, "number": p.number, "photo_sha256": p.photo_sha256} for p in proofs
+        ]
+    return content
 
 
 def content_of(
@@ -194,7 +203,7 @@ def content_of(
     if cert.test_result_id is not None:
         result = session.get(RapidTestResult, cert.test_result_id)
         evidence = (result.device_id, result.result_id) if result else ("?", "?")
-    return signed_content(cert, upstream, evidence)
+    return signed_content(cert, upstream, evidence, proofs_of(session, cert.id))
 
 
 def verify_certificate(session: Session, cert: Certificate) -> str | None:
