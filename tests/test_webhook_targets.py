@@ -108,3 +108,78 @@ def test_private_and_loopback_targets_are_refused_by_default(
     assert (ok, code) == (False, None)
     assert error is not None
     assert "private or loopback" in error
+
+
+class Rebinding:
+    """A resolver that answers a public address once, then a private one (DNS rebinding)."""
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = list(answers)
+        self.asked: list[tuple[str, int]] = []
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        self.asked.append((host, port))
+        return [self.answers[min(len(self.asked), len(self.answers)) - 1]]
+
+
+def test_a_rebinding_answer_cannot_reach_a_private_host(
+    sessions: sessionmaker[Session], servers: tuple[str, list[str], list[str]]
+) -> None:
+    url, hits, _ = servers
+    port = int(url.split(":")[2].split("/")[0])
+    confirmed_case(sessions, f"http://hooks.example:{port}/hook")
+    resolver = Rebinding("93.184.216.34", "127.0.0.1")
+    dispatcher = Dispatcher(sessions, Backoff(base_s=30), timeout_s=1, resolve=resolver)
+    assert dispatcher.deliver_due(utcnow()) == 0
+    assert resolver.asked == [("hooks.example", port)]  # resolved once, checked, connected
+    assert hits == []  # the loopback receiver the second answer names got nothing
+    ((ok, code, error),) = attempts(sessions)
+    assert (ok, code) == (False, None)
+    assert error is not None
+    assert "93.184.216.34" in error  # it tried the checked address, and only that
+
+
+def test_a_private_first_answer_is_refused_before_connecting(
+    sessions: sessionmaker[Session], servers: tuple[str, list[str], list[str]]
+) -> None:
+    url, hits, _ = servers
+    port = int(url.split(":")[2].split("/")[0])
+    confirmed_case(sessions, f"http://hooks.example:{port}/hook")
+    resolver = Rebinding("10.1.2.3")
+    assert Dispatcher(sessions, Backoff(base_s=30), resolve=resolver).deliver_due(utcnow()) == 0
+    assert hits == []
+    ((_, _, error),) = attempts(sessions)
+    assert error is not None
+    assert "10.1.2.3, a private or loopback address" in error
+
+
+def test_the_connection_goes_to_the_checked_address_under_the_name(
+    sessions: sessionmaker[Session],
+) -> None:
+    seen: list[str | None] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(self.headers.get("Host"))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        confirmed_case(sessions, f"http://hooks.example:{port}/hook?x=1")
+        resolver = Rebinding("127.0.0.1")
+        dispatcher = Dispatcher(
+            sessions, Backoff(), timeout_s=5, allow_private=True, resolve=resolver
+        )
+        assert dispatcher.deliver_due(utcnow()) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == [f"hooks.example:{port}"]  # the Host header keeps the name

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.db import utcnow
 from fangxin.trace.notify.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from fangxin.trace.notify.transport import post
+from fangxin.trace.notify.transport import Resolver, post, system_resolve
 
 _LOGGER = logging.getLogger(__name__)
 USER_AGENT = "fangxin-webhooks/1"
@@ -160,10 +160,12 @@ class Dispatcher:
         lease_s: float = 60.0,
         *,
         allow_private: bool = False,
+        resolve: Resolver = system_resolve,
     ) -> None:
         """Send with these sessions, retry schedule and HTTP timeout (private hosts if allowed)."""
         self.sessions = sessions
         self.allow_private = allow_private
+        self.resolve = resolve
         self.backoff = backoff or Backoff()
         self.timeout_s = timeout_s
         self.lease = dt.timedelta(seconds=lease_s)
@@ -211,7 +213,14 @@ class Dispatcher:
             "X-Fangxin-Timestamp": str(timestamp),
             "X-Fangxin-Signature": sign(job.secret, timestamp, job.body),
         }
-        return post(job.url, job.body, headers, self.timeout_s, allow_private=self.allow_private)
+        return post(
+            job.url,
+            job.body,
+            headers,
+            self.timeout_s,
+            allow_private=self.allow_private,
+            resolve=self.resolve,
+        )
 
     def _record(
         self, job: _Job, now: dt.datetime, code: int | None, error: str | None, ms: int
