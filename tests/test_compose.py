@@ -33,7 +33,7 @@ from tests.deploy_helpers import (
 
 SCHEMA = ROOT / "tests" / "data" / "compose" / "compose-spec.json"
 NEEDED = {"mosquitto", "influxdb", "postgres", "redis", "migrate", "web", "ingest", "grafana"}
-ONE_SHOT = {"migrate", "mosquitto-auth"}
+ONE_SHOT = {"db-roles", "migrate", "db-grants", "mosquitto-auth"}
 # Where each engine keeps its data inside its official image: these must be named volumes.
 DATA_DIRS = {
     "postgres": "/var/lib/postgresql/data",
@@ -170,18 +170,21 @@ def test_depends_on_conditions(services: dict[str, dict[str, Any]]) -> None:
             else:
                 assert condition == "service_completed_successfully", (name, target)
                 assert target in ONE_SHOT, (name, target)
+    done = "service_completed_successfully"
     expected = {
-        "migrate": {"postgres": "service_healthy"},
-        "mosquitto-auth": {"migrate": "service_completed_successfully"},
+        "db-roles": {"postgres": "service_healthy"},
+        "migrate": {"db-roles": done},
+        "db-grants": {"migrate": done},
+        "mosquitto-auth": {"db-grants": done},
         "mosquitto": {"mosquitto-auth": "service_completed_successfully"},
         "web": {
             "postgres": "service_healthy",
             "redis": "service_healthy",
-            "migrate": "service_completed_successfully",
+            "db-grants": done,
         },
         "ingest": {
             "postgres": "service_healthy",
-            "migrate": "service_completed_successfully",
+            "db-grants": done,
             "mosquitto": "service_healthy",
             "influxdb": "service_healthy",
         },
@@ -235,7 +238,9 @@ def test_production_settings_are_complete(services: dict[str, dict[str, Any]]) -
         settings = Settings.from_env(svc["environment"])
         assert settings.production, name
         settings.check_production()
-        assert settings.database_url.startswith("postgresql+psycopg://fangxin:")
+        # migrations as the schema's owner, everything else as the app role (roles.sql)
+        user = "fangxin_migrate" if name == "migrate" else "fangxin_app"
+        assert settings.database_url.startswith(f"postgresql+psycopg://{user}:"), name
         assert "@postgres:5432/" in settings.database_url
         assert settings.mqtt_url
         broker = BrokerAddress.parse(settings.mqtt_url)

@@ -1,10 +1,15 @@
 -- fangxin's PostgreSQL roles: migrations own the schema, the app only reads and writes rows.
 --
 --   psql -v ON_ERROR_STOP=1 -v migrate_role=fangxin_migrate -v app_role=fangxin_app \
---        -v app_password="$FANGXIN_APP_DB_PASSWORD" -d fangxin -f deploy/postgres/roles.sql
+--        -v app_password="$FANGXIN_APP_DB_PASSWORD" \
+--        [-v migrate_password="$FANGXIN_MIGRATE_DB_PASSWORD"] [-v own_tables=on] \
+--        -d fangxin -f deploy/postgres/roles.sql
 --
 -- Run it as a superuser (or the database owner) once before `fangxin db upgrade` (as the
 -- migrate role) and again after every upgrade: it is idempotent and grants on new tables.
+-- docker-compose.yml does both (services db-roles and db-grants). With migrate_password the
+-- migrate role may log in (the migrate service does); with own_tables=on every table of the
+-- schema that another role owns (a deployment that ran as one owner) passes to the migrate role.
 -- The app role owns nothing, so it cannot TRUNCATE, ALTER or DROP a table, nor disable or drop
 -- the audit log's triggers; on audit_log it may only INSERT, SELECT and set the three columns
 -- the trigger lets change (status once, object_id once, attempts).
@@ -19,6 +24,20 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app_role') \gexec
 
 ALTER ROLE :"app_role" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS
     PASSWORD :'app_password';
+
+\if :{?migrate_password}
+ALTER ROLE :"migrate_role" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS
+    PASSWORD :'migrate_password';
+SELECT format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), :'migrate_role') \gexec
+\endif
+
+\if :{?own_tables}
+-- Tables made by an earlier single-owner deployment pass to the migrate role (their owned
+-- sequences follow them), so the next upgrade can alter them and the app role owns none.
+SELECT format('ALTER TABLE %I OWNER TO %I', tablename, :'migrate_role')
+FROM pg_tables
+WHERE schemaname = 'public' AND tableowner <> :'migrate_role' \gexec
+\endif
 
 -- The app connects and uses the schema; it creates nothing in it.
 SELECT format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), :'app_role') \gexec
