@@ -70,6 +70,22 @@ def test_a_write_whose_audit_row_cannot_be_written_is_refused(
     assert [(r.status, r.object_id) for r in rows] == [(201, f"id={PRODUCER['id']}")]
 
 
+def test_a_write_on_a_path_with_ids_is_audited_with_its_status(
+    client: FlaskClient, admin_key: str, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The pending row once carried the path's ids, so the trigger refused to finish it: the
+    # row stayed at status 0 and the error only reached the log.
+    client.post("/api/v1/subjects", json=PRODUCER, headers=auth(admin_key))
+    made = client.post(f"/api/v1/subjects/{PRODUCER['id']}/keys", headers=auth(admin_key))
+    assert made.status_code == 201
+    assert "Could not write the audit entry" not in caplog.text
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT status, object_id FROM audit_log WHERE path LIKE '%/keys'")
+        ).one()
+    assert (row.status, row.object_id) == (201, f"subject_id={PRODUCER['id']}")
+
+
 @needs_pg
 def test_truncate_of_the_audit_log_is_refused(engine: Engine, client: FlaskClient) -> None:
     if engine.dialect.name != "postgresql":

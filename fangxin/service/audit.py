@@ -70,7 +70,8 @@ def entry_for(response: Response | None) -> AuditEntry:
         path=request.path[:500],
         endpoint=(request.endpoint or "")[:100] or None,
         status=response.status_code if response is not None else PENDING,
-        object_id=_object_id(response),
+        # A pending row has none: the trigger lets the finishing update set it once, from NULL.
+        object_id=_object_id(response) if response is not None else None,
         client=client_address(state().settings.trusted_proxies)[:64],
         request_id=g.get("request_id"),
     )
