@@ -119,6 +119,8 @@ def publisher(broker_url: str, client_id: str = "") -> Iterator[mqtt.Client]:
     address = BrokerAddress.parse(broker_url)
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
     client.max_inflight_messages_set(1000)
+    if address.username:
+        client.username_pw_set(address.username, address.password)
     client.connect(address.host, address.port)
     client.loop_start()
     try:

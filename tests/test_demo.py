@@ -8,12 +8,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from fangxin.sim.broker import free_port, mosquitto_binary
 from tests.helpers import dumps, publisher, result, wait_until
@@ -46,6 +49,29 @@ def sip_options(port: int) -> bytes:
             return sock.recv(65536)
         except TimeoutError:
             return b""
+
+
+def connack(port: int, username: str | None = None, password: str | None = None) -> bool:
+    """Connect to the demo broker; tell whether it accepted (False: refused)."""
+    answered = threading.Event()
+    accepted: list[bool] = []
+
+    def on_connect(_c: mqtt.Client, _u: object, _f: object, code: Any, _p: object) -> None:
+        accepted.append(not code.is_failure)
+        answered.set()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    if username:
+        client.username_pw_set(username, password)
+    client.on_connect = on_connect
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        assert answered.wait(10), "no CONNACK"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return accepted[0]
 
 
 @pytest.mark.parametrize("broker", ["mosquitto", "amqtt"])
@@ -83,7 +109,13 @@ def test_demo_end_to_end(tmp_path: Path, broker: str) -> None:
         # the simulated devices' heartbeats arriving means the ingester is subscribed
         assert wait_until(lambda: get_json(status_url)["devices"]["online"] > 0, 30)
         before = get_json(status_url)["results_today"]["positive"]
-        with publisher(f"mqtt://127.0.0.1:{mqtt_port}") as client:
+        # §11: the demo's broker admits no anonymous client, nor a wrong password
+        assert connack(mqtt_port) is False
+        assert connack(mqtt_port, "rt-m-001", "guess") is False
+        creds = json.loads((tmp_path / "var" / "mqtt_credentials.json").read_text())
+        device = f"rt-m-001:{creds['devices']['rt-m-001']}"
+        assert connack(mqtt_port, *device.split(":")) is True
+        with publisher(f"mqtt://{device}@127.0.0.1:{mqtt_port}") as client:
             start = time.monotonic()
             info = client.publish(
                 "fangxin/v1/m-001/rt-m-001/result", dumps(result("manual-1", 62.5)), qos=1
@@ -93,7 +125,9 @@ def test_demo_end_to_end(tmp_path: Path, broker: str) -> None:
         elapsed = time.monotonic() - start
         assert elapsed < 2.0
         text = log.read_text()
-        assert f"mqtt://127.0.0.1:{mqtt_port} ({broker})" in text
+        assert f"mqtt://127.0.0.1:{mqtt_port} ({broker}; no anonymous clients" in text
+        assert f"-u {device.replace(':', ' -P ')} " in text  # the example logs in as a device
+        assert next(iter(creds["ingester"].values())) not in text
         if broker == "amqtt":
             assert "with MQTT 3.1.1, clean session off" in text
         assert f"@127.0.0.1:{sip_port} (udp, tcp)" in text

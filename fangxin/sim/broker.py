@@ -19,14 +19,21 @@ MOSQUITTO_CONF = """\
 # "mosquitto" user, which cannot write its persistence file into our data dir.
 user {user}
 listener {port} {host}
-allow_anonymous true
-persistence true
+{auth}persistence true
 persistence_location {store}/
 autosave_interval 1
 # Ingesters keep persistent sessions: hold their backlog while they restart.
 max_queued_messages 1000000
 max_inflight_messages 1000
 log_dest file {log}
+"""
+# The demo's broker: no anonymous clients, each device its own user and topics (as
+# deploy/mosquitto/mosquitto.conf does), and a client id that is its username.
+MOSQUITTO_AUTH = """\
+allow_anonymous false
+use_username_as_clientid true
+password_file {dir}/password_file
+acl_file {dir}/acl_file
 """
 
 
@@ -81,9 +88,17 @@ def mosquitto_binary() -> str | None:
 
 
 def start_broker(
-    data_dir: Path, port: int, host: str = "127.0.0.1", prefer: str = "mosquitto"
+    data_dir: Path,
+    port: int,
+    host: str = "127.0.0.1",
+    prefer: str = "mosquitto",
+    auth_dir: Path | None = None,
 ) -> RunningBroker:
-    """Start a broker on host:port keeping its files under data_dir."""
+    """Start a broker on host:port keeping its files under data_dir.
+
+    With auth_dir (holding `password_file` and `acl_file`, see `fangxin.sim.broker_auth`) the
+    broker refuses anonymous clients; without it anyone may connect (the tests' brokers).
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     binary = mosquitto_binary() if prefer == "mosquitto" else None
     if binary:
@@ -97,6 +112,7 @@ def start_broker(
                 host=host,
                 store=store,
                 log=data_dir / "mosquitto.log",
+                auth=MOSQUITTO_AUTH.format(dir=auth_dir) if auth_dir else "allow_anonymous true\n",
             )
         )
         cmd = [binary, "-c", str(conf)]
@@ -111,6 +127,8 @@ def start_broker(
             "--port",
             str(port),
         ]
+        if auth_dir is not None:
+            cmd += ["--password-file", str(auth_dir / "password_file")]
         kind = "amqtt"
     log = (data_dir / f"{kind}.out").open("ab")
     process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)

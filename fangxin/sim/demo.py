@@ -26,6 +26,7 @@ from fangxin.service.auth import create_key
 from fangxin.service.security import session_secret
 from fangxin.service.users import add_user
 from fangxin.sim.broker import RunningBroker, mosquitto_binary, start_broker, wait_for_port
+from fangxin.sim.broker_auth import CREDENTIALS_FILE, DemoCredentials, issue_credentials, write_auth
 from fangxin.sim.camera_sim import Camera, CameraFleet, Flakiness
 from fangxin.sim.device_clients import run_cameras, run_fleet
 from fangxin.sim.history import DAYS, Seeded, seed_history
@@ -73,8 +74,14 @@ def dashboard_login(session: Session, data_dir: Path) -> tuple[str, str]:
     return username, password
 
 
-def prepare(settings: Settings, history: bool) -> tuple[str, str, str, Seeded | None]:
-    """Migrate, register the fleet, the account and (first time) the history; return secrets."""
+def prepare(
+    settings: Settings, history: bool
+) -> tuple[str, str, str, Seeded | None, DemoCredentials | None]:
+    """Migrate, register the fleet, the account and (first time) the history; return secrets.
+
+    With the embedded broker, every simulated device gets a fresh MQTT password and the broker's
+    password and ACL files are written: the broker admits no anonymous client.
+    """
     engine = make_engine(settings.database_url)
     upgrade(engine)
     now = utcnow()
@@ -87,6 +94,10 @@ def prepare(settings: Settings, history: bool) -> tuple[str, str, str, Seeded | 
         admin_key = create_key(session, "admin", name="demo")
         if fresh:
             seeded = seed_history(session, settings, now)
+        creds = None
+        if not settings.mqtt_url:
+            creds = issue_credentials(session, [d.id for d in demo_fleet()[1]], now)
+            write_auth(session, creds, settings.data_dir / "broker" / "auth", settings.data_dir)
         session.commit()
     if seeded is not None:
         marker.write_text(f"{seeded.certificate_number}\n{seeded.certificate_code}\n")
@@ -94,7 +105,7 @@ def prepare(settings: Settings, history: bool) -> tuple[str, str, str, Seeded | 
         number, code = marker.read_text().split("\n")[:2]
         seeded = Seeded(number, code)
     engine.dispose()
-    return username, password, admin_key, seeded
+    return username, password, admin_key, seeded, creds
 
 
 def _broker(settings: Settings, mqtt_port: int, choice: str) -> tuple[str, RunningBroker | None]:
@@ -103,7 +114,8 @@ def _broker(settings: Settings, mqtt_port: int, choice: str) -> tuple[str, Runni
     prefer = "amqtt" if choice == "amqtt" else "mosquitto"
     if choice == "mosquitto" and mosquitto_binary() is None:
         raise SystemExit("--broker mosquitto: no mosquitto binary found")
-    broker = start_broker(settings.data_dir / "broker", mqtt_port, prefer=prefer)
+    broker_dir = settings.data_dir / "broker"
+    broker = start_broker(broker_dir, mqtt_port, prefer=prefer, auth_dir=broker_dir / "auth")
     if broker.kind == "amqtt":
         _LOGGER.warning(
             "No mosquitto binary found: using the embedded amqtt broker (MQTT 3.1.1). It does not "
@@ -122,16 +134,22 @@ def run_demo(
 ) -> int:
     """Run the demo until Ctrl-C; return the exit code."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    username, password, admin_key, seeded = prepare(settings, history)
+    username, password, admin_key, seeded, creds = prepare(settings, history)
 
     mqtt_url, broker = _broker(settings, mqtt_port, broker_choice)
+    ingest_url = mqtt_url
+    if creds is not None:  # our broker: the ingester logs in as its own user
+        ingest_url = mqtt_url.replace(
+            "mqtt://", f"mqtt://{creds.ingester_user}:{creds.ingester_password}@", 1
+        )
     env = {
         **os.environ,
         "FANGXIN_DATA_DIR": str(settings.data_dir),
         "FANGXIN_DATABASE_URL": settings.database_url,
-        "FANGXIN_MQTT_URL": mqtt_url,
+        "FANGXIN_MQTT_URL": ingest_url,
         "FANGXIN_SECRET_KEY": session_secret(settings),
-        "FANGXIN_INGEST_CLIENT_ID": "fangxin-demo-ingest",
+        # With use_username_as_clientid the broker uses the username anyway: keep them equal.
+        "FANGXIN_INGEST_CLIENT_ID": creds.ingester_user if creds else "fangxin-demo-ingest",
         "FANGXIN_SIP_ID": settings.sip_id or DEMO_SIP_ID,
         "FANGXIN_PUBLIC_URL": public_base(settings),
     }
@@ -162,9 +180,17 @@ def run_demo(
         DEMO_FLAKINESS,
     )
     address = BrokerAddress.parse(mqtt_url)
-    fleet = threading.Thread(target=run_fleet, args=(address, sim, stop), daemon=True)
+    passwords = creds.devices if creds else None
+    fleet = threading.Thread(
+        target=run_fleet, args=(address, sim, stop), kwargs={"passwords": passwords}, daemon=True
+    )
     fleet.start()
-    camera_fleet = threading.Thread(target=run_cameras, args=(address, cameras, stop), daemon=True)
+    camera_fleet = threading.Thread(
+        target=run_cameras,
+        args=(address, cameras, stop),
+        kwargs={"passwords": passwords},
+        daemon=True,
+    )
     camera_fleet.start()
     web_up = wait_for_port("127.0.0.1", port, 30)
     base = f"http://127.0.0.1:{port}"
@@ -181,6 +207,13 @@ def run_demo(
         ensure_ascii=False,
     )
     topic = "fangxin/v1/m-001/rt-m-001/result"
+    login, broker_note = "", "external"
+    if broker is not None:
+        broker_note = broker.kind
+    if creds is not None:
+        login = f"-u rt-m-001 -P {creds.devices['rt-m-001']} "
+        where = settings.data_dir.resolve() / CREDENTIALS_FILE
+        broker_note += f"; no anonymous clients, device passwords in {where}"
     sample = ""
     if seeded is not None:
         sample = (
@@ -194,12 +227,12 @@ def run_demo(
   kitchen     {base}/sites/k-001
 {sample}  web app     {base}/healthz  {base}/openapi.json
   status      {base}/api/v1/sites/m-001/status
-  MQTT broker {mqtt_url} ({broker.kind if broker else "external"})
+  MQTT broker {mqtt_url} ({broker_note})
   GB/T 28181  sip:{env["FANGXIN_SIP_ID"]}@127.0.0.1:{sip_port} (udp, tcp)
   admin key   {admin_key}
   data dir    {settings.data_dir.resolve()}
 
-  try:  mosquitto_pub -h {address.host} -p {address.port} -q 1 -t {topic} \\
+  try:  mosquitto_pub -h {address.host} -p {address.port} {login}-q 1 -t {topic} \\
           -m '{example}'
   stop: Ctrl-C
 """

@@ -44,10 +44,13 @@ def run_fleet(
     stop: threading.Event,
     duration_s: float | None = None,
     tick_s: float = 0.5,
+    passwords: dict[str, str] | None = None,
 ) -> int:
     """Publish the simulator's messages until stopped; return how many were sent."""
+    passwords = passwords or {}
     clients = {
-        d.device_id: device_client(broker, d.site_id, d.device_id) for d in simulator.devices
+        d.device_id: device_client(broker, d.site_id, d.device_id, passwords.get(d.device_id))
+        for d in simulator.devices
     }
     sent = 0
     start = time.monotonic()
