@@ -19,11 +19,11 @@ from fangxin.service.auth import (
     own_district,
     requires_role,
 )
-from fangxin.service.context import db_session
+from fangxin.service.context import db_session, state
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.paging import PAGE_PARAMS, listing, page_args, page_of, paged
 from fangxin.service.problems import Problem, parse_body
-from fangxin.trace.results import catalogue, followup, views
+from fangxin.trace.results import catalogue, followup, followup_actions, views
 from fangxin.trace.results.followup_models import Followup, FollowupAlert
 from fangxin.trace.results.schemas import (
     ActionIn,
@@ -67,7 +67,7 @@ def list_followups() -> Response:
         district = own_district(principal, district)
     states, page = request.args.get("state"), page_args()
     if request.args.get("open") in ("1", "true"):
-        states = ",".join(followup.OPEN_CASE | {"retest_pending"})
+        states = ",".join(sorted(followup.OPEN_CASE))
     found = views.list_followups(
         db_session(),
         site_id=site_id,
@@ -84,35 +84,36 @@ def list_followups() -> Response:
 def get_followup(followup_id: int) -> Response:
     """Return a follow-up with its result, retests, allowed actions and audited history."""
     found, _ = _followup(followup_id)
-    return _dump(views.followup_out(db_session(), found))
+    return _dump(views.followup_out(db_session(), found, state().clock()))
 
 
 @bp.post("/followups/<int:followup_id>/actions")
 @requires_role("regulator", "lab")
 def act(followup_id: int) -> Response:
-    """Take a step: stop_sale, seal, destroy, return, lab_confirm, trace_upstream, notify, close."""
+    """Take a step of the follow-up (send_to_lab, request_recheck, lab_result, dispose, ...)."""
     _followup(followup_id)
     data = parse_body(ActionIn)
     session = db_session()
     principal = current_principal()
     actor = _actor(principal, data.actor_name)
     regulator = principal.role in ("regulator", "admin")
+    now = state().clock()
     try:
-        found = followup.apply_action(
-            session, followup_id, data, actor, utcnow(), regulator=regulator
+        found = followup_actions.apply_action(
+            session, followup_id, data, actor, now, regulator=regulator
         )
-    except followup.NotYourStep as exc:  # refused before anything was read or written
+    except followup_actions.NotYourStep as exc:  # refused before anything was read or written
         raise Problem(403, "Forbidden", str(exc), action=data.action) from None
     except followup.IllegalTransition as exc:
         session.rollback()
         raise Problem(
             409, "Illegal transition", str(exc), state=exc.state, allowed_actions=exc.allowed
         ) from None
-    except followup.FollowupError as exc:
+    except followup_actions.FollowupError as exc:
         session.rollback()
         raise Problem(422, "Cannot take this step", str(exc)) from None
     commit(session)
-    return _dump(views.followup_out(session, found))
+    return _dump(views.followup_out(session, found, now))
 
 
 @bp.get("/alerts")

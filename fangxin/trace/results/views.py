@@ -9,10 +9,17 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from fangxin.devices.models import Site
-from fangxin.trace.results.followup import STATES, allowed_actions
+from fangxin.trace.results.followup import allowed_actions
 from fangxin.trace.results.followup_models import Followup, FollowupEvent
+from fangxin.trace.results.followup_rules import RULES, STATE_RULES, STATES
 from fangxin.trace.results.models import RapidTestResult, TestItem
-from fangxin.trace.results.schemas import EventOut, FollowupBrief, FollowupOut, ResultOut
+from fangxin.trace.results.schemas import (
+    EventOut,
+    FollowupBrief,
+    FollowupOut,
+    ResultOut,
+    RuleOut,
+)
 
 _R = RapidTestResult
 
@@ -58,6 +65,7 @@ def result_outs(session: Session, results: Sequence[RapidTestResult]) -> list[Re
                 sample_category=r.sample_category,
                 stall=r.stall,
                 verdict=r.verdict,
+                source=r.tested_by,
                 retest_of=parents.get(r.parent_id) if r.parent_id else None,
                 false_positive_risk=r.false_positive_risk,
                 followup=brief(followup) if followup else None,
@@ -92,7 +100,18 @@ def positives_between(
     return result_outs(session, session.scalars(stmt).all())
 
 
-def followup_out(session: Session, followup: Followup) -> FollowupOut:
+def rules_of(followup: Followup) -> list[RuleOut]:
+    """Return the rules the follow-up's state applies, each with its source."""
+    codes = list(STATE_RULES.get(followup.state, ()))
+    if followup.path == "banned" and "banned" not in codes:
+        codes.append("banned")
+    return [
+        RuleOut(code=c, text_zh=RULES[c].text_zh, source=RULES[c].source_zh, status=RULES[c].status)
+        for c in codes
+    ]
+
+
+def followup_out(session: Session, followup: Followup, now: dt.datetime) -> FollowupOut:
     """Describe a follow-up with its result, its retests and its audited history."""
     result = session.get(RapidTestResult, followup.result_id)
     assert result is not None
@@ -114,8 +133,16 @@ def followup_out(session: Session, followup: Followup) -> FollowupOut:
         site=followup.site_id,
         state=followup.state,
         state_zh=STATES.get(followup.state, followup.state),
+        path=followup.path,
         retests=followup.retests,
         opened_at=followup.opened_at,
+        recheck_deadline=followup.recheck_deadline,
+        disposal_detail=followup.disposal_detail,
+        reported_at=followup.reported_at,
+        report_detail=followup.report_detail,
+        referral=followup.referral,
+        agri_notice=followup.agri_notice,
+        rules=rules_of(followup),
         confirmed_at=followup.confirmed_at,
         closed_at=followup.closed_at,
         disposal=followup.disposal,
@@ -124,7 +151,7 @@ def followup_out(session: Session, followup: Followup) -> FollowupOut:
         certificate=followup.certificate,
         upstream_issuer=followup.upstream_issuer,
         notified_at=followup.notified_at,
-        allowed_actions=allowed_actions(followup),
+        allowed_actions=allowed_actions(followup, now),
         result=result_out,
         retest_results=retest_outs,
         events=[EventOut.model_validate(e) for e in events],
