@@ -83,7 +83,7 @@ ITEM_UPDATES: dict[str, dict[str, Any]] = {
         "food_categories": ["蔬菜"],
         "strict_scope": True,
         "note": "抑制率≥50%为阳性（GB/T 5009.199-2003，适用于蔬菜；不以此标准判定水果）",
-        "suspect_basis": "本地设置：40%–50%为内部复测提示（一项研究的建议），非 GB/T 5009.199 规定",
+        "suspect_basis": "本地设置：40%–50%为内部复测提示，来自一项研究的建议，并非国家标准规定",
     },
     "pesticide-ache-nyt448": {"strict_scope": True},
     "clenbuterol": {"standard": BETA},

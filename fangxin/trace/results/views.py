@@ -181,3 +181,42 @@ def list_followups(
     if states:
         stmt = stmt.where(Followup.state.in_(states))
     return list(session.scalars(stmt))
+
+
+PATH_RULES = {
+    "repeat": ("suspend", "repeats", "screening", "disposal"),
+    "recheck": ("suspend", "recheck", "disposal"),
+    "banned": ("banned",),
+}
+
+
+def board_basis(
+    session: Session, results: Sequence[ResultOut], positives: Sequence[ResultOut]
+) -> list[dict[str, str]]:
+    """Return the rules the board applies, each with its source: items judged, then follow-ups."""
+    codes = sorted({r.item for r in results})
+    basis = []
+    for item in session.scalars(select(TestItem).where(TestItem.code.in_(codes))):
+        if item.quantitative and item.positive_threshold is not None:
+            sign = "≥" if item.comparator == "ge" else ">"
+            text = f"{item.name_zh}：{sign}{item.positive_threshold:g}{item.unit} 为阳性"
+        elif item.quantitative:
+            text = f"{item.name_zh}：按食品类别限量判定"
+        else:
+            text = f"{item.name_zh}：定性判定（检出限按试剂批次）"
+        basis.append({"text": text, "source": item.standard})
+        if item.suspect_from is not None and item.positive_threshold is not None:
+            band = f"{item.suspect_from:g}–{item.positive_threshold:g}{item.unit}"
+            basis.append(
+                {"text": f"{item.name_zh}：{band} 为可疑，须复测", "source": item.suspect_basis or "本地设置"}
+            )
+    paths = {
+        f.path
+        for f in session.scalars(
+            select(Followup).where(Followup.id.in_([p.followup.id for p in positives if p.followup]))
+        )
+    }
+    wanted = [c for path in ("repeat", "recheck", "banned") if path in paths for c in PATH_RULES[path]]
+    for code in dict.fromkeys(wanted):
+        basis.append({"text": RULES[code].text_zh, "source": RULES[code].source_zh})
+    return basis
