@@ -74,9 +74,10 @@ def _guard(followup: Followup, action: str, now: dt.datetime) -> str | None:
 def refusal(followup: Followup, action: str, now: dt.datetime) -> str | None:
     """Return why an action is refused now (state or guard), or None when it is allowed."""
     states, _ = ACTIONS[action]
+    why = _guard(followup, action, now)
     if followup.state not in states:
-        return ""
-    return _guard(followup, action, now)
+        return why or ""
+    return why
 
 
 def allowed_actions(followup: Followup, now: dt.datetime) -> list[str]:

@@ -208,15 +208,22 @@ def board_basis(
         if item.suspect_from is not None and item.positive_threshold is not None:
             band = f"{item.suspect_from:g}–{item.positive_threshold:g}{item.unit}"
             basis.append(
-                {"text": f"{item.name_zh}：{band} 为可疑，须复测", "source": item.suspect_basis or "本地设置"}
+                {
+                    "text": f"{item.name_zh}：{band} 为可疑，须复测",
+                    "source": item.suspect_basis or "本地设置",
+                }
             )
     paths = {
         f.path
         for f in session.scalars(
-            select(Followup).where(Followup.id.in_([p.followup.id for p in positives if p.followup]))
+            select(Followup).where(
+                Followup.id.in_([p.followup.id for p in positives if p.followup])
+            )
         )
     }
-    wanted = [c for path in ("repeat", "recheck", "banned") if path in paths for c in PATH_RULES[path]]
+    wanted = [
+        c for path in ("repeat", "recheck", "banned") if path in paths for c in PATH_RULES[path]
+    ]
     for code in dict.fromkeys(wanted):
         basis.append({"text": RULES[code].text_zh, "source": RULES[code].source_zh})
     return basis
