@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from fangxin.trace.results import food_categories
 from fangxin.trace.results.models import ReagentLot, TestItem, TestItemLimit
-from fangxin.trace.results.schemas import ItemIn, ItemOut, LimitIn
+from fangxin.trace.results.schemas import ItemIn, ItemOut, LimitIn, ReagentLotIn, ReagentLotOut
 from fangxin.trace.results.verdicts import (
     ItemRule,
     Verdict,
@@ -248,3 +248,36 @@ def retire_item(session: Session, code: str, now: dt.datetime) -> bool:
         return False
     item.active, item.updated_at = False, now
     return True
+
+
+def list_lots(session: Session, code: str) -> list[ReagentLotOut]:
+    """Return an item's registered reagent lots, by lot."""
+    lots = session.scalars(
+        select(ReagentLot).where(ReagentLot.item_code == code).order_by(ReagentLot.lot)
+    )
+    return [
+        ReagentLotOut(item=code, lot=lot.lot, **ReagentLotIn.model_validate(lot).model_dump())
+        for lot in lots
+    ]
+
+
+def put_lot(session: Session, code: str, lot: str, data: ReagentLotIn, now: dt.datetime) -> bool:
+    """Register or replace a reagent lot's cut-off; return whether it was created."""
+    item = session.get(TestItem, code)
+    if item is None:
+        raise CatalogueError(f"item {code} is not in the catalogue")
+    if item.quantitative:
+        raise CatalogueError(f"item {code} is quantitative: its limits are per food category")
+    if not lot or len(lot) > 50:
+        raise CatalogueError("a lot number has 1 to 50 characters")
+    found = session.scalars(
+        select(ReagentLot).where(ReagentLot.item_code == code, ReagentLot.lot == lot)
+    ).first()
+    created = found is None
+    if found is None:
+        found = ReagentLot(item_code=code, lot=lot, created_at=now)
+        session.add(found)
+    for name, value in data.model_dump().items():
+        setattr(found, name, value)
+    session.flush()
+    return created
