@@ -101,28 +101,29 @@ ITEM_UPDATES: dict[str, dict[str, Any]] = {
 
 
 def _columns() -> None:
-    with op.batch_alter_table("followups") as batch:
-        batch.add_column(sa.Column("path", sa.String(8), server_default="repeat", nullable=False))
-        batch.add_column(sa.Column("recheck_deadline", UTC, nullable=True))
-        batch.add_column(sa.Column("disposal_detail", sa.JSON(), nullable=True))
-        batch.add_column(sa.Column("reported_at", UTC, nullable=True))
-        batch.add_column(sa.Column("report_detail", sa.JSON(), nullable=True))
-        batch.add_column(sa.Column("referral", sa.JSON(), nullable=True))
-        batch.add_column(sa.Column("agri_notice", sa.JSON(), nullable=True))
-    with op.batch_alter_table("rapid_test_results") as batch:
-        batch.add_column(
-            sa.Column("tested_by", sa.String(16), server_default="market", nullable=False)
-        )
-    with op.batch_alter_table("test_items") as batch:
-        batch.add_column(sa.Column("banned", sa.Boolean(), server_default=sa.false(), nullable=False))
-        strict: sa.Column[bool] = sa.Column("strict_scope", sa.Boolean(), server_default=sa.false(), nullable=False)
-        batch.add_column(strict)
-        batch.add_column(sa.Column("suspect_basis", sa.String(200), nullable=True))
-    with op.batch_alter_table("test_item_limits") as batch:
-        batch.add_column(sa.Column("category_code", sa.String(20), nullable=True))
-        batch.add_column(sa.Column("source", sa.String(200), nullable=True))
-        flag: sa.Column[bool] = sa.Column("not_permitted", sa.Boolean(), server_default=sa.false(), nullable=False)
-        batch.add_column(flag)
+    # Plain ADD COLUMN, not a batch copy: SQLite would have to drop tables other rows refer to.
+    add = op.add_column
+    add("followups", sa.Column("path", sa.String(8), server_default="repeat", nullable=False))
+    add("followups", sa.Column("recheck_deadline", UTC, nullable=True))
+    add("followups", sa.Column("disposal_detail", sa.JSON(), nullable=True))
+    add("followups", sa.Column("reported_at", UTC, nullable=True))
+    add("followups", sa.Column("report_detail", sa.JSON(), nullable=True))
+    add("followups", sa.Column("referral", sa.JSON(), nullable=True))
+    add("followups", sa.Column("agri_notice", sa.JSON(), nullable=True))
+    by = sa.Column("tested_by", sa.String(16), server_default="market", nullable=False)
+    add("rapid_test_results", by)
+    add("test_items", sa.Column("banned", sa.Boolean(), server_default=sa.false(), nullable=False))
+    strict: sa.Column[bool] = sa.Column(
+        "strict_scope", sa.Boolean(), server_default=sa.false(), nullable=False
+    )
+    add("test_items", strict)
+    add("test_items", sa.Column("suspect_basis", sa.String(200), nullable=True))
+    add("test_item_limits", sa.Column("category_code", sa.String(20), nullable=True))
+    add("test_item_limits", sa.Column("source", sa.String(200), nullable=True))
+    flag: sa.Column[bool] = sa.Column(
+        "not_permitted", sa.Boolean(), server_default=sa.false(), nullable=False
+    )
+    add("test_item_limits", flag)
     op.create_table(
         "reagent_lots",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -279,12 +280,20 @@ def upgrade() -> None:
     _catalogue(conn)
 
 
+DROPPED = {
+    "test_item_limits": ("not_permitted", "source", "category_code"),
+    "test_items": ("suspect_basis", "strict_scope", "banned"),
+    "rapid_test_results": ("tested_by",),
+    "followups": ("agri_notice", "referral", "report_detail", "reported_at")
+    + ("disposal_detail", "recheck_deadline", "path"),
+}
+
+
 def _back(conn: sa.Connection) -> None:
     f = sa.table("followups", sa.column("state", sa.String))
     for new, old in BACK.items():
         conn.execute(f.update().where(f.c.state == new).values(state=old))
-    ev = sa.table("followup_events", sa.column("action", sa.String))
-    conn.execute(ev.delete().where(ev.c.action == "migrate"))
+    # The "migrate" events stay: the audit trail is never deleted.
 
 
 def downgrade() -> None:
@@ -295,16 +304,7 @@ def downgrade() -> None:
     used: Any = sa.select(sa.column("item_code")).select_from(sa.table("rapid_test_results"))
     conn.execute(items.delete().where(items.c.code.in_(codes), items.c.code.not_in(used)))
     op.drop_table("reagent_lots")
-    with op.batch_alter_table("test_item_limits") as batch:
-        for name in ("not_permitted", "source", "category_code"):
-            batch.drop_column(name)
-    with op.batch_alter_table("test_items") as batch:
-        for name in ("suspect_basis", "strict_scope", "banned"):
-            batch.drop_column(name)
-    with op.batch_alter_table("rapid_test_results") as batch:
-        batch.drop_column("tested_by")
-    with op.batch_alter_table("followups") as batch:
-        for name in ("agri_notice", "referral", "report_detail", "reported_at"):
-            batch.drop_column(name)
-        for name in ("disposal_detail", "recheck_deadline", "path"):
-            batch.drop_column(name)
+    # Plain DROP COLUMN (SQLite 3.35+), for the reason _columns gives.
+    for table, names in DROPPED.items():
+        for name in names:
+            op.drop_column(table, name)
