@@ -54,10 +54,10 @@ def _seed_old(engine: Engine) -> None:
             row |= {"ts": now, "received_at": now, "item_code": item, "sample_name": "样品"}
             row |= {"verdict": "positive", "source": "mqtt", "false_positive_risk": False}
             row |= {"verdict_mismatch": False}
-            rid = conn.execute(insert(results).values(**row)).inserted_primary_key[0]
+            rid = conn.scalar(insert(results).values(**row).returning(results.c.id))
             case = {"result_id": rid, "site_id": "m-1", "state": state, "retests": 2}
             case |= {"opened_at": now, "updated_at": now, "disposal": disposal, "lab_result": lab}
-            fid = conn.execute(insert(followups).values(**case)).inserted_primary_key[0]
+            fid = conn.scalar(insert(followups).values(**case).returning(followups.c.id))
             opened = {"followup_id": fid, "at": now, "actor": "device:rt-1", "action": "open"}
             conn.execute(insert(events).values(**opened, to_state="retest_pending"))
 
