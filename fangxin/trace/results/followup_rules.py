@@ -138,6 +138,26 @@ ACTION_RULES = {
     "refer": "banned",
     "trace_upstream": "upstream",
 }
+ACTION_LABELS = {
+    "send_to_lab": "送检（有资质的 CMA 检验机构）",
+    "request_recheck": "登记被检者的复检申请",
+    "accept_result": "结果生效（未在时限内申请复检）",
+    "lab_result": "录入检验机构结论",
+    "dispose": "见证销毁或无害化处理",
+    "report": "报告县级市场监管部门",
+    "refer": "移送公安机关（行刑衔接）",
+    "trace_upstream": "追溯上游并通报产地农业农村部门",
+    "notify": "通知监管部门（检监联动）",
+    "close": "结案",
+}
+EVENT_LABELS = ACTION_LABELS | {
+    "open": "阳性立案，暂停销售",
+    "retest": "复测",
+    "confirm": "两次复测阳性，确认不合格",
+    "clear": "两次复测阴性，排除",
+    "migrate": "系统升级时迁移",
+}
+TESTED_BY = {"market": "市场自检", "regulator": "监管部门快检"}
 # Former steps: what to do instead (退货 is refused for good: it puts the lot back on sale).
 RETIRED_ACTIONS = {
     "return": "退货 (return to supplier) is not allowed: it puts the lot back on the market;"
