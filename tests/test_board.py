@@ -48,10 +48,13 @@ def a_day_of_tests(client: FlaskClient, sessions: sessionmaker[Session]) -> None
     )
     confirmed = client.get("/api/v1/followups?state=confirmed", headers=auth(keys.lab))
     fid = confirmed.get_json()[0]["id"]
-    stop = client.post(
-        f"/api/v1/followups/{fid}/actions", json={"action": "stop_sale"}, headers=auth(keys.lab)
+    disposal = {"disposal_method": "destroy", "witness": "市场监管所 王五", "record_no": "XH-01"}
+    dispose = client.post(
+        f"/api/v1/followups/{fid}/actions",
+        json={"action": "dispose", **disposal},
+        headers=auth(keys.lab),
     )
-    assert stop.status_code == 200
+    assert dispose.status_code == 200
 
 
 def test_day_json(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
@@ -66,10 +69,11 @@ def test_day_json(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
         "retests": 2,
     }
     assert summary["pass_rate"] == pytest.approx(4 / 6, abs=1e-4)
-    assert summary["open_cases"] == 1
+    # p-2 and yesterday's positive are suspended; p-1 is open until reported and closed
+    assert summary["open_cases"] == 3
     assert body["date"] == dt.datetime.now(CST).date().isoformat()
     handling = {p["id"]: p["followup"]["state_zh"] for p in body["positives"]}
-    assert handling == {"p-1": "已下架", "p-2": "待复检"}
+    assert handling == {"p-1": "已销毁或无害化处理", "p-2": "暂停销售，待复测"}
     assert len(body["results"]) == 8
     retest_of = {r["id"]: r["retest_of"] for r in body["results"]}  # ids as the devices gave them
     assert (retest_of["p-1a"], retest_of["p-1"]) == ("p-1", None)
@@ -92,7 +96,7 @@ def test_status_gains_rapid_test_figures(
     summary = client.get(f"/api/v1/sites/{SITE}/results").get_json()["summary"]
     assert (summary["tests"], summary["positives"], summary["suspect"]) == (6, 2, 1)
     assert status["pass_rate_today"] == pytest.approx(4 / 6, abs=1e-4)
-    assert status["open_cases"] == 1
+    assert status["open_cases"] == 3
     assert status["last_result_at"] is not None
     assert "last_test_at" not in status
     assert status["results_today"]["total"] == 8  # every result, retests included
@@ -117,8 +121,19 @@ def test_board_page(client: FlaskClient, sessions: sessionmaker[Session]) -> Non
     assert "快速检测公示" in html
     assert "豇豆" in html
     assert "B-07" in html
-    assert "已下架（复检 2 次）" in html
-    assert "待复检" in html
+    assert "已销毁或无害化处理（复测 2 次）" in html
+    assert "暂停销售，待复测" in html
+    basis = re.search(r'<ul class="basis">(.*?)</ul>', html, re.S)
+    assert basis is not None
+    lines = re.findall(r"<li>(.*?)</li>", basis.group(1), re.S)
+    # the 50 % line cites the standard; the 40-50 % band is a local setting, never the standard
+    assert any("≥50%" in li and "GB/T 5009.199" in li for li in lines)
+    band = [li for li in lines if "可疑" in li]
+    assert len(band) == 1
+    assert "本地设置" in band[0]
+    assert "5009.199" not in band[0]
+    assert any("两次均为阴性" in li and "待核实" in li for li in lines)  # the repeat rule
+    assert any("不得退货" in li for li in lines)
     assert "有机磷和氨基甲酸酯类农药残留" in html
     # nothing from outside the app: no CDN, no inline script
     assert not re.search(r'(src|href)="(https?:)?//', html)

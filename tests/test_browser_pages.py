@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
 
 from tests.pages_helpers import PASSWORD, seed_city
-from tests.trace_helpers import key, setup
+from tests.trace_helpers import key, post_results, result, setup
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "pages"
@@ -157,4 +157,74 @@ def test_figures_without_javascript(browser: Any, server: tuple[str, str]) -> No
     assert "50.0%" in page.inner_text("#markets")
     page.goto(f"{base}/kpi")
     assert "快检批次(每千人)" in page.inner_text("#kpi")
+    context.close()
+
+
+def _submit(page: Any, action: str, **fields: str) -> None:
+    form = page.locator(f'form[data-action="{action}"]')
+    for name, value in fields.items():
+        field = form.locator(f'[name="{name}"]')
+        if field.evaluate("f => f.tagName") == "SELECT":
+            field.select_option(value)
+        else:
+            field.fill(value)
+    form.locator("button[type=submit]").click()
+    page.wait_for_load_state("networkidle")
+
+
+def test_positive_from_suspension_to_disposal(
+    browser: Any, server: tuple[str, str], sessions: sessionmaker[Session]
+) -> None:
+    base, _ = server
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    watch = Watch(page, base)
+    _login(page, base, "admin")
+    page.click('#inbox a[href^="/followups/"]')  # the seeded positive r-1 of m-001
+    page.wait_for_load_state("networkidle")
+    assert page.inner_text("#state") == "暂停销售，待复测"
+    rules = page.inner_text("#rules")
+    assert "GB/T 5009.199-2003（至少复测两次）（待核实）" in rules
+    assert page.inner_text("#standard") == "依据：GB/T 5009.199-2003"
+    actions = [
+        a for a in page.locator("form.step").evaluate_all("fs => fs.map(f => f.dataset.action)")
+    ]
+    assert actions == ["send_to_lab", "report", "trace_upstream", "notify"]
+    _shot(page, "followup-suspended", "desktop")
+
+    # two repeats with the same method arrive from the instrument
+    post_results(
+        sessions, [result("r-1a", 66.0, retest_of="r-1"), result("r-1b", 71.0, retest_of="r-1")]
+    )
+    page.reload()
+    assert page.inner_text("#state") == "确认不合格，待处置"
+    assert "不得退货" in page.inner_text("#rules")
+    assert "退货" not in page.inner_text("#actions")
+    _submit(
+        page,
+        "dispose",
+        disposal_method="harmless",
+        witness="新华区市场监管所 王五",
+        record_no="XH-0007",
+    )
+    assert page.inner_text("#state") == "已销毁或无害化处理"
+    assert "无害化处理，见证人 新华区市场监管所 王五" in page.inner_text("#result")
+    _shot(page, "followup-disposed", "desktop")
+
+    assert page.locator('form[data-action="close"]').count() == 0  # not reported yet
+    _submit(page, "report", office="新华区市场监督管理局", report_no="XHSJ-2026-118")
+    _submit(page, "close")
+    assert page.inner_text("#state") == "已结案"
+    history = page.inner_text("#history")
+    for step in (
+        "阳性立案，暂停销售",
+        "复测",
+        "两次复测阳性，确认不合格",
+        "见证销毁或无害化处理",
+        "报告县级市场监管部门",
+        "结案",
+    ):
+        assert step in history
+    _shot(page, "followup-closed", "desktop")
+    assert watch.problems == []
     context.close()

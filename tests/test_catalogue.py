@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.cli import main
-from fangxin.trace.results.catalogue import Catalogue, items_from_csv, items_to_csv, list_items
+from fangxin.trace.results.catalogue import Catalogue, list_items
+from fangxin.trace.results.catalogue_csv import items_from_csv, items_to_csv
 from fangxin.trace.results.models import RapidTestResult, TestItem
 from fangxin.trace.results.verdicts import VerdictError
 from tests.results_helpers import (  # noqa: F401 - fixtures

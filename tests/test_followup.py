@@ -1,4 +1,4 @@
-"""Follow-up of positives: retests, the case workflow, legal and illegal transitions, the audit."""
+"""Follow-up of a market self-test's positive: 暂停销售, two 复测, 送检, disposal, the audit."""
 
 from __future__ import annotations
 
@@ -28,9 +28,6 @@ from tests.results_helpers import (  # noqa: F401 - fixtures
 pytestmark = pytest.mark.usefixtures("pristine_catalogue")
 
 
-LAB_REPORT = {"lab_name": "市食品检验所", "report_no": "SJ2026-1129-07"}
-
-
 def followup_of(sessions: sessionmaker[Session], result_id: str = "r-1") -> Followup:
     with sessions() as session:
         from fangxin.trace.results.models import RapidTestResult
@@ -49,6 +46,19 @@ def act(client: FlaskClient, key: str, fid: int, action: str, **extra: Any) -> A
     )
 
 
+DISPOSAL = {
+    "disposal_method": "destroy",
+    "witness": "新华区市场监管所 王五",
+    "record_no": "XH-0007",
+}
+REPORT = {"office": "新华区市场监督管理局", "report_no": "XHSJ-2026-118"}
+LAB = {
+    "lab_name": "市食品检验所（CMA）",
+    "report_no": "SJ2026-1129-07",
+    "method": "GB 23200.113-2018",
+}
+
+
 def confirmed_case(client: FlaskClient, sessions: sessionmaker[Session]) -> tuple[Market, int]:
     keys = setup_market(sessions)
     sample = {
@@ -59,48 +69,44 @@ def confirmed_case(client: FlaskClient, sessions: sessionmaker[Session]) -> tupl
     }
     assert post(client, keys.lab, posted("r-1", 72.0, sample=sample)).status_code == 201
     fid = followup_of(sessions).id
+    assert followup_of(sessions).state == "suspended"  # 暂停销售 at once
     mqtt(sessions, result("r-1a", 68.0, retest_of="r-1", sample=sample))  # same instrument
-    assert followup_of(sessions).state == "retest_pending"
+    assert followup_of(sessions).state == "suspended"  # one repeat decides nothing
     second = posted("r-1b", 66.0, device=RT2, retest_of="r-1", sample=sample)
     assert post(client, keys.lab, second).status_code == 201  # another instrument, over HTTP
     return keys, fid
 
 
-def test_positive_retests_case_to_closure(
+def test_positive_is_suspended_at_once_then_repeats_confirm_and_it_is_disposed(
     client: FlaskClient, sessions: sessionmaker[Session]
 ) -> None:
     keys, fid = confirmed_case(client, sessions)
     case = client.get(f"/api/v1/followups/{fid}", headers=auth(keys.lab)).get_json()
-    assert (case["state"], case["retests"]) == ("confirmed", 2)
+    assert (case["state"], case["retests"], case["path"]) == ("confirmed", 2, "repeat")
     assert [r["id"] for r in case["retest_results"]] == ["r-1a", "r-1b"]
-    assert case["allowed_actions"] == ["stop_sale", "lab_confirm", "trace_upstream", "notify"]
+    assert case["allowed_actions"] == ["dispose", "report", "trace_upstream", "notify"]
+    assert [r["code"] for r in case["rules"]] == ["disposal"]
+    assert "不得退货" in case["rules"][0]["text_zh"]
     assert case["notified_at"] is not None
     with sessions() as session:
         alert = session.scalars(select(FollowupAlert)).one()
-    assert (
-        alert.title
-        == "测试市场 A-12 摊位 豇豆 有机磷和氨基甲酸酯类农药残留（酶抑制率法） 复检确认阳性"
+    assert alert.title == (
+        "测试市场 A-12 摊位 豇豆 有机磷和氨基甲酸酯类农药残留（酶抑制率法） 确认不合格，待处置"
     )
-
     steps = [
-        ("stop_sale", {"actor_name": "张三"}, "sale_stopped"),
-        ("seal", {}, "sealed"),
-        ("lab_confirm", LAB_REPORT | {"lab_result": "positive"}, "sealed"),
-        ("trace_upstream", {"issuer": "郏县绿源蔬菜合作社"}, "sealed"),
-        ("destroy", {"note": "监督销毁"}, "destroyed"),
+        ("dispose", DISPOSAL | {"actor_name": "张三"}, "disposed"),
+        ("report", REPORT, "disposed"),
         ("close", {}, "closed"),
     ]
     for action, extra, state in steps:
-        by_regulator = action in ("lab_confirm", "close")
-        response = act(client, keys.regulator if by_regulator else keys.lab, fid, action, **extra)
+        key = keys.regulator if action == "close" else keys.lab
+        response = act(client, key, fid, action, **extra)
         assert response.status_code == 200, response.get_json()
         assert response.get_json()["state"] == state
     done = response.get_json()
-    assert (done["disposal"], done["lab_result"]) == ("destroy", "positive")
-    assert (done["certificate"], done["upstream_issuer"]) == (
-        "HGZ20261129-000007",
-        "郏县绿源蔬菜合作社",
-    )
+    assert done["disposal"] == "destroy"
+    assert done["disposal_detail"]["witness"] == DISPOSAL["witness"]
+    assert done["report_detail"] == REPORT
     assert done["allowed_actions"] == []
     events = done["events"]
     assert [e["action"] for e in events] == [
@@ -109,74 +115,123 @@ def test_positive_retests_case_to_closure(
         "retest",
         "confirm",
         "notify",
-        "stop_sale",
-        "seal",
-        "lab_confirm",
-        "trace_upstream",
-        "destroy",
+        "dispose",
+        "report",
         "close",
     ]
-    assert all(e["at"] and e["actor"] for e in events)
     assert events[0]["actor"] == "device:rt-300"
+    assert events[0]["to_state"] == "suspended"
     assert events[2]["actor"] == f"device:{RT2}"
     assert events[3]["actor"] == "system"
+    assert events[3]["detail"]["rule"] == "repeats"
     assert events[5]["actor"].startswith("lab#")
     assert events[5]["actor"].endswith(" 张三")
+    assert events[5]["detail"]["record_no"] == "XH-0007"
     assert events[-1]["actor"].startswith("regulator#")
-    assert events[7]["actor"].startswith("regulator#")
-    assert events[7]["detail"]["report_no"] == LAB_REPORT["report_no"]
-    assert [(e["from_state"], e["to_state"]) for e in events[5:7]] == [
-        ("confirmed", "sale_stopped"),
-        ("sale_stopped", "sealed"),
-    ]
+
+
+def test_return_to_supplier_is_refused(
+    client: FlaskClient, sessions: sessionmaker[Session]
+) -> None:
+    keys, fid = confirmed_case(client, sessions)
+    refused = act(client, keys.lab, fid, "return")
+    assert refused.status_code == 422
+    assert refused.mimetype == "application/problem+json"
+    assert "退货" in refused.get_json()["errors"][0]["message"]
+    assert act(client, keys.lab, fid, "stop_sale").status_code == 422  # sale is already stopped
+    unwitnessed = act(client, keys.lab, fid, "dispose", disposal_method="destroy")
+    assert unwitnessed.status_code == 422
+    assert "witness" in unwitnessed.get_json()["errors"][0]["message"]
+    assert act(client, keys.lab, fid, "dispose", **DISPOSAL).status_code == 200
+    early = act(client, keys.regulator, fid, "close")  # not reported to the county office yet
+    assert early.status_code == 409
+    assert "report" in early.get_json()["detail"]
+    with sessions() as session:
+        actions = session.scalars(
+            select(FollowupEvent.action).where(FollowupEvent.followup_id == fid)
+        ).all()
+    assert "close" not in actions  # a refused step leaves no trace in the audit
 
 
 def test_illegal_transitions_answer_409(
     client: FlaskClient, sessions: sessionmaker[Session]
 ) -> None:
     keys, fid = confirmed_case(client, sessions)
-    early = act(client, keys.lab, fid, "destroy")
+    early = act(client, keys.regulator, fid, "close")
     assert early.status_code == 409
-    assert early.mimetype == "application/problem+json"
     problem = early.get_json()
     assert problem["title"] == "Illegal transition"
     assert problem["state"] == "confirmed"
-    assert "stop_sale" in problem["allowed_actions"]
-    assert act(client, keys.regulator, fid, "close").status_code == 409
+    assert "dispose" in problem["allowed_actions"]
+    assert act(client, keys.lab, fid, "request_recheck").status_code == 409  # self-test: 复测
     assert act(client, keys.lab, fid, "fly").status_code == 422
-    assert act(client, keys.lab, fid, "lab_confirm").status_code == 422  # lab_result missing
-    no_report = act(client, keys.regulator, fid, "lab_confirm", lab_result="negative")
-    assert no_report.status_code == 422  # a lab's verdict needs its report
-    assert "report_no" in no_report.get_json()["errors"][0]["message"]
-    with sessions() as session:
-        actions = session.scalars(
-            select(FollowupEvent.action).where(FollowupEvent.followup_id == fid)
-        ).all()
-    assert "destroy" not in actions  # a refused step leaves no trace in the audit
+    assert act(client, keys.regulator, fid, "lab_result").status_code == 422  # no report
 
 
-def test_negative_retest_clears(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
+@pytest.mark.parametrize(
+    ("first", "second", "state"),
+    [
+        (12.0, 20.0, "cleared"),  # two negatives
+        (12.0, 60.0, "lab_pending"),  # mixed: 送检
+        (45.0, 12.0, "lab_pending"),  # a suspect repeat is no negative
+        (45.0, 60.0, "confirmed"),
+    ],
+)
+def test_two_repeats_decide(
+    client: FlaskClient,
+    sessions: sessionmaker[Session],
+    first: float,
+    second: float,
+    state: str,
+) -> None:
     keys = setup_market(sessions)
     post(client, keys.lab, posted("r-1", 55.0))
-    post(client, keys.lab, posted("r-2", 12.0, retest_of="r-1"))
+    post(client, keys.lab, posted("r-2", first, retest_of="r-1"))
+    assert followup_of(sessions).state == "suspended"  # one negative repeat does not clear
+    mqtt(sessions, result("r-3", second, retest_of="r-2"))  # naming the first repeat also links
     followup = followup_of(sessions)
-    assert (followup.state, followup.retests) == ("cleared", 1)
-    refused = act(client, keys.lab, followup.id, "stop_sale")
-    assert refused.status_code == 409
-    assert refused.get_json()["allowed_actions"] == []
-    # a late retest is linked and audited, the decision stands
-    post(client, keys.lab, posted("r-3", 70.0, retest_of="r-1"))
-    assert (followup_of(sessions).state, followup_of(sessions).retests) == ("cleared", 2)
-    assert count(sessions, FollowupAlert) == 0
+    assert (followup.state, followup.retests) == (state, 2)
+    assert count(sessions, FollowupAlert) == (1 if state == "confirmed" else 0)
+    # a late repeat is linked and audited, the decision stands
+    post(client, keys.lab, posted("r-4", 70.0 if state == "cleared" else 10.0, retest_of="r-1"))
+    assert (followup_of(sessions).state, followup_of(sessions).retests) == (state, 3)
 
 
-def test_suspect_retest_does_not_clear(sessions: sessionmaker[Session]) -> None:
-    setup_market(sessions)
-    mqtt(sessions, result("r-1", 51.0))
-    mqtt(sessions, result("r-2", 45.0, retest_of="r-1"))
-    assert followup_of(sessions).state == "retest_pending"
-    mqtt(sessions, result("r-3", 60.0, retest_of="r-2"))  # naming the first retest also links
-    assert followup_of(sessions).state == "confirmed"
+def test_lab_decides_mixed_repeats(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
+    keys = setup_market(sessions)
+    post(client, keys.lab, [posted("r-1", 55.0), posted("r-9", 66.0, sample={"name": "韭菜"})])
+    post(
+        client,
+        keys.lab,
+        [posted("r-2", 12.0, retest_of="r-1"), posted("r-3", 60.0, retest_of="r-1")],
+    )
+    fid = followup_of(sessions).id
+    assert followup_of(sessions).state == "lab_pending"
+    rapid = act(
+        client,
+        keys.regulator,
+        fid,
+        "lab_result",
+        lab_result="negative",
+        **LAB | {"method": "GB/T 5009.199-2003 酶抑制法"},
+    )
+    assert rapid.status_code == 422
+    assert "rapid method" in rapid.get_json()["errors"][0]["message"]
+    by_lab = act(client, keys.lab, fid, "lab_result", lab_result="negative", **LAB)
+    assert by_lab.status_code == 403  # the market's lab may not decide its own positive
+    cleared = act(client, keys.regulator, fid, "lab_result", lab_result="negative", **LAB)
+    assert cleared.status_code == 200
+    assert (cleared.get_json()["state"], cleared.get_json()["lab_result"]) == (
+        "cleared",
+        "negative",
+    )
+    assert cleared.get_json()["lab_detail"]["method"] == LAB["method"]
+    # the market may also send a suspended lot straight to the lab (e.g. 韭菜, false positives)
+    other = followup_of(sessions, "r-9").id
+    assert act(client, keys.lab, other, "send_to_lab").get_json()["state"] == "lab_pending"
+    confirmed = act(client, keys.regulator, other, "lab_result", lab_result="positive", **LAB)
+    assert confirmed.get_json()["state"] == "confirmed"
+    assert count(sessions, FollowupAlert) == 1
 
 
 def test_redelivered_retests_are_counted_once(sessions: sessionmaker[Session]) -> None:
@@ -185,30 +240,20 @@ def test_redelivered_retests_are_counted_once(sessions: sessionmaker[Session]) -
     for _ in range(3):
         mqtt(sessions, first, retest)
     followup = followup_of(sessions)
-    assert (followup.state, followup.retests) == ("retest_pending", 1)
+    assert (followup.state, followup.retests) == ("suspended", 1)
     assert count(sessions, FollowupEvent) == 2  # open, retest
     assert count(sessions, Followup) == 1
 
 
-def test_lab_overturns_rapid_test(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
-    keys, fid = confirmed_case(client, sessions)
-    assert act(client, keys.regulator, fid, "close").status_code == 409
-    overturn = LAB_REPORT | {"lab_result": "negative"}
-    assert act(client, keys.regulator, fid, "lab_confirm", **overturn).status_code == 200
-    closed = act(client, keys.regulator, fid, "close")
-    assert closed.status_code == 200
-    assert closed.get_json()["state"] == "closed"
-
-
-def test_market_lab_cannot_overturn_or_close_its_own_positive(
+def test_market_lab_cannot_decide_or_close_its_own_positive(
     client: FlaskClient, sessions: sessionmaker[Session]
 ) -> None:
     """§8: the market's lab key records a negative 'lab' verdict of its choosing, then closes."""
     keys, fid = confirmed_case(client, sessions)
     before = client.get(f"/api/v1/followups/{fid}", headers=auth(keys.regulator)).get_json()
-    overturn = act(client, keys.lab, fid, "lab_confirm", lab_result="negative", **LAB_REPORT)
+    overturn = act(client, keys.lab, fid, "lab_result", lab_result="negative", **LAB)
     close = act(client, keys.lab, fid, "close")
-    for refused, action in ((overturn, "lab_confirm"), (close, "close")):
+    for refused, action in ((overturn, "lab_result"), (close, "close")):
         assert refused.status_code == 403
         assert refused.mimetype == "application/problem+json"
         problem = refused.get_json()
@@ -216,7 +261,6 @@ def test_market_lab_cannot_overturn_or_close_its_own_positive(
         assert "regulator" in problem["detail"]
     after = client.get(f"/api/v1/followups/{fid}", headers=auth(keys.regulator)).get_json()
     assert after == before  # same state, no lab result, no new event
-    assert (after["state"], after["lab_result"], after["closed_at"]) == ("confirmed", None, None)
 
 
 def test_scopes(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
@@ -226,9 +270,9 @@ def test_scopes(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
         other_district = create_key(session, "regulator", district="卫东区")
         session.commit()
     assert client.get(f"/api/v1/followups/{fid}", headers=auth(other_lab)).status_code == 403
-    assert act(client, other_district, fid, "stop_sale").status_code == 403
     listed = client.get("/api/v1/followups?open=1", headers=auth(keys.regulator)).get_json()
     assert [(f["id"], f["state"]) for f in listed] == [(fid, "confirmed")]
+    assert act(client, other_district, fid, "dispose", **DISPOSAL).status_code == 403
     assert client.get("/api/v1/followups", headers=auth(other_district)).get_json() == []
     alerts = client.get("/api/v1/alerts?unread=1", headers=auth(keys.regulator)).get_json()
     assert len(alerts) == 1

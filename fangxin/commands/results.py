@@ -16,7 +16,8 @@ from pydantic import ValidationError
 from fangxin.commands.common import progress, sessions, settings_of, summary
 from fangxin.db import utcnow
 from fangxin.trace.notify.webhooks import Dispatcher, add_endpoint
-from fangxin.trace.results.catalogue import items_from_csv, items_to_csv, list_items, put_item
+from fangxin.trace.results.catalogue import list_items, put_item
+from fangxin.trace.results.catalogue_csv import items_from_csv, items_to_csv
 from fangxin.trace.results.schemas import EndpointIn
 
 _LOGGER = logging.getLogger(__name__)

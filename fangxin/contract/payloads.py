@@ -75,6 +75,9 @@ class ResultPayload(_Payload):
     tester: ShortText | None = None
     reagent_lot: ShortText | None = None
     verdict: Verdict | None = None
+    # Who tested: the market's self-test or a regulator's 快检 (whose seller may ask for 复检
+    # within 4 hours). Optional: devices that predate the field send market self-tests.
+    source: Literal["market", "regulator"] = "market"
     # A retest names the id of the result it retests (a result of the same site).
     retest_of: MessageId | None = None
     # Further fields a sender carries (provincial field set); kept with the record.

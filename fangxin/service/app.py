@@ -13,6 +13,7 @@ from fangxin.config import Settings
 from fangxin.db import check_migrated, make_engine
 from fangxin.service import audit, health, metrics, problems, ratelimit, security
 from fangxin.service.api import (
+    catalogue,
     certificates,
     custody,
     devices,
@@ -35,6 +36,7 @@ OPENAPI_PARTS: tuple[Part, ...] = (
     health.openapi,
     results.openapi,
     followups.openapi,
+    catalogue.openapi,
     webhooks.openapi,
     certificates.openapi,
     custody.openapi,
@@ -87,6 +89,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.register_blueprint(health.bp)
     app.register_blueprint(results.bp)
     app.register_blueprint(followups.bp)
+    app.register_blueprint(catalogue.bp)
     app.register_blueprint(webhooks.bp)
     for module in (certificates, custody, proofs, labels, market, scan):
         app.register_blueprint(module.bp)

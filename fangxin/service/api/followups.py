@@ -1,4 +1,4 @@
-"""Follow-up of positives, regulators' alerts, webhook receivers and the item catalogue."""
+"""Follow-up of positives and regulators' alerts (the item catalogue: api/catalogue)."""
 
 from __future__ import annotations
 
@@ -19,19 +19,13 @@ from fangxin.service.auth import (
     own_district,
     requires_role,
 )
-from fangxin.service.context import db_session
+from fangxin.service.context import db_session, state
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
-from fangxin.service.paging import PAGE_PARAMS, listing, page_args, page_of, paged
+from fangxin.service.paging import PAGE_PARAMS, listing, page_args, paged
 from fangxin.service.problems import Problem, parse_body
-from fangxin.trace.results import catalogue, followup, views
+from fangxin.trace.results import followup, followup_actions, views
 from fangxin.trace.results.followup_models import Followup, FollowupAlert
-from fangxin.trace.results.schemas import (
-    ActionIn,
-    FollowupOut,
-    ItemBody,
-    ItemIn,
-    ItemOut,
-)
+from fangxin.trace.results.schemas import ActionIn, FollowupOut
 
 bp = Blueprint("results_workflow", __name__, url_prefix="/api/v1")
 bp.before_request(refuse_nul)
@@ -67,7 +61,7 @@ def list_followups() -> Response:
         district = own_district(principal, district)
     states, page = request.args.get("state"), page_args()
     if request.args.get("open") in ("1", "true"):
-        states = ",".join(followup.OPEN_CASE | {"retest_pending"})
+        states = ",".join(sorted(followup.OPEN_CASE))
     found = views.list_followups(
         db_session(),
         site_id=site_id,
@@ -84,35 +78,36 @@ def list_followups() -> Response:
 def get_followup(followup_id: int) -> Response:
     """Return a follow-up with its result, retests, allowed actions and audited history."""
     found, _ = _followup(followup_id)
-    return _dump(views.followup_out(db_session(), found))
+    return _dump(views.followup_out(db_session(), found, state().clock()))
 
 
 @bp.post("/followups/<int:followup_id>/actions")
 @requires_role("regulator", "lab")
 def act(followup_id: int) -> Response:
-    """Take a step: stop_sale, seal, destroy, return, lab_confirm, trace_upstream, notify, close."""
+    """Take a step of the follow-up (send_to_lab, request_recheck, lab_result, dispose, ...)."""
     _followup(followup_id)
     data = parse_body(ActionIn)
     session = db_session()
     principal = current_principal()
     actor = _actor(principal, data.actor_name)
     regulator = principal.role in ("regulator", "admin")
+    now = state().clock()
     try:
-        found = followup.apply_action(
-            session, followup_id, data, actor, utcnow(), regulator=regulator
+        found = followup_actions.apply_action(
+            session, followup_id, data, actor, now, regulator=regulator
         )
-    except followup.NotYourStep as exc:  # refused before anything was read or written
+    except followup_actions.NotYourStep as exc:  # refused before anything was read or written
         raise Problem(403, "Forbidden", str(exc), action=data.action) from None
     except followup.IllegalTransition as exc:
         session.rollback()
         raise Problem(
             409, "Illegal transition", str(exc), state=exc.state, allowed_actions=exc.allowed
         ) from None
-    except followup.FollowupError as exc:
+    except followup_actions.FollowupError as exc:
         session.rollback()
         raise Problem(422, "Cannot take this step", str(exc)) from None
     commit(session)
-    return _dump(views.followup_out(session, found))
+    return _dump(views.followup_out(session, found, now))
 
 
 @bp.get("/alerts")
@@ -158,47 +153,6 @@ def read_alert(alert_id: int) -> Response:
     return jsonify(id=alert.id, read_at=alert.read_at.isoformat())
 
 
-@bp.get("/catalogue")
-def list_items() -> Response:
-    """List the rapid-test item catalogue (public: labs' software reads the codes)."""
-    include, page = request.args.get("retired") in ("1", "true"), page_args()
-    items = page_of(catalogue.list_items(db_session(), include_retired=include), page)
-    return paged([item.model_dump(mode="json") for item in items], page)
-
-
-@bp.get("/catalogue/<code>")
-def get_item(code: str) -> Response:
-    """One catalogue item with its per-category limits."""
-    item = catalogue.get_item(db_session(), code)
-    if item is None:
-        raise Problem(404, "Not Found", f"item {code} is not in the catalogue")
-    return _dump(item)
-
-
-@bp.put("/catalogue/<code>")
-@requires_role("admin")
-def put_item(code: str) -> tuple[Response, int]:
-    """Create or replace an item (running processes pick it up within seconds)."""
-    body = parse_body(ItemBody)
-    session = db_session()
-    created = catalogue.put_item(session, ItemIn(code=code, **body.model_dump()), utcnow())
-    session.commit()
-    item = catalogue.get_item(session, code)
-    assert item is not None
-    return jsonify(item.model_dump(mode="json")), 201 if created else 200
-
-
-@bp.delete("/catalogue/<code>")
-@requires_role("admin")
-def retire_item(code: str) -> Response:
-    """Retire an item: results naming it stay, new ones are refused."""
-    session = db_session()
-    if not catalogue.retire_item(session, code, utcnow()):
-        raise Problem(404, "Not Found", f"item {code} is not in the catalogue")
-    session.commit()
-    return jsonify(code=code, active=False)
-
-
 def openapi(spec: Spec) -> None:
     """Describe this blueprint's operations."""
     fid = [path_param("followup_id")]
@@ -237,37 +191,4 @@ def openapi(spec: Spec) -> None:
         "Mark an alert read",
         {"200": json_response(bodies.ALERT_READ)},
         params=[path_param("alert_id")],
-    )
-    spec.add(
-        "get",
-        "/api/v1/catalogue",
-        "The item catalogue",
-        {"200": listing(spec.ref(ItemOut))},
-        secured=False,
-        params=[query_param("retired"), *PAGE_PARAMS],
-    )
-    code = [path_param("code")]
-    item = json_response(spec.ref(ItemOut))
-    spec.add(
-        "get",
-        "/api/v1/catalogue/{code}",
-        "A catalogue item",
-        {"200": item},
-        secured=False,
-        params=code,
-    )
-    spec.add(
-        "put",
-        "/api/v1/catalogue/{code}",
-        "Create or replace an item",
-        {"200": item, "201": item},
-        body=ItemBody,
-        params=code,
-    )
-    spec.add(
-        "delete",
-        "/api/v1/catalogue/{code}",
-        "Retire an item",
-        {"200": json_response(bodies.RETIRED)},
-        params=code,
     )

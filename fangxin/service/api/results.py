@@ -35,7 +35,7 @@ from fangxin.trace.results import exports
 from fangxin.trace.results.province import to_result
 from fangxin.trace.results.queries import day_figures
 from fangxin.trace.results.schemas import ResultOut
-from fangxin.trace.results.views import positives_between, results_between
+from fangxin.trace.results.views import board_basis, positives_between, results_between
 
 bp = Blueprint("results_api", __name__)
 MAX_EXPORT_DAYS = 366
@@ -140,6 +140,7 @@ def _day_body(site_id: str) -> tuple[Site, dict[str, Any]]:
         "summary": figures.as_json(),
         "positives": [p.model_dump(mode="json") for p in positives],
         "results": [r.model_dump(mode="json") for r in results],
+        "basis": board_basis(session, results, positives),
     }
 
 

@@ -23,6 +23,7 @@ from fangxin.service.auth import in_scope
 from fangxin.service.context import db_session, state
 from fangxin.service.downloads import uptime_download
 from fangxin.service.pages import charts, dashboard, figures, kitchen, kpi
+from fangxin.service.pages import followups as followups  # its routes join the blueprint
 from fangxin.service.pages.dashboard import (
     bp,
     local_time,

@@ -1,20 +1,17 @@
-"""The rapid-test item catalogue as data: judging results, editing items, CSV import/export."""
+"""The rapid-test item catalogue as data: judging results, editing items (CSV: catalogue_csv)."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from fangxin.trace.results.models import TestItem, TestItemLimit
-from fangxin.trace.results.schemas import ItemIn, ItemOut, LimitIn
+from fangxin.trace.results import food_categories
+from fangxin.trace.results.models import ReagentLot, TestItem, TestItemLimit
+from fangxin.trace.results.schemas import ItemIn, ItemOut, LimitIn, ReagentLotIn, ReagentLotOut
 from fangxin.trace.results.verdicts import (
     ItemRule,
     Verdict,
@@ -22,25 +19,6 @@ from fangxin.trace.results.verdicts import (
     derive_verdict,
     normalise_unit,
 )
-
-CSV_COLUMNS = (
-    "code",
-    "name_zh",
-    "method",
-    "standard",
-    "unit",
-    "quantitative",
-    "comparator",
-    "threshold",
-    "suspect_from",
-    "food_category",
-    "applies_to",
-    "false_positives",
-    "note",
-)
-_LIST_SEPARATORS = re.compile(r"[、|;；,，]")
-_TRUE = {"1", "true", "yes", "y", "定量", "是"}
-_FALSE = {"0", "false", "no", "n", "定性", "否"}
 
 
 class CatalogueError(ValueError):
@@ -69,16 +47,36 @@ class Entry:
     default: ItemRule
     limits: Mapping[str, ItemRule] = field(default_factory=dict)
     false_positive_foods: tuple[str, ...] = ()
+    standard: str = ""
+    food_categories: tuple[str, ...] = ()
+    strict_scope: bool = False
+    # Reagent lot -> the kit's cut-off (检出限) for qualitative items.
+    cutoffs: Mapping[str, float] = field(default_factory=dict)
 
     def rule_for(self, category: str | None) -> ItemRule:
-        """Return the rule for a food category: its own limit if any, else the item's."""
-        if category is not None and category in self.limits:
-            return self.limits[category]
-        if category is not None and self.default.positive_threshold is None:
-            return ItemRule(
-                self.code, self.quantitative, self.default.comparator, None, None, category
+        """Return the rule for a food category (any alias): its own limit, else the item's."""
+        name = food_categories.canonical(category) if category is not None else None
+        if name is not None and name in self.limits:
+            return self.limits[name]
+        if name is not None and self.quantitative and self.default.positive_threshold is None:
+            known = food_categories.describe(sorted(self.limits))
+            raise VerdictError(
+                f"item {self.code} has no limit for food category {category!r};"
+                f" its categories are: {known or 'none'}"
             )
         return self.default
+
+    def check_scope(self, category: str | None) -> None:
+        """Refuse a food outside a strict item's scope (VerdictError naming the scope)."""
+        if not self.strict_scope or category is None or not self.food_categories:
+            return
+        name = food_categories.canonical(category)
+        if name in self.food_categories or food_categories.group_of(name) in self.food_categories:
+            return
+        raise VerdictError(
+            f"item {self.code} ({self.standard}) applies only to"
+            f" {'、'.join(self.food_categories)}: {category!r} is outside its scope"
+        )
 
     def false_positive_risk(self, sample_name: str) -> bool:
         """Tell whether the sample is a food this method is known to misjudge."""
@@ -97,6 +95,9 @@ class Catalogue:
     def load(cls, session: Session) -> Catalogue:
         """Read the whole catalogue."""
         limits: dict[str, dict[str, ItemRule]] = {}
+        cutoffs: dict[str, dict[str, float]] = {}
+        for lot in session.scalars(select(ReagentLot)):
+            cutoffs.setdefault(lot.item_code, {})[lot.lot] = lot.cutoff
         for lim in session.scalars(select(TestItemLimit)):
             rule = ItemRule(
                 lim.item_code,
@@ -125,6 +126,10 @@ class Catalogue:
                 default,
                 limits.get(item.code, {}) if item.quantitative else {},
                 tuple(item.false_positive_foods or ()),
+                item.standard,
+                tuple(item.food_categories or ()),
+                item.strict_scope,
+                cutoffs.get(item.code, {}),
             )
         return cls(entries)
 
@@ -142,8 +147,13 @@ class Catalogue:
         value: float | None,
         unit: str | None,
         device_verdict: Verdict | None,
+        reagent_lot: str | None = None,
     ) -> Judgement:
-        """Judge one result, or raise VerdictError saying why it cannot be judged."""
+        """Judge one result, or raise VerdictError saying why it cannot be judged.
+
+        A qualitative result records its reagent lot's cut-off as its threshold when the lot
+        is registered: the kit, not a fixed table, sets it.
+        """
         entry = self.entries.get(code)
         if entry is None:
             raise VerdictError(f"item {code!r} is not in the catalogue")
@@ -151,11 +161,13 @@ class Catalogue:
             raise VerdictError(f"item {code!r} is retired from the catalogue")
         if entry.quantitative and unit and normalise_unit(unit) != normalise_unit(entry.unit):
             raise VerdictError(f"unit {unit!r} is not the catalogue's {entry.unit!r} for {code}")
+        entry.check_scope(category)
         rule = entry.rule_for(category)
         verdict = derive_verdict(rule, value, device_verdict)
+        cutoff = entry.cutoffs.get(reagent_lot) if reagent_lot else None
         return Judgement(
             verdict,
-            rule.positive_threshold if entry.quantitative else None,
+            rule.positive_threshold if entry.quantitative else cutoff,
             rule.comparator if entry.quantitative else None,
             entry.false_positive_risk(sample_name),
         )
@@ -177,6 +189,9 @@ def item_out(item: TestItem, limits: Sequence[TestItemLimit]) -> ItemOut:
         false_positive_foods=list(item.false_positive_foods or []),
         note=item.note,
         active=item.active,
+        banned=item.banned,
+        strict_scope=item.strict_scope,
+        suspect_basis=item.suspect_basis,
         limits=[LimitIn.model_validate(lim) for lim in limits],
         updated_at=item.updated_at,
     )
@@ -235,105 +250,34 @@ def retire_item(session: Session, code: str, now: dt.datetime) -> bool:
     return True
 
 
-def _split(text: str | None) -> list[str]:
-    return [part.strip() for part in _LIST_SEPARATORS.split(text or "") if part.strip()]
+def list_lots(session: Session, code: str) -> list[ReagentLotOut]:
+    """Return an item's registered reagent lots, by lot."""
+    lots = session.scalars(
+        select(ReagentLot).where(ReagentLot.item_code == code).order_by(ReagentLot.lot)
+    )
+    return [
+        ReagentLotOut(item=code, lot=lot.lot, **ReagentLotIn.model_validate(lot).model_dump())
+        for lot in lots
+    ]
 
 
-def _flag(text: str | None, line: int) -> bool:
-    value = (text or "1").strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise CatalogueError(f"line {line}: quantitative must be 1/0 (定量/定性), got {text!r}")
-
-
-def _number(text: str | None) -> float | None:
-    return float(text) if text and text.strip() else None
-
-
-def items_from_csv(rows: Iterable[Mapping[str, str | None]]) -> tuple[list[ItemIn], list[str]]:
-    """Build items from CSV rows (one per item, plus one per food category with its own limit).
-
-    Returns the valid items and a message per refused item.
-    """
-    grouped: dict[str, list[tuple[int, Mapping[str, str | None]]]] = {}
-    for line, row in enumerate(rows, start=2):
-        code = (row.get("code") or "").strip()
-        grouped.setdefault(code, []).append((line, row))
-    items, errors = [], []
-    for code, group in grouped.items():
-        try:
-            base = next((r for r in group if not (r[1].get("food_category") or "").strip()), None)
-            line, head = base or group[0]
-            limits = [
-                LimitIn(
-                    food_category=(r.get("food_category") or "").strip(),
-                    comparator=(r.get("comparator") or "gt").strip(),
-                    positive_threshold=_number(r.get("threshold")),
-                    suspect_from=_number(r.get("suspect_from")),
-                    note=(r.get("note") or "").strip() or None,
-                )
-                for _, r in group
-                if (r.get("food_category") or "").strip()
-            ]
-            items.append(
-                ItemIn(
-                    code=code,
-                    name_zh=(head.get("name_zh") or "").strip(),
-                    method=(head.get("method") or "").strip(),
-                    standard=(head.get("standard") or "").strip(),
-                    unit=(head.get("unit") or "").strip(),
-                    quantitative=_flag(head.get("quantitative"), line),
-                    comparator=((head.get("comparator") or "ge").strip() if base else "ge"),
-                    positive_threshold=_number(head.get("threshold")) if base else None,
-                    suspect_from=_number(head.get("suspect_from")) if base else None,
-                    food_categories=_split(head.get("applies_to")),
-                    false_positive_foods=_split(head.get("false_positives")),
-                    note=((head.get("note") or "").strip() or None) if base else None,
-                    limits=limits,
-                )
-            )
-        except (ValidationError, ValueError) as exc:
-            lines = ", ".join(str(n) for n, _ in group)
-            errors.append(f"item {code or '(no code)'} (line {lines}): {exc}")
-    return items, errors
-
-
-def items_to_csv(items: Sequence[ItemIn]) -> str:
-    """Write items as CSV in the import's layout (UTF-8 text, one row per limit)."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for item in items:
-        common = {
-            "code": item.code,
-            "name_zh": item.name_zh,
-            "method": item.method,
-            "standard": item.standard,
-            "unit": item.unit,
-            "quantitative": "1" if item.quantitative else "0",
-            "applies_to": "、".join(item.food_categories),
-            "false_positives": "、".join(item.false_positive_foods),
-        }
-        writer.writerow(
-            {
-                **common,
-                "comparator": item.comparator,
-                "threshold": item.positive_threshold if item.positive_threshold is not None else "",
-                "suspect_from": item.suspect_from if item.suspect_from is not None else "",
-                "note": item.note or "",
-            }
-        )
-        for lim in item.limits:
-            writer.writerow(
-                {
-                    **common,
-                    "comparator": lim.comparator,
-                    "threshold": lim.positive_threshold,
-                    "suspect_from": lim.suspect_from if lim.suspect_from is not None else "",
-                    "food_category": lim.food_category,
-                    "note": lim.note or "",
-                }
-            )
-    return out.getvalue()
+def put_lot(session: Session, code: str, lot: str, data: ReagentLotIn, now: dt.datetime) -> bool:
+    """Register or replace a reagent lot's cut-off; return whether it was created."""
+    item = session.get(TestItem, code)
+    if item is None:
+        raise CatalogueError(f"item {code} is not in the catalogue")
+    if item.quantitative:
+        raise CatalogueError(f"item {code} is quantitative: its limits are per food category")
+    if not lot or len(lot) > 50:
+        raise CatalogueError("a lot number has 1 to 50 characters")
+    found = session.scalars(
+        select(ReagentLot).where(ReagentLot.item_code == code, ReagentLot.lot == lot)
+    ).first()
+    created = found is None
+    if found is None:
+        found = ReagentLot(item_code=code, lot=lot, created_at=now)
+        session.add(found)
+    for name, value in data.model_dump().items():
+        setattr(found, name, value)
+    session.flush()
+    return created

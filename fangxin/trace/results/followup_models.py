@@ -22,13 +22,27 @@ class Followup(Base):
     result_id: Mapped[int] = mapped_column(ForeignKey("rapid_test_results.id"), unique=True)
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"))
     state: Mapped[str] = mapped_column(String(16))
+    # Which rules apply: "repeat" (market self-test: 复测 ×2), "recheck" (a regulator's test:
+    # 复检 window), "banned" (banned substance: sealed, legal method, referral).
+    path: Mapped[str] = mapped_column(String(8), default="repeat", server_default="repeat")
+    # The end of the seller's 4-hour window to ask for 复检 (regulator's tests only).
+    recheck_deadline: Mapped[dt.datetime | None]
     retests: Mapped[int] = mapped_column(default=0)
     opened_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
     confirmed_at: Mapped[dt.datetime | None]
     closed_at: Mapped[dt.datetime | None]
-    # destroy or return, once disposed of.
+    # destroy (销毁) or harmless (无害化处理); "return" only on cases closed before issue 13.
     disposal: Mapped[str | None] = mapped_column(String(8))
+    # Who witnessed the disposal, its record number and note.
+    disposal_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The report to the county 市场监管 office: office, number, when.
+    reported_at: Mapped[dt.datetime | None]
+    report_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # 行刑衔接: the referral to the police (agency, number, link).
+    referral: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The notice to the 产地 agriculture department sent when tracing upstream.
+    agri_notice: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Optional laboratory confirmation: positive or negative, and where it was done.
     lab_result: Mapped[str | None] = mapped_column(String(8))
     lab_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)

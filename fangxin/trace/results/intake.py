@@ -41,7 +41,13 @@ def result_row(
     """Judge a result against the catalogue and return its row (VerdictError if it cannot)."""
     sample = result.sample
     judged = catalogue.judge(
-        result.item, sample.category, sample.name, result.value, result.unit, result.verdict
+        result.item,
+        sample.category,
+        sample.name,
+        result.value,
+        result.unit,
+        result.verdict,
+        result.reagent_lot,
     )
     return {
         "device_id": device_id,
@@ -62,6 +68,7 @@ def result_row(
         "device_verdict": result.verdict,
         "verdict_mismatch": result.verdict is not None and result.verdict != judged.verdict,
         "source": source,
+        "tested_by": result.source,
         "threshold": judged.threshold,
         "comparator": judged.comparator,
         "false_positive_risk": judged.false_positive_risk,

@@ -53,6 +53,13 @@ class TestItem(Base):
         JSON, default=list, server_default=text("'[]'")
     )
     note: Mapped[str | None] = mapped_column(Text)
+    # A banned substance (非食用物质, 禁用药物): a positive is sealed and referred, not retested.
+    banned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Refuse results of foods outside food_categories (GB/T 5009.199 covers vegetables only;
+    # fresh seafood holds formaldehyde naturally).
+    strict_scope: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Where the suspect band comes from (it is no standard's for GB/T 5009.199).
+    suspect_basis: Mapped[str | None] = mapped_column(String(200))
     # A retired item stays for the results that name it but refuses new ones.
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     updated_at: Mapped[dt.datetime | None]
@@ -67,11 +74,33 @@ class TestItemLimit(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_code: Mapped[str] = mapped_column(ForeignKey("test_items.code", ondelete="CASCADE"))
+    # The canonical name (food_categories.canonical) and its GB 2760 Annex E code.
     food_category: Mapped[str] = mapped_column(String(50))
+    category_code: Mapped[str | None] = mapped_column(String(20))
     comparator: Mapped[str] = mapped_column(String(4), default="gt")
     positive_threshold: Mapped[float] = mapped_column(Float)
     suspect_from: Mapped[float | None] = mapped_column(Float)
     note: Mapped[str | None] = mapped_column(String(200))
+    # Edition and clause of the standard the limit comes from (待核实 where unchecked).
+    source: Mapped[str | None] = mapped_column(String(200))
+    # 不得使用: the threshold is the method's detection limit; anything above it is positive.
+    not_permitted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class ReagentLot(Base):
+    """A kit's reagent lot with its cut-off (检出限), which the result records when judged."""
+
+    __tablename__ = "reagent_lots"
+    __table_args__ = (UniqueConstraint("item_code", "lot"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_code: Mapped[str] = mapped_column(ForeignKey("test_items.code", ondelete="CASCADE"))
+    lot: Mapped[str] = mapped_column(String(50))
+    cutoff: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(16))
+    maker: Mapped[str | None] = mapped_column(String(100))
+    expires: Mapped[dt.date | None]
+    created_at: Mapped[dt.datetime]
 
 
 class RapidTestResult(Base):
@@ -103,7 +132,10 @@ class RapidTestResult(Base):
     verdict: Mapped[str] = mapped_column(String(8))
     device_verdict: Mapped[str | None] = mapped_column(String(8))
     verdict_mismatch: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The door it came through (mqtt, http, demo).
     source: Mapped[str] = mapped_column(String(8))
+    # Who tested: "market" (the market's self-test) or "regulator" (a regulator's 快检).
+    tested_by: Mapped[str] = mapped_column(String(16), default="market", server_default="market")
     # The limit applied when judging: the catalogue may change later, the record must not.
     threshold: Mapped[float | None] = mapped_column(Float)
     comparator: Mapped[str | None] = mapped_column(String(4))

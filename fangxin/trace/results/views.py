@@ -9,10 +9,17 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from fangxin.devices.models import Site
-from fangxin.trace.results.followup import STATES, allowed_actions
+from fangxin.trace.results.followup import allowed_actions
 from fangxin.trace.results.followup_models import Followup, FollowupEvent
+from fangxin.trace.results.followup_rules import RULES, STATE_RULES, STATES
 from fangxin.trace.results.models import RapidTestResult, TestItem
-from fangxin.trace.results.schemas import EventOut, FollowupBrief, FollowupOut, ResultOut
+from fangxin.trace.results.schemas import (
+    EventOut,
+    FollowupBrief,
+    FollowupOut,
+    ResultOut,
+    RuleOut,
+)
 
 _R = RapidTestResult
 
@@ -58,6 +65,7 @@ def result_outs(session: Session, results: Sequence[RapidTestResult]) -> list[Re
                 sample_category=r.sample_category,
                 stall=r.stall,
                 verdict=r.verdict,
+                source=r.tested_by,
                 retest_of=parents.get(r.parent_id) if r.parent_id else None,
                 false_positive_risk=r.false_positive_risk,
                 followup=brief(followup) if followup else None,
@@ -92,7 +100,18 @@ def positives_between(
     return result_outs(session, session.scalars(stmt).all())
 
 
-def followup_out(session: Session, followup: Followup) -> FollowupOut:
+def rules_of(followup: Followup) -> list[RuleOut]:
+    """Return the rules the follow-up's state applies, each with its source."""
+    codes = list(STATE_RULES.get(followup.state, ()))
+    if followup.path == "banned" and "banned" not in codes:
+        codes.append("banned")
+    return [
+        RuleOut(code=c, text_zh=RULES[c].text_zh, source=RULES[c].source_zh, status=RULES[c].status)
+        for c in codes
+    ]
+
+
+def followup_out(session: Session, followup: Followup, now: dt.datetime) -> FollowupOut:
     """Describe a follow-up with its result, its retests and its audited history."""
     result = session.get(RapidTestResult, followup.result_id)
     assert result is not None
@@ -114,8 +133,16 @@ def followup_out(session: Session, followup: Followup) -> FollowupOut:
         site=followup.site_id,
         state=followup.state,
         state_zh=STATES.get(followup.state, followup.state),
+        path=followup.path,
         retests=followup.retests,
         opened_at=followup.opened_at,
+        recheck_deadline=followup.recheck_deadline,
+        disposal_detail=followup.disposal_detail,
+        reported_at=followup.reported_at,
+        report_detail=followup.report_detail,
+        referral=followup.referral,
+        agri_notice=followup.agri_notice,
+        rules=rules_of(followup),
         confirmed_at=followup.confirmed_at,
         closed_at=followup.closed_at,
         disposal=followup.disposal,
@@ -124,7 +151,7 @@ def followup_out(session: Session, followup: Followup) -> FollowupOut:
         certificate=followup.certificate,
         upstream_issuer=followup.upstream_issuer,
         notified_at=followup.notified_at,
-        allowed_actions=allowed_actions(followup),
+        allowed_actions=allowed_actions(followup, now),
         result=result_out,
         retest_results=retest_outs,
         events=[EventOut.model_validate(e) for e in events],
@@ -154,3 +181,49 @@ def list_followups(
     if states:
         stmt = stmt.where(Followup.state.in_(states))
     return list(session.scalars(stmt))
+
+
+PATH_RULES = {
+    "repeat": ("suspend", "repeats", "screening", "disposal"),
+    "recheck": ("suspend", "recheck", "disposal"),
+    "banned": ("banned",),
+}
+
+
+def board_basis(
+    session: Session, results: Sequence[ResultOut], positives: Sequence[ResultOut]
+) -> list[dict[str, str]]:
+    """Return the rules the board applies, each with its source: items judged, then follow-ups."""
+    codes = sorted({r.item for r in results})
+    basis = []
+    for item in session.scalars(select(TestItem).where(TestItem.code.in_(codes))):
+        if item.quantitative and item.positive_threshold is not None:
+            sign = "≥" if item.comparator == "ge" else ">"
+            text = f"{item.name_zh}：{sign}{item.positive_threshold:g}{item.unit} 为阳性"
+        elif item.quantitative:
+            text = f"{item.name_zh}：按食品类别限量判定"
+        else:
+            text = f"{item.name_zh}：定性判定（检出限按试剂批次）"
+        basis.append({"text": text, "source": item.standard})
+        if item.suspect_from is not None and item.positive_threshold is not None:
+            band = f"{item.suspect_from:g}–{item.positive_threshold:g}{item.unit}"
+            basis.append(
+                {
+                    "text": f"{item.name_zh}：{band} 为可疑，须复测",
+                    "source": item.suspect_basis or "本地设置",
+                }
+            )
+    paths = {
+        f.path
+        for f in session.scalars(
+            select(Followup).where(
+                Followup.id.in_([p.followup.id for p in positives if p.followup])
+            )
+        )
+    }
+    wanted = [
+        c for path in ("repeat", "recheck", "banned") if path in paths for c in PATH_RULES[path]
+    ]
+    for code in dict.fromkeys(wanted):
+        basis.append({"text": RULES[code].text_zh, "source": RULES[code].source_zh})
+    return basis
