@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ from fangxin.sim.broker import free_port, mosquitto_binary, start_broker
 from fangxin.trace.results.models import RapidTestResult
 from tests.conftest import unique
 from tests.helpers import count, dumps, publish_all, publisher, register, result, wait_until
-from tests.test_crash import start_ingester
+from tests.ingest_process import start_subscribed, stop
 
 N = 4000
 
@@ -31,21 +29,17 @@ def test_broker_restart_mid_stream(
     topic = f"fangxin/v1/{site}/{rt}/result"
     messages = [(topic, dumps(result(f"r-{i:05d}"))) for i in range(N)]
     log = tmp_path / "ingest.log"
-    ingester = start_ingester(db_url, broker, unique("ingest"), log)
+    ingester = start_subscribed(sessions, db_url, broker, unique("ingest"), log)
     try:
-        time.sleep(2.0)
         with publisher(broker.url) as client:
             publish_all(client, messages[: N // 2])
         broker.stop()  # mosquitto writes its persistence file on a clean exit
-        time.sleep(1.0)
-        broker = start_broker(store, port)  # same store, same port
+        broker = start_broker(store, port)  # same store, same port; returns once it listens
         with publisher(broker.url) as client:
             publish_all(client, messages[N // 2 :])
-        assert wait_until(lambda: count(sessions, RapidTestResult) >= N, 90), log.read_text()
-        time.sleep(1.0)
+        assert wait_until(lambda: count(sessions, RapidTestResult) >= N, 120), log.read_text()
     finally:
-        ingester.send_signal(signal.SIGTERM)
-        code = ingester.wait(30)
+        code = stop(ingester)  # drained: anything still arriving is counted below
         broker.stop()
     assert code == 0
     with sessions() as session:

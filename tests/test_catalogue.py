@@ -15,6 +15,8 @@ from fangxin.trace.results.catalogue import Catalogue, list_items
 from fangxin.trace.results.catalogue_csv import items_from_csv, items_to_csv
 from fangxin.trace.results.models import RapidTestResult, TestItem
 from fangxin.trace.results.verdicts import VerdictError
+from tests.helpers import count
+from tests.refusals import refused
 from tests.results_helpers import (  # noqa: F401 - fixtures
     auth,
     mqtt,
@@ -72,6 +74,24 @@ def test_seeded_items(sessions: sessionmaker[Session]) -> None:
     assert so2["干制蔬菜"] == 200.0
 
 
+# The positive threshold each (item, food category) of the table below is judged against.
+LIMITS: dict[tuple[str, str | None], float] = {
+    ("pesticide-ache", "蔬菜"): 50.0,
+    ("pesticide-ache", None): 50.0,
+    ("pesticide-ache-nyt448", "蔬菜"): 70.0,
+    ("sulfur-dioxide", "干制蔬菜"): 200.0,
+    ("sulfur-dioxide", "蜜饯凉果"): 350.0,
+    ("sulfur-dioxide", "干制的食用菌和藻类"): 50.0,
+    ("sulfur-dioxide", "腐竹类"): 200.0,
+    ("sulfur-dioxide", "水果干类"): 100.0,
+    ("sulfur-dioxide", "腌渍的蔬菜"): 100.0,
+    ("nitrite", "腌渍蔬菜"): 20.0,
+    ("nitrite", "腌腊肉制品"): 30.0,
+    ("nitrite", "酱卤肉制品"): 30.0,
+    ("nitrite", "西式火腿"): 70.0,
+}
+
+
 @pytest.mark.parametrize(
     ("code", "category", "value", "verdict"),
     [
@@ -108,7 +128,8 @@ def test_quantitative_thresholds(
 ) -> None:
     judged = catalogue.judge(code, category, "样品", value, None, None)
     assert judged.verdict == verdict
-    assert judged.threshold is not None
+    # the limit applied is the one of the item and category (GB 2760 / GB 2762, NY/T 448)
+    assert judged.threshold == LIMITS[code, category]
 
 
 @pytest.mark.parametrize("code", QUALITATIVE)
@@ -172,9 +193,11 @@ def test_csv_import_and_export(
     assert out.exit_code == 1  # one item refused
     assert "2 items imported (1 new, 1 replaced), 1 refused" in out.output
     assert "item broken" in out.output
+    assert "needs positive_threshold or per-category limits" in out.output
     with sessions() as session:
         catalogue = Catalogue.load(session)
         ache = session.get(TestItem, "pesticide-ache")
+        assert session.get(TestItem, "broken") is None  # the refused row stored nothing
     assert (
         catalogue.judge("histamine", "高组胺鱼类", "鲐鱼", 40.1, None, None).verdict == "positive"
     )
@@ -204,9 +227,9 @@ def test_admin_api_edits_the_catalogue(
         "positive_threshold": 10.0,
         "food_categories": ["水发产品"],
     }
-    assert (
-        client.put("/api/v1/catalogue/h2o2", json=body, headers=auth(keys.lab)).status_code == 403
-    )
+    lab_put = client.put("/api/v1/catalogue/h2o2", json=body, headers=auth(keys.lab))
+    refused(lab_put, 403, "role lab may not do this")
+    assert client.get("/api/v1/catalogue/h2o2").status_code == 404  # nothing stored
     created = client.put("/api/v1/catalogue/h2o2", json=body, headers=auth(keys.admin))
     assert created.status_code == 201
     assert created.get_json()["positive_threshold"] == 10.0
@@ -218,7 +241,8 @@ def test_admin_api_edits_the_catalogue(
     bad = client.put(
         "/api/v1/catalogue/x", json={**body, "positive_threshold": None}, headers=auth(keys.admin)
     )
-    assert bad.status_code == 422
+    refused(bad, 422, "a quantitative item needs positive_threshold or per-category limits")
+    assert client.get("/api/v1/catalogue/x").status_code == 404
     codes = {i["code"] for i in client.get("/api/v1/catalogue").get_json()}
     assert "h2o2" in codes
     assert codes >= SEEDED
@@ -228,6 +252,6 @@ def test_admin_api_edits_the_catalogue(
         from fangxin.service.api.results import pipeline
 
         pipeline().cache.items_at = -1e9  # the cache would pick the edit up within seconds
-    refused = post(client, keys.lab, posted("r-1", 12.0, item="h2o2", unit="mg/kg"))
-    assert refused.status_code == 422
-    assert "retired" in refused.get_json()["results"][0]["error"]
+    retired = post(client, keys.lab, posted("r-1", 12.0, item="h2o2", unit="mg/kg"))
+    assert "retired" in refused(retired, 422, "1 refused")["results"][0]["error"]
+    assert count(sessions, RapidTestResult) == 0

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import signal
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -19,35 +15,13 @@ from fangxin.sim.broker import RunningBroker
 from fangxin.trace.results.models import RapidTestResult
 from tests.conftest import unique
 from tests.helpers import count, dumps, publisher, register, result, status, wait_until
+from tests.ingest_process import start_ingester, start_subscribed, stop, wait_subscribed
+
+__all__ = ["start_ingester"]  # other branches' tests import it from here
 
 N = 20_000  # messages: 18,000 results and 2,000 heartbeats
 RESULTS = N - N // 10
 T0 = dt.datetime(2026, 11, 29, tzinfo=dt.UTC)
-
-
-def start_ingester(
-    db_url: str, broker: RunningBroker, client_id: str, log: Path, shared: str | None = None
-) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "FANGXIN_DATABASE_URL": db_url,
-        "FANGXIN_MQTT_URL": broker.url,
-        "FANGXIN_INGEST_CLIENT_ID": client_id,
-        "FANGXIN_MQTT_SESSION_EXPIRY_S": "600",
-    }
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "fangxin.cli",
-                "ingest",
-                *(["--shared", shared] if shared else []),
-            ],
-            env=env,
-            stdout=out,
-            stderr=out,
-        )
 
 
 def stream_message(site: str, device: str, i: int) -> tuple[str, bytes]:
@@ -77,10 +51,8 @@ def test_kill_9_mid_stream_loses_and_doubles_nothing(
     register(sessions, site, {rt: "rapid_test"})
     client_id = unique("ingest")
     log = tmp_path / "ingest.log"
-    first = start_ingester(db_url, private_mosquitto, client_id, log)
+    first = start_subscribed(sessions, db_url, private_mosquitto, client_id, log)
     try:
-        # the ingester has subscribed once its persistent session exists; then stream
-        time.sleep(2.0)
         killed = threading.Event()
         stream = threading.Thread(
             target=publish_stream, args=(private_mosquitto.url, site, rt, killed)
@@ -93,14 +65,14 @@ def test_kill_9_mid_stream_loses_and_doubles_nothing(
         stored_at_kill = count(sessions, RapidTestResult)
         second = start_ingester(db_url, private_mosquitto, client_id, log)
         try:
+            wait_subscribed(sessions, second, client_id, log, runs_before=1)
             stream.join(120)
             assert wait_until(lambda: count(sessions, RapidTestResult) >= RESULTS, 120), (
                 log.read_text()
             )
-            time.sleep(1.0)  # anything more that arrives would be a duplicate
         finally:
-            second.send_signal(signal.SIGTERM)
-            assert second.wait(30) == 0
+            # drained and stopped: whatever it still had is stored before the counts below
+            assert stop(second) == 0
     finally:
         if first.poll() is None:
             first.kill()
@@ -118,8 +90,8 @@ def test_sigterm_drains_and_exits_0(
 ) -> None:
     site, rt = unique("m"), unique("rt")
     register(sessions, site, {rt: "rapid_test"})
-    proc = start_ingester(db_url, private_mosquitto, unique("ingest"), tmp_path / "ingest.log")
-    time.sleep(2.0)
+    client_id, log = unique("ingest"), tmp_path / "ingest.log"
+    proc = start_subscribed(sessions, db_url, private_mosquitto, client_id, log)
     with publisher(private_mosquitto.url) as client:
         infos = [
             client.publish(f"fangxin/v1/{site}/{rt}/result", dumps(result(f"s-{i}")), qos=1)
@@ -130,4 +102,11 @@ def test_sigterm_drains_and_exits_0(
     assert wait_until(lambda: count(sessions, RapidTestResult) > 0, 30)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
-    assert "Ingester stopped" in (tmp_path / "ingest.log").read_text()
+    assert "Ingester stopped" in log.read_text()
+    # Whatever the drain left unacked waits in the persistent session: a restart stores the rest.
+    again = start_subscribed(sessions, db_url, private_mosquitto, client_id, log)
+    try:
+        assert wait_until(lambda: count(sessions, RapidTestResult) >= 2000, 120), log.read_text()
+    finally:
+        assert stop(again) == 0
+    assert count(sessions, RapidTestResult) == 2000

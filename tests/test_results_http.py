@@ -15,6 +15,7 @@ from fangxin.ingest.batch import RawMessage
 from fangxin.ingest.models import DeadLetter, SecurityEvent
 from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import SqlSink
+from fangxin.trace.results.followup_models import Followup
 from fangxin.trace.results.models import RapidTestResult
 from tests.conftest import unique
 from tests.helpers import (
@@ -28,6 +29,7 @@ from tests.helpers import (
     running_ingester,
     wait_until,
 )
+from tests.refusals import nothing_stored, refused
 from tests.results_helpers import (  # noqa: F401 - fixtures
     RT,
     RT2,
@@ -171,17 +173,24 @@ def test_unknown_device_and_site_mismatch_are_security_events(
 
 def test_request_level_errors(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
     keys = setup_market(sessions)
-    assert client.post("/api/v1/results", json=posted("r")).status_code == 401
-    assert post(client, keys.regulator, posted("r")).status_code == 403
-    assert post(client, keys.lab, []).status_code == 422
-    assert post(client, keys.lab, [posted(f"r-{i}") for i in range(1001)]).status_code == 413
-    assert post(client, keys.lab, posted("r"), "?format=xml").status_code == 400
+    refused(client.post("/api/v1/results", json=posted("r")), 401, "send an API key")
+    wrong = client.post("/api/v1/results", json=posted("r"), headers=auth("fx_nope_nope"))
+    refused(wrong, 401, "unknown or revoked API key")
+    refused(post(client, keys.regulator, posted("r")), 403, "role regulator may not do this")
+    refused(post(client, keys.lab, []), 422, "empty array")
+    too_many = post(client, keys.lab, [posted(f"r-{i}") for i in range(1001)])
+    refused(too_many, 413, "1001 results; at most 1000 a request")
+    refused(
+        post(client, keys.lab, posted("r"), "?format=xml"), 400, "format must be v1 or province"
+    )
     not_json = client.post("/api/v1/results", data=b"{nope", headers=auth(keys.lab))
-    assert not_json.status_code == 400
-    assert not_json.mimetype == "application/problem+json"
-    invalid = post(client, keys.lab, posted("r", "high"))
-    assert invalid.status_code == 422
-    assert invalid.get_json()["results"][0]["kind"] == "invalid"
+    refused(not_json, 400, "the body must be JSON")
+    invalid = refused(post(client, keys.lab, posted("r", "high")), 422, "1 refused")
+    assert invalid["results"][0]["kind"] == "invalid"
+    assert invalid["results"][0]["error"] == "value: Input should be a valid number"
+    assert (invalid["stored"], invalid["rejected"]) == (0, 1)
+    # refused before anything was judged: no result, dead letter, follow-up or security event
+    nothing_stored(sessions, RapidTestResult, DeadLetter, SecurityEvent, Followup)
 
 
 def province(rid: str, **extra: Any) -> dict[str, Any]:

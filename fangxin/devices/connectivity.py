@@ -126,7 +126,9 @@ class Live:
     def alive(self, at: dt.datetime) -> None:
         if self.last_seen_at is not None and at <= self.last_seen_at:
             return  # an older batch processed late (ingesters sharing a subscription)
-        if self.conn_state == ONLINE and self.deadline is not None and at > self.deadline:
+        # At the deadline itself the device is already offline (online_now, the sweep): a message
+        # then ends an outage, whether or not the sweep got there first.
+        if self.conn_state == ONLINE and self.deadline is not None and at >= self.deadline:
             self.go(OFFLINE, self.outage_start(), "timeout")  # the sweep had not got to it yet
         if self.conn_state != ONLINE:
             self.go(ONLINE, at, "message")
@@ -141,7 +143,7 @@ class Live:
             return
         if self.last_seen_at is not None and at < self.last_seen_at:
             return  # a will of an older connection, overtaken by newer messages
-        if self.deadline is not None and at > self.deadline:
+        if self.deadline is not None and at >= self.deadline:
             self.go(OFFLINE, self.outage_start(), "timeout")
         else:
             self.go(OFFLINE, at, "lwt")
@@ -184,8 +186,15 @@ def apply_activity(
     ids = sorted(set(seen) | set(states) | set(intervals))
     if not ids:
         return []
+    # FOR NO KEY UPDATE, not FOR UPDATE: the batch's inserts (results, alarms, events) already
+    # hold KEY SHARE locks on these rows through their foreign keys, and FOR UPDATE conflicts
+    # with KEY SHARE. Two ingesters of one shared subscription then deadlocked on every pair of
+    # batches for the same devices; NO KEY UPDATE still serialises the liveness updates.
     rows = session.execute(
-        select(*LIVE_COLUMNS).where(Device.id.in_(ids)).order_by(Device.id).with_for_update()
+        select(*LIVE_COLUMNS)
+        .where(Device.id.in_(ids))
+        .order_by(Device.id)
+        .with_for_update(key_share=True)
     ).all()
     saved, transitions = [], []
     for row in rows:
