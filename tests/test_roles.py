@@ -11,6 +11,7 @@ site S and subject X. Codes per caller, in CALLERS order:
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -125,7 +126,45 @@ TABLE: dict[str, tuple[str, Any, str]] = {
         None,
         "1 o o d o d 3 3",
     ),
+    # Who may cite what (§4b, §4c) and purchasers' proofs.
+    "GET /api/v1/subjects/<subject_id>/sites": (
+        "/api/v1/subjects/s-001/sites",
+        None,
+        "1 o o d 3 3 o d",
+    ),
+    "GET /api/v1/certificates/<number>/transfers": (
+        "/api/v1/certificates/{number}/transfers",
+        None,
+        "1 o o d 3 3 o d",
+    ),
+    "GET /api/v1/proof-types": ("/api/v1/proof-types", None, "1 o o o o o o o"),
+    "GET /api/v1/proofs/<int:proof_id>": ("/api/v1/proofs/{proof}", None, "1 o o d o o o d"),
+    "GET /api/v1/proofs/<int:proof_id>/photo": (
+        "/api/v1/proofs/{proof}/photo",
+        None,
+        "1 o o d o o o d",
+    ),
     # Writes.
+    "POST /api/v1/subjects/<subject_id>/sites": (
+        "/api/v1/subjects/s-001/sites",
+        {"site": "m-001", "relation": "own"},
+        "1 o o d 3 3 3 3",
+    ),
+    "DELETE /api/v1/subjects/<subject_id>/sites/<site_id>": (
+        "/api/v1/subjects/s-001/sites/m-001",
+        None,
+        "1 o o d 3 3 3 3",
+    ),
+    "POST /api/v1/certificates/<number>/transfers": (
+        "/api/v1/certificates/{number}/transfers",
+        {"purchaser": "s-002"},
+        "1 o 3 3 3 3 o d",
+    ),
+    "POST /api/v1/subjects/<subject_id>/proofs": (
+        "/api/v1/subjects/s-001/proofs",
+        {"kind": "test_report", "number": "R-{caller}"},
+        "1 o 3 3 3 3 o d",
+    ),
     "POST /api/v1/sites": ("/api/v1/sites", {"id": "m-{caller}", **SITE}, ADMIN),
     "POST /api/v1/devices": (
         "/api/v1/devices",
@@ -229,7 +268,16 @@ def seed(client: FlaskClient, sessions: sessionmaker[Session]) -> dict[str, str]
         session.commit()
         alert_id = alert.id
     alarm = client.get("/api/v1/alarms", headers=auth(admin)).get_json()[0]["id"]
+    photo = (io.BytesIO(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16), "proof.png")
+    proof = client.post(
+        "/api/v1/subjects/s-001/proofs",
+        data={"kind": "animal_quarantine", "number": "Q-1", "photo": photo},
+        content_type="multipart/form-data",
+        headers=auth(keys["iss_x"]),
+    )
+    assert proof.status_code == 201, proof.get_json()
     ids = {"code": cert["code"], "number": cert["number"], "entry": str(entry.get_json()["id"])}
+    ids["proof"] = str(proof.get_json()["id"])
     return {**keys, **ids, "followup": str(followup), "alert": str(alert_id), "alarm": str(alarm)}
 
 
