@@ -121,7 +121,8 @@ def test_source_is_optional_and_checked(
     assert stats.dead_letters == 1
     with sessions() as session:
         reason = session.scalars(select(DeadLetter.reason)).one()
-    assert "source" in reason
+    assert reasons
+    assert all("source" in reason for reason in reasons)  # a redelivery may be refused twice
     assert count(sessions, RapidTestResult) == 1  # nothing half-stored
     listed = client.get("/api/v1/sites/m-300/results").get_json()["results"]
     assert [r["source"] for r in listed] == ["market"]
@@ -219,7 +220,8 @@ def test_source_through_a_real_broker(
     ]
     with running_ingester(settings, broker_url), publisher(broker_url) as client:
         publish_all(client, messages)
-        assert wait_until(lambda: count(sessions, DeadLetter) == 1, 30)
+        ours = DeadLetter.topic == topic  # the broker is shared with other tests
+        assert wait_until(lambda: count(sessions, DeadLetter, ours) >= 1, 30)
         assert wait_until(lambda: count(sessions, Followup) == 2, 30)
     with sessions() as session:
         stored = session.execute(
@@ -227,9 +229,10 @@ def test_source_through_a_real_broker(
             .join(Followup, Followup.result_id == RapidTestResult.id)
             .order_by(RapidTestResult.result_id)
         ).all()
-        reason = session.scalars(select(DeadLetter.reason)).one()
+        reasons = session.scalars(select(DeadLetter.reason).where(ours)).all()
     assert [tuple(r) for r in stored] == [
         ("by-regulator", "regulator", "recheck_window"),
         ("old-device", "market", "suspended"),
     ]
-    assert "source" in reason
+    assert reasons
+    assert all("source" in reason for reason in reasons)  # a redelivery may be refused twice
