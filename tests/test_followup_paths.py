@@ -121,8 +121,7 @@ def test_source_is_optional_and_checked(
     assert stats.dead_letters == 1
     with sessions() as session:
         reason = session.scalars(select(DeadLetter.reason)).one()
-    assert reasons
-    assert all("source" in reason for reason in reasons)  # a redelivery may be refused twice
+    assert "source" in reason
     assert count(sessions, RapidTestResult) == 1  # nothing half-stored
     listed = client.get("/api/v1/sites/m-300/results").get_json()["results"]
     assert [r["source"] for r in listed] == ["market"]
