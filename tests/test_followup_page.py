@@ -42,6 +42,7 @@ def test_page_refuses_with_the_reason_and_changes_nothing(
     )
     fid = case_id(sessions, "r-1")
     assert login(client, "xinhua") == 302
+    assert f'href="/followups/{fid}"' in client.get("/sites/m-001").get_data(as_text=True)
     html = client.get(f"/followups/{fid}").get_data(as_text=True)
     assert "确认不合格，待处置" in html
     assert re.search(r"依据：《食用农产品市场销售质量安全监督管理办法》.*（待核实）", html)
