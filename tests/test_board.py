@@ -143,6 +143,28 @@ def test_board_page(client: FlaskClient, sessions: sessionmaker[Session]) -> Non
     assert client.get(css.group(1)).status_code == 200
 
 
+def test_board_cites_the_category_limit_it_applied(
+    client: FlaskClient, sessions: sessionmaker[Session]
+) -> None:
+    keys = setup_market(sessions)
+    pickle = {"name": "酱菜", "category": "腌渍蔬菜", "stall": "D-01"}  # GB 2762's name
+    sprouts = {"name": "绿豆芽", "category": "豆芽", "stall": "D-02"}
+    body = [
+        posted("c-1", 12.0, item="nitrite", unit="mg/kg", sample=pickle),
+        posted("c-2", 30.0, item="sulfur-dioxide", unit="mg/kg", sample=sprouts),
+    ]
+    assert post(client, keys.lab, body).status_code == 201
+    basis = client.get(f"/api/v1/sites/{SITE}/results").get_json()["basis"]
+    lines = {b["text"]: b["source"] for b in basis}
+    assert (
+        lines["亚硝酸盐（腌渍的蔬菜）：超过限量 20mg/kg 为阳性"]
+        == "GB 2762-2022 亚硝酸盐（限量待核实）"
+    )
+    sprout_rule = "二氧化硫（豆芽菜）：检出（高于方法检出限 10mg/kg）为阳性"
+    assert "不得使用" in lines[sprout_rule]
+    assert len(basis) == 2 + 4  # the two limits applied, and the repeat path of c-2's positive
+
+
 def test_board_of_a_quiet_day(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
     setup_market(sessions)
     html = client.get(f"/m/{SITE}/board").get_data(as_text=True)

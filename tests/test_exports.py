@@ -74,7 +74,7 @@ def test_csv_opens_with_chinese_headers(
     assert (second["检测值"], second["判定限"], second["判定结果"]) == ("45.0", "50.0", "可疑")
     assert (second["假阳性风险"], second["合格证编号"]) == ("是", "HGZ-42")
     assert second["检测项目"].startswith("有机磷")
-    assert rows[2]["处置状态"] == "待复检"
+    assert rows[2]["处置状态"] == "暂停销售，待复测"
     assert rows[2]["检测员"] == "王芳"
     assert rows[0]["检测时间"].startswith(TODAY)
     assert len(rows[0]["检测时间"]) == len("2026-11-29 07:58:10")

@@ -11,10 +11,21 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from fangxin.config import Settings
 from fangxin.ingest.models import DeadLetter
-from fangxin.trace.results.followup_models import FollowupAlert
+from fangxin.trace.results.followup_models import Followup, FollowupAlert
 from fangxin.trace.results.models import RapidTestResult
-from tests.helpers import count, result
+from tests.conftest import unique
+from tests.helpers import (
+    count,
+    dumps,
+    publish_all,
+    publisher,
+    register,
+    result,
+    running_ingester,
+    wait_until,
+)
 from tests.results_helpers import (  # noqa: F401 - fixtures
     auth,
     mqtt,
@@ -193,3 +204,34 @@ def test_tracing_upstream_notifies_the_origin_agriculture_department(
     assert (
         traced.get_json()["events"][-1]["detail"]["agri_notice"]["origin"] == "河南省平顶山市郏县"
     )
+
+
+def test_source_through_a_real_broker(
+    settings: Settings, sessions: sessionmaker[Session], broker_url: str
+) -> None:
+    site, rt = unique("m"), unique("rt")
+    register(sessions, site, {rt: "rapid_test"})
+    topic = f"fangxin/v1/{site}/{rt}/result"
+    messages = [
+        (topic, dumps(result("old-device", 72.0))),  # a device that predates `source`
+        (topic, dumps(result("by-regulator", 72.0, source="regulator"))),
+        (topic, dumps(result("bad", 72.0, source="self"))),
+    ]
+    with running_ingester(settings, broker_url), publisher(broker_url) as client:
+        publish_all(client, messages)
+        ours = DeadLetter.topic == topic  # the broker is shared with other tests
+        assert wait_until(lambda: count(sessions, DeadLetter, ours) >= 1, 30)
+        assert wait_until(lambda: count(sessions, Followup) == 2, 30)
+    with sessions() as session:
+        stored = session.execute(
+            select(RapidTestResult.result_id, RapidTestResult.tested_by, Followup.state)
+            .join(Followup, Followup.result_id == RapidTestResult.id)
+            .order_by(RapidTestResult.result_id)
+        ).all()
+        reasons = session.scalars(select(DeadLetter.reason).where(ours)).all()
+    assert [tuple(r) for r in stored] == [
+        ("by-regulator", "regulator", "recheck_window"),
+        ("old-device", "market", "suspended"),
+    ]
+    assert reasons
+    assert all("source" in reason for reason in reasons)  # a redelivery may be refused twice

@@ -77,6 +77,7 @@ TABLE: dict[str, tuple[str, Any, str]] = {
     "GET /api/v1/sites/<site_id>/status": ("/api/v1/sites/m-001/status", None, PUBLIC),
     "GET /api/v1/catalogue": ("/api/v1/catalogue", None, PUBLIC),
     "GET /api/v1/catalogue/<code>": ("/api/v1/catalogue/pesticide-ache", None, PUBLIC),
+    "GET /api/v1/catalogue/<code>/lots": ("/api/v1/catalogue/clenbuterol/lots", None, PUBLIC),
     "GET /login": ("/login", None, PUBLIC),
     "POST /login": ("/login", None, PUBLIC),  # 400 without the form's CSRF token
     "POST /logout": ("/logout", None, PUBLIC),
@@ -88,6 +89,9 @@ TABLE: dict[str, tuple[str, Any, str]] = {
     "GET /uptime.<fmt>": ("/uptime.csv", None, DASH),
     "GET /labels/<number>.pdf": ("/labels/{number}.pdf", None, DASH),
     "GET /sites/<site_id>": ("/sites/m-001", None, DASH),
+    "GET /followups/<int:followup_id>": ("/followups/{followup}", None, DASH),
+    # 400 without the form's CSRF token, before anyone is asked to sign in
+    "POST /followups/<int:followup_id>/act": ("/followups/{followup}/act", None, PUBLIC),
     "GET /api/v1/sites": ("/api/v1/sites", None, REGULATOR),
     "GET /api/v1/devices": ("/api/v1/devices", None, REGULATOR),
     "GET /api/v1/devices/<device_id>/uptime": ("/api/v1/devices/cam-1/uptime", None, REG_SCOPED),
@@ -180,6 +184,11 @@ TABLE: dict[str, tuple[str, Any, str]] = {
     "PUT /api/v1/uptime/targets/<code>": ("/api/v1/uptime/targets/mclz", {}, ADMIN),
     "POST /api/v1/webhooks": ("/api/v1/webhooks", {}, ADMIN),
     "PUT /api/v1/catalogue/<code>": ("/api/v1/catalogue/role-x", {}, ADMIN),
+    "PUT /api/v1/catalogue/<code>/lots/<lot>": (
+        "/api/v1/catalogue/clenbuterol/lots/role-l",
+        {"cutoff": 0.5, "unit": "µg/kg"},
+        ADMIN,
+    ),
     "POST /api/v1/results": ("/api/v1/results", RESULT, "1 o 3 3 o d 3 3"),
     "POST /api/v1/sites/<site_id>/entries": (
         "/api/v1/sites/m-001/entries",

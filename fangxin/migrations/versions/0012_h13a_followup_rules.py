@@ -78,6 +78,8 @@ LIMITS: list[tuple[str, str, str | None, float, str, bool]] = [
     ("nitrite", "发酵肉制品类", "08.03.06", 30.0, NO2 + CHECK, False),
     ("nitrite", "肉罐头类", "08.04", 50.0, NO2 + CHECK, False),
 ]
+# Names seeded by 0003 -> the canonical names of GB 2760 Annex E.
+RENAMES = {"腌渍蔬菜": "腌渍的蔬菜", "腌腊肉制品": "腌腊肉制品类", "酱卤肉制品": "酱卤肉制品类"}
 ITEM_UPDATES: dict[str, dict[str, Any]] = {
     "pesticide-ache": {
         "food_categories": ["蔬菜"],
@@ -246,12 +248,14 @@ def _catalogue(conn: sa.Connection) -> None:
         sa.column("not_permitted", sa.Boolean),
     )
     # GB 2762 calls the pickle 腌渍蔬菜, GB 2760 腌渍的蔬菜: one canonical name now.
-    conn.execute(
-        limits.update()
-        .where(limits.c.item_code == "nitrite", limits.c.food_category == "腌渍蔬菜")
-        .values(food_category="腌渍的蔬菜")
-    )
-    seeded = {(a, b) for a, b in conn.execute(sa.select(limits.c.item_code, limits.c.food_category))}
+    pairs = sa.select(limits.c.item_code, limits.c.food_category)
+    before = {(a, b) for a, b in conn.execute(pairs)}
+    for code, name in sorted(before):
+        canonical = RENAMES.get(name)
+        if canonical and (code, canonical) not in before:
+            match = (limits.c.item_code == code, limits.c.food_category == name)
+            conn.execute(limits.update().where(*match).values(food_category=canonical))
+    seeded = {(a, b) for a, b in conn.execute(pairs)}
     for code, category, cat_code, limit, source, not_permitted in LIMITS:
         if code not in present:
             continue

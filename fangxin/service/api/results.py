@@ -32,10 +32,11 @@ from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.problems import Problem, problem_response
 from fangxin.trace.notify.webhooks import ENQUEUED_KEY, BackgroundSender
 from fangxin.trace.results import exports
+from fangxin.trace.results.basis import board_basis
 from fangxin.trace.results.province import to_result
 from fangxin.trace.results.queries import day_figures
 from fangxin.trace.results.schemas import ResultOut
-from fangxin.trace.results.views import board_basis, positives_between, results_between
+from fangxin.trace.results.views import positives_between, results_between
 
 bp = Blueprint("results_api", __name__)
 MAX_EXPORT_DAYS = 366

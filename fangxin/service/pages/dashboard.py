@@ -33,7 +33,7 @@ from fangxin.service.auth import in_scope
 from fangxin.service.context import db_session, state
 from fangxin.service.models import User
 from fangxin.service.users import DASHBOARD_ROLES, check_login, end_sessions
-from fangxin.trace.results.followup import STATES as FOLLOWUP_STATES
+from fangxin.trace.results.followup_rules import STATE_LABELS as FOLLOWUP_STATES
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -18,12 +18,18 @@ from fangxin.trace.results.models import RapidTestResult, TestItem
 from fangxin.trace.results.schemas import ActionIn
 
 
-def _page(followup_id: int, error: str | None = None, status: int = 200) -> tuple[str, int]:
+def _visible(followup_id: int) -> tuple[Followup, Site]:
+    """Return the follow-up and its site when the viewer may see them; 404 otherwise."""
     session = db_session()
     found = session.get(Followup, followup_id)
     if found is None:
         abort(404)
-    site = visible_site(session.get(Site, found.site_id))
+    return found, visible_site(session.get(Site, found.site_id))
+
+
+def _page(followup_id: int, error: str | None = None, status: int = 200) -> tuple[str, int]:
+    session = db_session()
+    found, site = _visible(followup_id)
     now = state().clock()
     result = session.get(RapidTestResult, found.result_id)
     item = session.get(TestItem, result.item_code) if result else None
@@ -54,7 +60,7 @@ def followup_page(followup_id: int) -> tuple[str, int]:
 @login_required
 def followup_act(followup_id: int) -> tuple[str, int] | BaseResponse:
     """Take a step from the page's form; on refusal show the page again with the reason."""
-    _page(followup_id)  # 404 unless the viewer may see it
+    _visible(followup_id)
     form = {k: v.strip() for k, v in request.form.items() if k != "csrf_token" and v.strip()}
     session = db_session()
     try:

@@ -36,8 +36,10 @@ from fangxin.service.pages.dashboard import (
 from fangxin.trace.certificates import label_render, labels
 from fangxin.trace.certificates.models import Certificate, Subject
 from fangxin.trace.certificates.views import scan_url
+from fangxin.trace.results.followup_rules import OPEN_CASE
 from fangxin.trace.results.models import RapidTestResult, TestItem
 from fangxin.trace.results.queries import day_figures
+from fangxin.trace.results.views import list_followups
 from fangxin.trace.site_status import site_status
 
 TREND_DAYS = 30
@@ -130,6 +132,7 @@ def site_page(site_id: str) -> str:
         items=items,
         now=now,
         type_name=alarms.type_name,
+        cases=list_followups(session, site_id=site.id, states=sorted(OPEN_CASE), limit=50),
     )
 
 

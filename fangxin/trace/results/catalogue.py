@@ -107,7 +107,8 @@ class Catalogue:
                 lim.suspect_from,
                 lim.food_category,
             )
-            limits.setdefault(lim.item_code, {})[lim.food_category] = rule
+            name = food_categories.canonical(lim.food_category)  # rows written before aliases
+            limits.setdefault(lim.item_code, {})[name] = rule
         entries = {}
         for item in session.scalars(select(TestItem)):
             default = ItemRule(

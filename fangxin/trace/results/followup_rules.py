@@ -103,6 +103,14 @@ STATES = {
     "closed": "已结案",
 }
 OPEN_CASE = frozenset(STATES) - {"cleared", "closed"}
+# States of the workflow before issue 13: history written then still names them.
+LEGACY_STATES = {
+    "retest_pending": "待复检（旧流程）",
+    "sale_stopped": "已下架（旧流程）",
+    "destroyed": "已销毁（旧流程）",
+    "returned": "已退货（旧流程，已不允许）",
+}
+STATE_LABELS = LEGACY_STATES | STATES
 # action: (states it may be taken in, state it leads to; None: the action decides)
 ACTIONS: dict[str, tuple[frozenset[str], str | None]] = {
     "send_to_lab": (frozenset({"suspended"}), "lab_pending"),
