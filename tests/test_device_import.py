@@ -108,6 +108,10 @@ def test_api_import(client: FlaskClient, admin_key: str, sessions: sessionmaker[
         headers={"Authorization": f"Bearer {admin_key}"},
     )
     assert nothing.status_code == 422
+    assert nothing.get_json()["errors"] == [
+        {"line": 2, "id": "x", "error": "site k-none is not registered"}
+    ]
+    assert set(stored(sessions)) == {"cam-1", "cam-2", "nvr-1"}  # x was not stored
 
 
 def test_rotate_credentials(

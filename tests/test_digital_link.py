@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.trace.certificates import digital_link as dl
+from fangxin.trace.certificates.models import Certificate, CertificateSequence
+from tests.refusals import refused
 from tests.trace_helpers import auth, issue, issuer, subject
 
 # GS1 reserves GTIN prefix 952 for examples; 09520123456788 has a valid check digit.
@@ -152,15 +156,19 @@ def test_resolver_redirects_to_the_scan_page(client: FlaskClient, admin_key: str
     assert "check digit" in bad.get_json()["detail"]
 
 
-def test_gtin_rules_on_issue(client: FlaskClient, admin_key: str) -> None:
+def test_gtin_rules_on_issue(
+    client: FlaskClient, admin_key: str, sessions: sessionmaker[Session]
+) -> None:
     subject(client, admin_key, gtin_prefix="952012345")
     secret = issuer(client, admin_key, "s-001")
-    issue(client, secret, gtin=GTIN, lot="L1")
-    for change, status in (
-        ({"gtin": GTIN, "lot": "L1"}, 409),  # one certificate per GTIN and lot
-        ({"gtin": "09520123456789"}, 422),
-        ({"gtin": "06901234567892"}, 422),  # not under the subject's prefix
-        ({"gtin": GTIN, "lot": "菠菜一批"}, 422),
+    first = issue(client, secret, gtin=GTIN, lot="L1")
+    for change, status, why in (
+        # one certificate per GTIN and lot
+        ({"gtin": GTIN, "lot": "L1"}, 409, f"GTIN {GTIN} lot L1 already has a certificate"),
+        ({"gtin": "09520123456789"}, 422, "AI (01) has a wrong check digit"),
+        ({"gtin": "06901234567892"}, 422, "the GTIN is not under prefix 952012345"),
+        ({"gtin": GTIN, "lot": "菠菜一批"}, 422, "AI (10) holds characters outside CSET 82"),
+        ({"lot": "L9"}, 422, "a lot code goes with a GTIN"),
     ):
         response = client.post(
             "/api/v1/certificates",
@@ -175,4 +183,10 @@ def test_gtin_rules_on_issue(client: FlaskClient, admin_key: str) -> None:
                 **change,
             },
         )
-        assert response.status_code == status, (change, response.get_json())
+        refused(response, status, why)
+    # nothing half-stored: no certificate, and no day number spent on a refusal
+    with sessions() as session:
+        numbers = session.scalars(select(Certificate.number)).all()
+        spent = session.scalars(select(CertificateSequence.last)).all()
+    assert numbers == [first["number"]]
+    assert spent == [1]

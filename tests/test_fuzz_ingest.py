@@ -8,15 +8,18 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.contract.payloads import Limits, PayloadError, parse_elements
 from fangxin.contract.topics import CHANNELS, InvalidTopic, parse_topic
 from fangxin.devices.models import Site
 from fangxin.ingest.batch import RawMessage
+from fangxin.ingest.models import DeadLetter, SecurityEvent
 from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import SqlSink
-from tests.helpers import register, result, status
+from fangxin.trace.results.models import RapidTestResult
+from tests.helpers import count, register, result, status
 
 NOW = dt.datetime.now(dt.UTC)
 json_values = st.recursive(
@@ -104,6 +107,23 @@ def test_pipeline_never_raises(
         RawMessage(f"fangxin/v1/fz-m/{device}/{channel}", body, NOW)
         for channel, device, body in messages
     ]
+    before = {m: count(sessions, m) for m in (DeadLetter, SecurityEvent, RapidTestResult)}
     with sessions.begin() as session:
         stats = Pipeline(SqlSink()).process(session, raws)
-    assert stats.messages == len(raws)
+    added = {m: count(sessions, m) - n for m, n in before.items()}
+    # every refusal is stored with its reason, as many as the batch reports
+    assert added[DeadLetter] == stats.dead_letters
+    assert added[SecurityEvent] == stats.security_events
+    # who may say what: an unknown device, or an instrument raising a camera alarm, is a
+    # security event whatever the payload; an unknown channel is a dead letter before that
+    ghosts = sum(d == "fz-ghost" and c != "video" for c, d, _ in messages)
+    wrong_channel = sum(d == "fz-rt" and c == "alarm" for c, d, _ in messages)
+    assert stats.security_events == ghosts + wrong_channel
+    assert stats.dead_letters >= sum(c == "video" for c, _, _ in messages)
+    # stored results are the instrument's only, never more than the batch accepted
+    assert 0 <= added[RapidTestResult] <= stats.results
+    with sessions() as session:
+        reasons = session.scalars(select(DeadLetter.reason)).all()
+        devices = set(session.scalars(select(RapidTestResult.device_id)))
+    assert all(reasons)
+    assert devices <= {"fz-rt"}

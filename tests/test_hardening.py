@@ -20,7 +20,10 @@ from fangxin.cli import main
 from fangxin.config import ConfigError, Settings
 from fangxin.service.app import create_app
 from fangxin.service.models import AuditEntry
+from fangxin.trace.results.models import RapidTestResult
+from tests.helpers import count
 from tests.pages_helpers import login
+from tests.refusals import refused
 from tests.trace_helpers import auth, key, market, post_results, result
 
 STRONG = "k" * 40
@@ -146,13 +149,15 @@ def test_production_refuses_missing_or_development_secrets(
     assert refused in outcome.output
 
 
-def test_request_size_limit_is_problem_json(client: FlaskClient, admin_key: str) -> None:
+def test_request_size_limit_is_problem_json(
+    client: FlaskClient, admin_key: str, sessions: sessionmaker[Session]
+) -> None:
     body = b"[" + b"0," * (4 * 1024 * 1024) + b"0]"
     response = client.post(
         "/api/v1/results", data=body, content_type="application/json", headers=auth(admin_key)
     )
-    assert response.status_code == 413
-    assert response.mimetype == "application/problem+json"
+    refused(response, 413, "exceeds the capacity limit")
+    assert count(sessions, RapidTestResult) == 0
 
 
 METRICS = {

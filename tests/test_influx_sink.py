@@ -25,10 +25,12 @@ from fangxin.ingest.lineproto import measurement_of, parse_retry_after, to_line
 from fangxin.ingest.models import DeadLetter
 from fangxin.ingest.sinks import FieldValue, Point
 from fangxin.ingest.spool import Spool
+from tests.helpers import wait_until
 from tests.influx_double import InfluxDouble, StoredPoint
 
 T0 = dt.datetime(2025, 3, 1, 8, 0, tzinfo=dt.UTC)
 REPO = Path(__file__).resolve().parents[1]
+DRAIN_S = 60  # a bound on waiting for an event (drained, requests seen), not a pass mark
 SinkFactory = Callable[..., InfluxSink]
 
 
@@ -182,12 +184,14 @@ def test_unreachable_then_back_drains_in_order(
     double: InfluxDouble, make_sink: SinkFactory, engine: Engine, tmp_path: Path
 ) -> None:
     double.set_mode("unreachable")
-    sink = make_sink()
+    # a budget far longer than any slow machine takes: finishing well inside it means the
+    # refused connections were spooled at once, not retried until the budget ran out
+    sink = make_sink(retry_budget_s=60.0)
     first, second = make_points(30), make_points(30, start=30)
     started = time.monotonic()
     write(engine, sink, first)
     write(engine, sink, second)
-    assert time.monotonic() - started < 2.0  # refused connections spool at once
+    assert time.monotonic() - started < 30.0
     assert sink.spool_depth == 60
     assert sink.points_spooled == 60
     problem = sink.problem()
@@ -201,7 +205,7 @@ def test_unreachable_then_back_drains_in_order(
     other.close()
 
     double.set_mode("ok")
-    assert sink.wait_drained(10)
+    assert sink.wait_drained(DRAIN_S)
     stored = double.points()
     assert keys(stored) == expected_keys(first + second)
     assert len(double.accepted_lines) == 60  # each line written once: nothing doubled
@@ -223,7 +227,7 @@ def test_new_points_queue_behind_spooled_ones(
     assert sink.spool_depth == 10
 
     sink.replay_now()
-    assert sink.wait_drained(10)
+    assert sink.wait_drained(DRAIN_S)
     assert keys(double.points()) == expected_keys(old + newer)
 
 
@@ -250,7 +254,9 @@ def test_503_beyond_budget_spools(
     started = time.monotonic()
     write(engine, sink, make_points(10))
     elapsed = time.monotonic() - started
-    assert 0.99 <= elapsed < 1.5 + 1.0
+    # Retry-After is honoured (the lower bound); then the 1.5 s budget ends the retries (an
+    # upper bound with room for a loaded machine: an endless retry would not return at all)
+    assert 0.99 <= elapsed < 1.5 + 10.0
     assert [r.status for r in double.write_requests()[:2]] == [503, 503]
     assert sink.points_spooled == 10
     assert double.points() == []
@@ -258,7 +264,7 @@ def test_503_beyond_budget_spools(
 
     double.set_mode("ok")
     sink.replay_now()
-    assert sink.wait_drained(10)
+    assert sink.wait_drained(DRAIN_S)
     assert len(double.points()) == 10
 
 
@@ -270,7 +276,7 @@ def test_timeout_spools_and_replay_is_idempotent(
     sink = make_sink(timeout_s=0.5)
     write(engine, sink, make_points(5))
     assert sink.points_spooled == 5
-    assert sink.wait_drained(10)
+    assert sink.wait_drained(DRAIN_S)
     assert len(double.points()) == 5  # written twice at most, stored once
 
 
@@ -356,7 +362,7 @@ def test_refusal_keeps_points_and_raises_alarm(
 
     double.set_mode("ok")
     sink.replay_now()
-    assert sink.wait_drained(10)
+    assert sink.wait_drained(DRAIN_S)
     assert len(double.points()) == 8
     assert sink.problem() is None
 
@@ -368,14 +374,12 @@ def test_replay_keeps_lines_until_written(
     sink = make_sink()
     write(engine, sink, make_points(12))
     double.set_mode("503", retry_after=0)
-    deadline = time.monotonic() + 10
-    while len(double.write_requests()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert wait_until(lambda: len(double.write_requests()) >= 2, DRAIN_S)
     assert [r.status for r in double.write_requests()[:2]] == [503, 503]
     assert sink.spool_depth == 12  # a failed replay deletes nothing
 
     double.set_mode("ok")
-    assert sink.wait_drained(10)
+    assert sink.wait_drained(DRAIN_S)
     assert keys(double.points()) == expected_keys(make_points(12))
 
 
@@ -391,7 +395,7 @@ def test_replay_dead_letters_through_session_factory(
     assert sink.spool_depth == 6
 
     double.set_mode("ok")
-    assert sink.wait_drained(10)
+    assert sink.wait_drained(DRAIN_S)
     [dead] = dead_letters(engine)
     assert dead.payload == to_line(points[2])
     assert "invalid field name" in dead.reason
@@ -421,7 +425,7 @@ os._exit(9)  # no close(), no flush: what write() returned for must be on disk
 
     double.set_mode("ok")
     sink = make_sink(spool_path=spool_path)
-    assert sink.wait_drained(10)
+    assert sink.wait_drained(DRAIN_S)
     stored = double.points()
     assert [p.fields["v"] for p in stored] == [float(i) for i in range(25)]
 
@@ -447,7 +451,7 @@ def test_spool_fifo_and_concurrent_drain(tmp_path: Path) -> None:
 
     thread = threading.Thread(target=producer)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + DRAIN_S
     while len(drained) < 400 and time.monotonic() < deadline:
         rows = spool.peek(30)
         if rows:

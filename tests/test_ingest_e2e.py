@@ -51,6 +51,7 @@ def test_results_and_heartbeats_stored_exactly_once(
         for i in range(50)
     ]
     with running_ingester(settings, broker_url), publisher(broker_url) as client:
+        published_from = dt.datetime.now(dt.UTC)
         publish_all(client, messages + beats)
         # re-send a tenth of the results, as a device flushing its backlog twice would
         publish_all(client, messages[: N // 10])
@@ -58,12 +59,16 @@ def test_results_and_heartbeats_stored_exactly_once(
         assert wait_until(
             lambda: count(sessions, SeriesPoint, SeriesPoint.measurement == "device_status") >= 50
         )
+        stored_by = dt.datetime.now(dt.UTC)
     with sessions() as session:
         rows = session.execute(select(RapidTestResult.result_id, RapidTestResult.verdict)).all()
         assert session.scalar(select(func.count(func.distinct(RapidTestResult.result_id)))) == N
         device = session.get(Device, cam)
         assert device is not None
+        # liveness is our receive time of its last heartbeat (stamped in an hour ago: ignored)
         assert device.last_seen_at is not None
+        assert published_from <= device.last_seen_at <= stored_by
+        assert device.deadline == device.last_seen_at + dt.timedelta(seconds=3 * 60)
     assert len(rows) == N
     expected = {
         f"r-{i}": "positive" if v >= 50 else "suspect" if v >= 40 else "negative"

@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw
 from fangxin.trace.certificates import qr
 from fangxin.trace.certificates.labels import SIZES, LabelData, layout, text_width
 from fangxin.trace.certificates.records import COMMITMENTS
+from tests.refusals import refused
 from tests.trace_helpers import auth, setup
 
 LONG_URL = "https://hgz.scjgj.pingdingshan.gov.cn/c/ABCDEFGHIJKLMNOP"
@@ -153,12 +154,16 @@ def test_print_page_and_qr_endpoints(client: FlaskClient, admin_key: str) -> Non
     qr_png = client.get(f"{base}/qr.png?dpi=300", headers=auth(secret))
     assert [b.text for b in decode(Image.open(io.BytesIO(qr_png.data)))] == [cert["url"]]
     assert client.get(f"{base}/qr.svg", headers=auth(secret)).mimetype == "image/svg+xml"
-    assert client.get(f"{base}/label.png?dpi=600", headers=auth(secret)).status_code == 422
-    assert client.get(f"{base}/label.png?size=10x10", headers=auth(secret)).status_code == 422
-    assert client.get(f"{base}/label.gif", headers=auth(secret)).status_code == 404
-    assert client.get(f"{base}/label.png").status_code == 401
+    dpi = client.get(f"{base}/label.png?dpi=600", headers=auth(secret))
+    refused(dpi, 422, "no default for 600 dpi; use one of [203, 300]")
+    size = client.get(f"{base}/label.png?size=10x10", headers=auth(secret))
+    refused(size, 422, "label size must be one of ['60x40', '70x50']")
+    gif = client.get(f"{base}/label.gif", headers=auth(secret))
+    refused(gif, 404, "labels come as png, svg, pdf or html")
+    refused(client.get(f"{base}/label.png"), 401, "send an API key")
     client.post(f"{base}/revoke", json={"reason": "重新开具"}, headers=auth(secret))
-    assert client.get(f"{base}/label.png", headers=auth(secret)).status_code == 409
+    voided = client.get(f"{base}/label.png", headers=auth(secret))
+    refused(voided, 409, f"{cert['number']} is voided or recalled: not printed")
 
 
 @pytest.mark.parametrize("size", sorted(SIZES))

@@ -152,12 +152,13 @@ def test_unknown_device_and_wrong_site_are_security_events(
 def test_status_updates_liveness_and_series(
     sessions: sessionmaker[Session], pipeline: Pipeline
 ) -> None:
-    run(sessions, pipeline, msg("status", dumps(status(interval_s=30)), device=CAM))
+    heartbeat = msg("status", dumps(status(interval_s=30)), device=CAM)
+    run(sessions, pipeline, heartbeat)
     with sessions() as session:
         device = session.get(Device, CAM)
         assert device is not None
         point = session.scalars(select(SeriesPoint)).one()
-    assert device.last_seen_at is not None
+    assert device.last_seen_at == heartbeat.received_at  # our receive time, not the device's
     assert device.reported_interval_s == 30
     assert point.measurement == "device_status"
     assert point.tags == {"site": SITE, "device": CAM, "kind": "camera"}
@@ -171,12 +172,13 @@ def test_state_and_retained_state(sessions: sessionmaker[Session], pipeline: Pip
         assert device is not None
         assert device.state == "offline"
         assert device.last_seen_at is None  # a retained message is no sign of life
-    run(sessions, pipeline, msg("state", b"online", device=CAM))
+    live = msg("state", b"online", device=CAM)
+    run(sessions, pipeline, live)
     with sessions() as session:
         device = session.get(Device, CAM)
         assert device is not None
         assert device.state == "online"
-        assert device.last_seen_at is not None
+        assert device.last_seen_at == live.received_at
 
 
 def test_alarm_dedupe(sessions: sessionmaker[Session], pipeline: Pipeline) -> None:

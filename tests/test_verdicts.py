@@ -13,6 +13,7 @@ from fangxin.trace.results.verdicts import (
     ItemRule,
     VerdictError,
     derive_verdict,
+    normalise_unit,
 )
 
 
@@ -78,3 +79,50 @@ def test_pages_take_the_labels_from_the_one_place(app: Flask) -> None:
     assert app.jinja_env.globals["verdict_labels"] is VERDICT_LABELS
     template = app.jinja_env.from_string("{{ verdict_labels['suspect'] }}")
     assert template.render() == "可疑"
+
+
+@pytest.mark.parametrize(
+    ("rule", "value", "why"),
+    [
+        (ItemRule("x", True, "ge", 50.0, None), float("inf"), "item x: value inf is not a finite"),
+        (ItemRule("x", True, "ge", 50.0, None), float("nan"), "item x: value nan is not a finite"),
+        (ItemRule("x", True, "ge", None, None), 1.0, "item x has no threshold in the catalogue"),
+        (
+            ItemRule("so2", True, "gt", None, None, "蜜饯凉果"),
+            1.0,
+            "item so2 has no threshold in the catalogue for food category '蜜饯凉果'",
+        ),
+        (ItemRule("x", True, "ge", 50.0, None), None, "item x is quantitative: the result needs"),
+        (ItemRule("y", False, "ge", None, None), None, "item y is qualitative: the result needs"),
+    ],
+)
+def test_a_refused_judgement_says_why(rule: ItemRule, value: float | None, why: str) -> None:
+    with pytest.raises(VerdictError) as refused:
+        derive_verdict(rule, value, None)
+    assert str(refused.value).startswith(why)
+
+
+def test_no_category_no_category_in_the_reason() -> None:
+    with pytest.raises(VerdictError) as refused:
+        derive_verdict(ItemRule("x", True, "ge", None, None), 1.0, None)
+    assert str(refused.value) == "item x has no threshold in the catalogue"
+
+
+def test_suspect_band_starts_at_its_edge() -> None:
+    rule = ItemRule("x", True, "ge", 50.0, 40.0)
+    assert [derive_verdict(rule, v, None) for v in (39.999, 40.0, 49.999, 50.0)] == [
+        "negative",
+        "suspect",
+        "suspect",
+        "positive",
+    ]
+
+
+def test_units_have_one_spelling() -> None:
+    assert [normalise_unit(u) for u in ("％", "mg/Kg", "MG/KG", "μg/kg", " % ")] == [
+        "%",
+        "mg/kg",
+        "mg/kg",
+        "µg/kg",
+        "%",
+    ]
