@@ -10,6 +10,7 @@ from fangxin.ingest import models as ingest_models
 from fangxin.service import models as service_models
 from fangxin.trace.certificates import models as certificates_models
 from fangxin.trace.notify import models as notify_models
+from fangxin.trace.plan import models as plan_models
 from fangxin.trace.results import followup_models
 from fangxin.trace.results import models as results_models
 
@@ -20,6 +21,7 @@ AREAS = (
     service_models,
     certificates_models,
     notify_models,
+    plan_models,
     followup_models,
     results_models,
 )

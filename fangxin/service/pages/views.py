@@ -22,7 +22,8 @@ from fangxin.ingest.models import SeriesPoint
 from fangxin.service.auth import in_scope
 from fangxin.service.context import db_session, state
 from fangxin.service.downloads import uptime_download
-from fangxin.service.pages import charts, dashboard, figures, kitchen, kpi
+from fangxin.service.pages import charts, dashboard, figures, kitchen
+from fangxin.service.pages import kpi as kpi_routes  # noqa: F401 (its routes join bp)
 from fangxin.service.pages.dashboard import (
     bp,
     local_time,
@@ -30,7 +31,6 @@ from fangxin.service.pages.dashboard import (
     tz,
     viewer,
     visible_site,
-    xlsx_response,
 )
 from fangxin.trace.certificates import label_render, labels
 from fangxin.trace.certificates.models import Certificate, Subject
@@ -204,36 +204,6 @@ def device_page(device_id: str) -> str:
         alarms=[a for a, _ in device_alarms],
         type_name=alarms.type_name,
     )
-
-
-def _year() -> int:
-    now_year = utcnow().year
-    try:
-        year = int(request.args.get("year", now_year))
-    except ValueError:
-        abort(400)
-    if not kpi.FIRST_YEAR <= year <= now_year:
-        abort(404)
-    return year
-
-
-@bp.get("/kpi")
-@login_required
-def kpi_page() -> str:
-    """Show the plan's targets against progress per district for a year."""
-    year, now = _year(), utcnow()
-    rows = kpi.kpis(db_session(), year, now, tz(), viewer().district)
-    years = list(range(now.year, kpi.FIRST_YEAR - 1, -1))
-    return render_template("dash_kpi.html", rows=rows, year=year, years=years, now=now, fmt=kpi.fmt)
-
-
-@bp.get("/kpi.xlsx")
-@login_required
-def kpi_xlsx() -> Response:
-    """Export the year's KPIs as XLSX."""
-    year, now = _year(), utcnow()
-    rows = kpi.kpis(db_session(), year, now, tz(), viewer().district)
-    return xlsx_response(kpi.xlsx(rows, year, now, tz()), f"kpi-{year}.xlsx")
 
 
 @bp.get("/uptime.<fmt>")
