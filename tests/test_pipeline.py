@@ -180,7 +180,8 @@ def test_camera_interval_is_capped_and_recorded(
     run(sessions, pipeline, msg("status", beat, device=CAM), msg("status", beat, "sensor-1"))
     with sessions() as session:
         camera, sensor = session.get(Device, CAM), session.get(Device, "sensor-1")
-        assert camera is not None and sensor is not None
+        assert camera is not None
+        assert sensor is not None
         assert camera.last_seen_at is not None
         # Three missed beats of the capped interval, not of the announced one, make it offline.
         assert camera.deadline == camera.last_seen_at + dt.timedelta(seconds=3 * applied)

@@ -138,9 +138,7 @@ def site_seconds(
                 or_(E.until_s.is_(None), E.until_s > w0),
             )
             .group_by(Site.id)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     unknown = _unknown_seconds(session, start, end, now, hours, joined, scope, counted, lo, hi)
     out = {}
@@ -199,9 +197,7 @@ def _unknown_seconds(
             .join(table, and_(own_door, epoch_sql(Device.created_at, dialect) < table.c.u1))
             .where(*scope)
             .group_by(Site.id)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     period_end = func.coalesce(E.until_s, literal(now.timestamp(), Float))
     a, b = lo(E.at_s, table.c.u0), hi(period_end, table.c.u1)
@@ -222,9 +218,7 @@ def _unknown_seconds(
             )
             .where(*scope, E.state == "offline")
             .group_by(Site.id)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     return {
         site: (float(in_devices.get(site) or 0), float(in_outages.get(site) or 0))

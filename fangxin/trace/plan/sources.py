@@ -146,7 +146,7 @@ def site_categories(session: Session, district: str | None) -> dict[str, str]:
         .join(Licence, Licence.licence_no == Site.licence_no)
         .where(Site.kind == "kitchen", *_scope(Site.district, district))
     )
-    return dict(rows.tuples().all())
+    return {site: category for site, category in rows}
 
 
 def imported(
