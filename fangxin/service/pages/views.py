@@ -42,7 +42,7 @@ from fangxin.trace.site_status import site_status
 TREND_DAYS = 30
 CHARTS = {
     "uptime": ("设备在线时长占比", "%"),
-    "pass_rate": ("快检合格率", "%"),
+    "negative_rate": ("快检阴性率", "%"),
     "tests": ("快检批次", "批次/日"),
 }
 WINDOWS = {"1": 1, "7": 7, "30": 30}
