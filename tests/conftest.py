@@ -25,13 +25,7 @@ PG_URL = os.environ.get("FANGXIN_TEST_DATABASE_URL")
 MQTT_URL = os.environ.get("FANGXIN_TEST_MQTT_URL")
 DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
 # Tables whose rows come from migrations and must survive the per-test wipe.
-SEEDED = {
-    "alembic_version",
-    "test_items",
-    "test_item_limits",
-    "coverage_targets",
-    "plan_populations",
-}
+SEEDED = {"alembic_version", "test_items", "test_item_limits", "coverage_targets"}
 
 
 @pytest.fixture(scope="session")
