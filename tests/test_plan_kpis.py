@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, event, select
@@ -156,6 +157,34 @@ def test_online_rate_is_time_weighted_and_leaves_out_unobserved_time(
     # Observed 10 h per camera; cam-1 offline 2 h + 2 h of it: online 16 of 20 h.
     assert row.value == pytest.approx(0.8, abs=1e-6)
     assert (row.numerator, row.denominator) == (16.0, 20.0)
+
+
+def test_entry_rate_needs_entered_lots_and_followups_time_the_notice(
+    sessions: sessionmaker[Session],
+) -> None:
+    from fangxin.trace.results.followup_models import Followup
+    from tests.pages_helpers import seed_city
+
+    seed_city(sessions)  # 新华区: one positive (r-1) opens a follow-up
+    now = dt.datetime.now(dt.UTC)
+    year = now.astimezone(ZoneInfo(TZ)).year
+    got = figures(sessions, year, now)
+    assert got[("新华区", "entry_rate")].missing == NOT_IMPORTED
+    assert got[("新华区", "entry_completion")].target.name == "查验完成率"
+    assert got[("新华区", "notice_hours")].value is None
+    load(
+        sessions,
+        "figures",
+        [{"code": "entered_lots", "district": "新华区", "year": year, "numerator": 8}],
+    )
+    with sessions.begin() as session:
+        case = session.scalars(select(Followup)).one()
+        case.notified_at = case.opened_at + dt.timedelta(hours=1, minutes=30)
+    got = figures(sessions, year, now)
+    rate = got[("新华区", "entry_rate")]
+    assert (rate.numerator, rate.denominator, rate.missing) == (0, 8.0, None)
+    assert got[("新华区", "notice_hours")].value == 1.5
+    assert got[("新华区", "disposal_hours")].missing == "无数据"
 
 
 def test_targets_carry_clauses_and_continue_after_the_plan_as_local() -> None:
