@@ -202,4 +202,4 @@ def plan_note(p: Plan, year: int) -> str:
     """Return the line that says what the year's targets are (the plan's, or continued ones)."""
     if year > p.last_year:
         return p.after
-    return f"目标来源：{p.title}（{p.first_year}—{p.last_year}年）"
+    return f"目标来源：{p.title}"
