@@ -11,9 +11,10 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.db import make_engine, upgrade
-from fangxin.trace.plan.kpis import NOT_IMPORTED, Kpi, kpis
+from fangxin.trace.plan.kpis import kpis
 from fangxin.trace.plan.models import Population
 from fangxin.trace.plan.populations import CITY, CONFIRMED, UNITS
+from fangxin.trace.plan.rows import NOT_IMPORTED, Kpi
 from fangxin.trace.plan.targets import plan
 from tests.devices_helpers import HOUR, at, kitchen, observed, outages
 from tests.plan_helpers import NOW, licence, load, seed_populations
@@ -74,6 +75,11 @@ def test_sampling_per_1000_counts_imported_batches_inside_the_year(
     assert got[("新华区", "sampling_per_1000")].missing == "人口未导入"
     weidong = got[("卫东区", "sampling_per_1000")]
     assert (weidong.value, weidong.missing, weidong.met) == (None, NOT_IMPORTED, None)
+    # The city's row divides every district's batches by the city's census population.
+    city = got[("全市", "sampling_per_1000")]
+    assert (city.numerator, city.denominator, city.value) == (2820, 4987.137, 0.565)
+    assert city.note == "仅含已导入数据的县（市、区）"  # 卫东区 imported nothing
+    assert ("全市", "notice_hours") not in got  # means of districts do not add up
     # 快检 is its own figure without a goal: it never feeds the 抽检 target.
     assert got[("叶县", "rapid_tests")].goal is None
 
@@ -120,6 +126,7 @@ def test_mclz_coverage_counts_licensed_caterers_by_their_latest_inspection(
     school = got[("新华区", "school_mclz")]
     assert (school.numerator, school.denominator, school.local) == (0, 1, True)
     assert figures(sessions, 2026, NOW)[("新华区", "mclz")].numerator == 2
+    assert got[("全市", "mclz")].value == 0.25
 
 
 @pytest.mark.parametrize(("offline_s", "covered"), [(2 * HOUR, 1), (2 * HOUR + 60, 0)])

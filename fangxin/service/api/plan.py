@@ -16,7 +16,8 @@ from fangxin.service.context import db_session, state
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.problems import Problem, problem_response
 from fangxin.trace.plan.imports import KINDS, ImportRefused, import_rows
-from fangxin.trace.plan.kpis import Kpi, kpis
+from fangxin.trace.plan.kpis import kpis
+from fangxin.trace.plan.rows import Kpi
 from fangxin.trace.plan.schemas import Imported
 from fangxin.trace.plan.targets import plan
 

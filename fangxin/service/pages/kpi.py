@@ -16,7 +16,8 @@ from fangxin.contract.cells import safe_cell
 from fangxin.db import utcnow
 from fangxin.service.context import db_session, state
 from fangxin.service.pages.dashboard import bp, login_required, viewer, xlsx_response
-from fangxin.trace.plan.kpis import Kpi, kpis, plan_note
+from fangxin.trace.plan.kpis import kpis, plan_note
+from fangxin.trace.plan.rows import Kpi
 from fangxin.trace.plan.targets import Target, plan
 
 COLUMNS = (

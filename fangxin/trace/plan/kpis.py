@@ -3,42 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from fangxin.trace.plan import sources
 from fangxin.trace.plan.camera_time import SiteSeconds, site_seconds
-from fangxin.trace.plan.targets import Plan, Target, plan
-
-NOT_IMPORTED = "未导入"
-NO_DATA = "无数据"
-
-
-@dataclass(frozen=True, slots=True)
-class Kpi:
-    """One district's figure against its target for a period."""
-
-    district: str
-    target: Target
-    period: str
-    numerator: float | None
-    denominator: float | None
-    value: float | None
-    goal: float | None
-    local: bool
-    missing: str | None = None
-    note: str = ""
-
-    @property
-    def met(self) -> bool | None:
-        """Whether the figure reaches its goal (None when either is missing)."""
-        if self.goal is None or self.value is None:
-            return None
-        if self.target.lower_is_better:
-            return self.value <= self.goal
-        return self.value >= self.goal
+from fangxin.trace.plan.city import city_rows
+from fangxin.trace.plan.populations import CITY
+from fangxin.trace.plan.rows import NO_DATA, NOT_IMPORTED, Kpi
+from fangxin.trace.plan.targets import Plan, plan
 
 
 def year_window(year: int, tz: str) -> tuple[dt.datetime, dt.datetime]:
@@ -195,6 +169,9 @@ def kpis(
                 value=None if value is None else round(value, 2),
                 missing=None if value is not None else NO_DATA,
             )
+    if district is None:
+        city = pops.get(CITY)
+        out = city_rows(out, city.population if city else None) + out
     return out
 
 
