@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.devices.models import Alarm, Device
+from fangxin.devices.registry import device_out
 from fangxin.ingest.batch import RawMessage
 from fangxin.ingest.models import DeadLetter, SecurityEvent, SeriesPoint
 from fangxin.ingest.pipeline import Pipeline
@@ -187,6 +188,8 @@ def test_camera_interval_is_capped_and_recorded(
         assert camera.deadline == camera.last_seen_at + dt.timedelta(seconds=3 * applied)
     assert (camera.reported_interval_s, camera.announced_interval_s) == (applied, announced)
     assert sensor.reported_interval_s == announced  # kinds without a cap keep what they say
+    out = device_out(camera, dt.datetime.now(dt.UTC))
+    assert (out.interval_s, out.announced_interval_s) == (applied, announced)
 
 
 def test_state_and_retained_state(sessions: sessionmaker[Session], pipeline: Pipeline) -> None:
