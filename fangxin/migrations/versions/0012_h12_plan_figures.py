@@ -98,6 +98,13 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_plan_figures_year", "plan_figures", ["year"])
+    # 互联网+明厨亮灶 100 % applies to 大型 including 特大型 (plan 三（六）).
+    targets = sa.table("coverage_targets", sa.column("code", sa.String), sa.column("categories", sa.JSON))
+    op.execute(
+        targets.update()
+        .where(targets.c.code == "internet_mclz")
+        .values(categories=["中央厨房", "集体用餐配送单位", "特大型餐饮", "大型餐饮"])
+    )
     now = dt.datetime.now(dt.UTC)
     op.bulk_insert(populations, [
         {"district": unit, "population": CONFIRMED.get(unit),
