@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import click
@@ -42,7 +43,7 @@ def import_command(ctx: click.Context, kind: str, path: Path, source: str) -> No
     with factory() as session:
         try:
             result = import_rows(
-                session, kind, list(rows(text.splitlines())), source or path.name, utcnow()
+                session, kind, list(rows(io.StringIO(text))), source or path.name, utcnow()
             )
         except ImportRefused as exc:
             session.rollback()

@@ -29,7 +29,7 @@ def _body_rows() -> tuple[list[tuple[int, dict[str, Any]]], str]:
     """Return the request's rows with their line numbers, and the source they name."""
     if request.mimetype == "text/csv":
         source = request.args.get("source", "").strip()
-        text = request.get_data(as_text=True)
+        text = request.get_data(as_text=True).lstrip("\ufeff")  # spreadsheets' BOM
         return [(line, dict(row)) for line, row in csv_rows(io.StringIO(text))], source
     try:
         body = json.loads(request.get_data(as_text=True) or "null")

@@ -81,15 +81,20 @@ def kpi_xlsx() -> Response:
 def year_kpis(
     session: Session, year: int, now: dt.datetime, settings: Settings, district: str | None
 ) -> list[Kpi]:
-    """Return the year's KPIs for the viewer's scope with the configured settings."""
-    return kpis(
-        session,
-        year,
-        now,
-        tz=settings.timezone,
-        district=district,
-        share=settings.internet_mclz_min_share,
-    )
+    """Return the year's KPIs for the viewer's scope, reused for the dashboard's cache time."""
+
+    def compute() -> list[Kpi]:
+        return kpis(
+            session,
+            year,
+            now,
+            tz=settings.timezone,
+            district=district,
+            share=settings.internet_mclz_min_share,
+        )
+
+    rows: list[Kpi] = state().figures.get(("kpis", year, district), compute)
+    return rows
 
 
 def fmt(value: float | None, unit: str) -> str:
