@@ -110,7 +110,7 @@ def test_csv_over_http_and_roles(
     client: FlaskClient, admin_key: str, sessions: sessionmaker[Session]
 ) -> None:
     seed_populations(sessions)
-    csv = "district,population,source\n新华区,123456,平顶山市第七次全国人口普查公报\n"
+    csv = "\ufeffdistrict,population,source\n新华区,123456,平顶山市第七次全国人口普查公报\n"
     response = client.post(
         "/api/v1/plan/imports/populations",
         data=csv.encode(),

@@ -11,6 +11,8 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.db import make_engine, upgrade
+from fangxin.devices.uptime import Clock, Hours, window_figures
+from fangxin.trace.plan.camera_time import site_seconds
 from fangxin.trace.plan.kpis import kpis
 from fangxin.trace.plan.models import Population
 from fangxin.trace.plan.populations import CITY, CONFIRMED, UNITS
@@ -249,3 +251,29 @@ def test_kpis_take_a_fixed_number_of_queries_whatever_the_fleet(
         outages(sessions, f"c-{i}-0", (HOUR, 2 * HOUR))
     assert queries() == small
     assert small <= 16
+
+
+@pytest.mark.parametrize(
+    ("opens", "closes"), [("06:00", "22:00"), ("22:00", "02:00"), ("00:00", "00:00")]
+)
+def test_sql_business_hours_agree_with_the_uptime_clock(
+    sessions: sessionmaker[Session], opens: str, closes: str
+) -> None:
+    kitchen(sessions, "k-1", ["cam-1"], opens=opens, closes=closes)
+    spans = [(HOUR * 1.5, HOUR * 7.25), (HOUR * 20, HOUR * 27), (HOUR * 45, None)]
+    outages(sessions, "cam-1", *spans)
+    observed(sessions, (-HOUR, 30 * HOUR), (33 * HOUR, 60 * HOUR))
+    start, now = at(-HOUR), at(50 * HOUR)
+    with sessions() as session:
+        got = site_seconds(session, start, at(72 * HOUR), now, tz=TZ, business_hours=True)["k-1"]
+    clock = Clock.of(Hours.parse(opens, closes), TZ, start)
+    w = (start.timestamp(), now.timestamp())
+    offline = [
+        (at(a).timestamp(), at(b if b is not None else 50 * HOUR).timestamp()) for a, b in spans
+    ]
+    # Registered offline at -1 h, the first message a second later (the helper's history).
+    offline.append((at(-HOUR).timestamp(), at(-HOUR + 1).timestamp()))
+    unknown = [(at(30 * HOUR).timestamp(), at(33 * HOUR).timestamp())]
+    want = window_figures(w, offline, unknown, clock)
+    assert got.offline_s == pytest.approx(want.offline_s, abs=1e-3)
+    assert got.total_s == pytest.approx(want.observed_s, abs=1e-3)
