@@ -10,7 +10,7 @@ from openpyxl import load_workbook
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.pages_helpers import login, seed_city
-from tests.plan_helpers import load, seed_populations
+from tests.plan_helpers import licence, load, seed_populations
 
 TAG = re.compile(r"<[^>]+>")
 
@@ -128,3 +128,29 @@ def test_kpi_and_xlsx(client: FlaskClient, sessions: sessionmaker[Session]) -> N
     )
     assert rows[("新华区", "抽检量（批次/千人）")][9] == "未导入"
     assert client.get("/kpi?year=2021").status_code == 404
+
+
+def test_overview_kitchens_use_the_kpi_definitions(
+    client: FlaskClient, sessions: sessionmaker[Session]
+) -> None:
+    seed_city(sessions)  # k-1 (新华区) and k-2 (卫东区) both carry licence JY14104020000001
+    load(
+        sessions,
+        "licences",
+        [licence("JY14104020000001", "大型餐饮"), licence("JY2", "中型餐饮")],
+    )
+    load(
+        sessions,
+        "forms",
+        [{"licence_no": "JY2", "form": "glass", "accepted": "是", "inspected_on": "2024-01-02"}],
+    )
+    assert login(client, "admin") == 302
+    page = text(client, "/")
+    # 新华区: 1 of 2 licensed caterers has an accepted form; its one 大型 licence's kitchens
+    # were never online, so 互联网+ is 0 of 1; 卫东区 has no licence in the register.
+    assert "新华区 50.0% 0.0%" in page
+    assert "卫东区 未导入 未导入" in page
+    assert "阳性（待复测）" in page
+    assert "凭合格证入场率" in page
+    for word in ("合格率", "区县", "入场查验率"):
+        assert word not in page.replace("凭合格证入场率", "")

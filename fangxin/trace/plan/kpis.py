@@ -36,16 +36,19 @@ def camera_groups(seconds: dict[str, SiteSeconds]) -> dict[str, tuple[float, flo
 
 def internet_covered(
     seconds: dict[str, SiteSeconds],
-    categories: dict[str, str],
+    connected: list[tuple[str, str, str, str]],
     wanted: tuple[str, ...],
     share: float,
 ) -> dict[str, int]:
-    """Count per district the connected kitchens of the categories online >= share of hours."""
-    out: dict[str, int] = {}
-    for site_id, category in categories.items():
+    """Count per district the licences of the categories with a site online >= share of hours."""
+    covered: dict[str, str] = {}
+    for site_id, licence_no, category, district in connected:
         s = seconds.get(site_id)
         if category in wanted and s is not None and s.share is not None and s.share >= share:
-            out[s.district] = out.get(s.district, 0) + 1
+            covered[licence_no] = district  # a licence with two connected sites counts once
+    out: dict[str, int] = {}
+    for district in covered.values():
+        out[district] = out.get(district, 0) + 1
     return out
 
 
@@ -73,7 +76,8 @@ def kpis(
     hours = sources.followup_hours(session, start, end, district)
     seconds = site_seconds(session, start, end, now, tz=tz, business_hours=True, district=district)
     cameras = camera_groups(seconds)
-    categories = sources.site_categories(session, district)
+    connected = sources.connections(session, district)
+    internet = internet_covered(seconds, connected, p.target("internet_mclz").categories, share)
     out: list[Kpi] = []
 
     def add(
@@ -114,7 +118,7 @@ def kpis(
             target = p.target(code)
             count, covered = sources.licensed_sum(by_category, target.categories)
             if code == "internet_mclz":
-                covered = internet_covered(seconds, categories, target.categories, share).get(d, 0)
+                covered = internet.get(d, 0)
             add(code, d, covered, count, missing=None if count else NOT_IMPORTED)
         lots, decided, on_cert = checks.get(d, (0, 0, 0))
         entered = imported.get(("entered_lots", d))

@@ -52,7 +52,7 @@ def kitchen_figures(
     seconds = site_seconds(session, start, now, now, tz=tz, business_hours=True, district=district)
     cameras = camera_groups(seconds)
     wanted = p.target("internet_mclz").categories
-    covered = internet_covered(seconds, sources.site_categories(session, district), wanted, share)
+    covered = internet_covered(seconds, sources.connections(session, district), wanted, share)
     now_counts = online_now(session, now, district)
     rows: dict[str, dict[str, Any]] = {}
     for d in set(licences) | set(cameras) | set(now_counts):

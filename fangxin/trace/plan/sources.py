@@ -139,14 +139,18 @@ def licensed_sum(
     return n, c
 
 
-def site_categories(session: Session, district: str | None) -> dict[str, str]:
-    """Return the register's category of each kitchen connected to the platform."""
+def connections(session: Session, district: str | None) -> list[tuple[str, str, str, str]]:
+    """Return (site, licence, category, licence's district) of kitchens on the platform.
+
+    A kitchen site is connected when its licence number is in the register; the register's
+    category and district count (the numerator stays inside the denominator).
+    """
     rows = session.execute(
-        select(Site.id, Licence.category)
+        select(Site.id, Licence.licence_no, Licence.category, Licence.district)
         .join(Licence, Licence.licence_no == Site.licence_no)
-        .where(Site.kind == "kitchen", *_scope(Site.district, district))
+        .where(Site.kind == "kitchen", *_scope(Licence.district, district))
     )
-    return {site: category for site, category in rows}
+    return [(site, no, category, d) for site, no, category, d in rows]
 
 
 def imported(
