@@ -24,6 +24,8 @@ from fangxin.trace.plan.schemas import (
 )
 from fangxin.trace.plan.targets import imported_codes
 
+CHUNK = 500
+
 
 class ImportRefused(Exception):
     """Rows were refused; nothing of the import was stored."""
@@ -91,10 +93,13 @@ def _check(session: Session, kind: str, rows: list[tuple[int, Any]]) -> list[Row
             codes = ", ".join(sorted(imported_codes()))
             problems.append(RowProblem(line=line, error=f"code must be one of {codes}"))
     if kind == "forms":
-        wanted = {row.licence_no for _, row in rows}
-        known = set(
-            session.scalars(select(Licence.licence_no).where(Licence.licence_no.in_(wanted)))
-        )
+        wanted = sorted({row.licence_no for _, row in rows})
+        known: set[str] = set()
+        for n in range(0, len(wanted), CHUNK):
+            chunk = wanted[n : n + CHUNK]
+            known.update(
+                session.scalars(select(Licence.licence_no).where(Licence.licence_no.in_(chunk)))
+            )
         problems += [
             RowProblem(line=line, error=f"licence {row.licence_no} is not in the register")
             for line, row in rows
@@ -134,10 +139,11 @@ def import_rows(
     stamp = "updated_at" if kind == "populations" else "imported_at"
     columns = [getattr(spec.table, k) for k in spec.keys]
     keys = [tuple(v[k] for k in spec.keys) for v in values]
-    existing = {
-        tuple(getattr(obj, k) for k in spec.keys): obj
-        for obj in session.scalars(select(spec.table).where(tuple_(*columns).in_(keys)))
-    }
+    existing = {}
+    for n in range(0, len(keys), CHUNK):  # SQLite bounds the parameters of one statement
+        chunk = keys[n : n + CHUNK]
+        for obj in session.scalars(select(spec.table).where(tuple_(*columns).in_(chunk))):
+            existing[tuple(getattr(obj, k) for k in spec.keys)] = obj
     created = 0
     for key, item in zip(keys, values, strict=True):
         obj = existing.get(key)
