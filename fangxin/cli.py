@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from fangxin.commands import devices as devices_commands
 from fangxin.commands import doctor as doctor_commands
+from fangxin.commands import plan as plan_commands
 from fangxin.commands import results as results_commands
 from fangxin.commands import sip as sip_commands
 from fangxin.commands import trace as trace_commands
@@ -271,6 +272,7 @@ users_commands.register(main)
 sip_commands.register(main)
 uptime_commands.register(main)
 doctor_commands.register(main)
+plan_commands.register(main)
 
 if __name__ == "__main__":
     main()

@@ -104,6 +104,11 @@ class Settings:
     sip_id: str | None = None
     sip_domain: str | None = None
     sip_listen: str = "0.0.0.0:5060"
+    # Longest heartbeat interval a camera or NVR may announce and have applied (local setting).
+    camera_max_interval_s: int = 300
+    # 互联网+明厨亮灶: a site counts when its cameras were online this share of business hours
+    # in the period (local setting; the plan gives no figure).
+    internet_mclz_min_share: float = 0.8
 
     def __post_init__(self) -> None:
         """Fill the database URL from the data dir when none was given."""
@@ -154,9 +159,15 @@ class Settings:
             sip_id=env.get("FANGXIN_SIP_ID") or None,
             sip_domain=env.get("FANGXIN_SIP_DOMAIN") or None,
             sip_listen=env.get("FANGXIN_SIP_LISTEN") or "0.0.0.0:5060",
+            camera_max_interval_s=_int(env, "FANGXIN_CAMERA_MAX_INTERVAL_S", 300),
+            internet_mclz_min_share=_float(env, "FANGXIN_INTERNET_MCLZ_MIN_SHARE", 0.8),
         )
         if settings.log_format not in ("text", "json"):
             raise ConfigError("FANGXIN_LOG_FORMAT must be text or json")
+        if not 1 <= settings.camera_max_interval_s <= 86400:
+            raise ConfigError("FANGXIN_CAMERA_MAX_INTERVAL_S must be within 1..86400")
+        if not 0 < settings.internet_mclz_min_share <= 1:
+            raise ConfigError("FANGXIN_INTERNET_MCLZ_MIN_SHARE must be within (0, 1]")
         if settings.mqtt_protocol not in ("auto", "5", "3.1.1"):
             raise ConfigError("FANGXIN_MQTT_PROTOCOL must be auto, 5 or 3.1.1")
         if settings.sip_id is not None and not (
@@ -175,6 +186,11 @@ class Settings:
     def sip_realm(self) -> str | None:
         """Return the SIP domain (Digest realm): the setting, else the id's first 10 digits."""
         return self.sip_domain or (self.sip_id[:10] if self.sip_id else None)
+
+    @property
+    def interval_caps(self) -> dict[str, int]:
+        """Return the longest applied announced heartbeat interval per device kind."""
+        return {"camera": self.camera_max_interval_s, "nvr": self.camera_max_interval_s}
 
     @property
     def influx_enabled(self) -> bool:

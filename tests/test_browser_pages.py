@@ -156,7 +156,7 @@ def test_figures_without_javascript(browser: Any, server: tuple[str, str]) -> No
     _login(page, base, "admin")
     assert "50.0%" in page.inner_text("#markets")
     page.goto(f"{base}/kpi")
-    assert "快检批次(每千人)" in page.inner_text("#kpi")
+    assert "抽检量（批次/千人）" in page.inner_text("#kpi")
     context.close()
 
 

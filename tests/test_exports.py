@@ -70,7 +70,11 @@ def test_csv_opens_with_chinese_headers(
     assert list(rows[0]) == list(HEADERS)
     assert [r["结果编号"] for r in rows] == ["r-1", "r-2", "r-3"]  # 新华区 only, today only
     second = rows[1]
-    assert (second["市场名称"], second["区县"], second["摊位"]) == ("测试市场", "新华区", "C-3")
+    assert (second["市场名称"], second["县（市、区）"], second["摊位"]) == (
+        "测试市场",
+        "新华区",
+        "C-3",
+    )
     assert (second["检测值"], second["判定限"], second["判定结果"]) == ("45.0", "50.0", "可疑")
     assert (second["假阳性风险"], second["合格证编号"]) == ("是", "HGZ-42")
     assert second["检测项目"].startswith("有机磷")

@@ -10,6 +10,7 @@ from openpyxl import load_workbook
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.pages_helpers import login, seed_city
+from tests.plan_helpers import licence, load, seed_populations
 
 TAG = re.compile(r"<[^>]+>")
 
@@ -88,20 +89,68 @@ def test_site_and_device_pages(client: FlaskClient, sessions: sessionmaker[Sessi
 
 def test_kpi_and_xlsx(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
     seed_city(sessions)
+    seed_populations(sessions)
+    load(
+        sessions,
+        "sampling",
+        [{"district": "叶县", "from": "2024-01-01", "to": "2024-12-31", "batches": 2810}],
+    )
     assert login(client, "admin") == 302
-    page = text(client, "/kpi")
-    assert "快检批次(每千人)" in page
-    assert "4 批次/千人/年" in page
-    # 新华区: 2 batches / 470,000 inhabitants
-    assert "2 批次 / 常住人口 470000" in page
-    response = client.get("/kpi.xlsx")
+    page = text(client, "/kpi?year=2024")
+    assert "《平顶山市深化食品安全放心工程建设攻坚行动工作方案（2022—2024年）》" in page
+    assert "抽检量（批次/千人）" in page
+    assert "三（一） 食用农产品和食品抽检量达到4批次/千人" in page
+    assert "4.001 批次/千人 ≥ 4 批次/千人 方案 三（一） 达标 2810 / 702.345" in page
+    assert "未导入" in page  # 新华区's 抽检 counts: never a made-up zero
+    for raw in ("mclz", "internet_mclz", "区县", "斤"):
+        assert raw not in page
+    later = text(client, "/kpi")  # the current year is past the plan's end
+    assert "方案执行期至2024年" in later
+    assert "本地目标（本地设置）" in later
+    response = client.get("/kpi.xlsx?year=2024")
     assert response.status_code == 200
     sheet = load_workbook(io.BytesIO(response.data)).active
     assert sheet is not None
-    rows = [r for r in sheet.iter_rows(min_row=3, values_only=True)]
-    tests = {r[0]: r for r in rows if r[1] == "快检批次(每千人)"}
-    assert tests["新华区"][2] == 4.0
-    value = tests["新华区"][3]
-    assert isinstance(value, float)
-    assert abs(value - 2 / 470) < 1e-3
-    assert client.get("/kpi?year=2019").status_code == 404
+    header = [c.value for c in sheet[3]]
+    assert header[:4] == ["县（市、区）", "指标", "条款", "定义"]
+    rows = {(r[0], r[1]): r for r in sheet.iter_rows(min_row=4, values_only=True)}
+    ye = rows[("叶县", "抽检量（批次/千人）")]
+    assert ye[4:13] == (
+        2810,
+        "抽检批次（导入，按县（市、区）与期间）",
+        702.345,
+        "常住人口（第七次全国人口普查）÷ 1000",
+        "2024-01-01至2024-12-31",
+        4.001,
+        "≥ 4 批次/千人",
+        "方案 三（一）",
+        "达标",
+    )
+    assert rows[("新华区", "抽检量（批次/千人）")][9] == "未导入"
+    assert client.get("/kpi?year=2021").status_code == 404
+
+
+def test_overview_kitchens_use_the_kpi_definitions(
+    client: FlaskClient, sessions: sessionmaker[Session]
+) -> None:
+    seed_city(sessions)  # k-1 (新华区) and k-2 (卫东区) both carry licence JY14104020000001
+    load(
+        sessions,
+        "licences",
+        [licence("JY14104020000001", "大型餐饮"), licence("JY2", "中型餐饮")],
+    )
+    load(
+        sessions,
+        "forms",
+        [{"licence_no": "JY2", "form": "glass", "accepted": "是", "inspected_on": "2024-01-02"}],
+    )
+    assert login(client, "admin") == 302
+    page = text(client, "/")
+    # 新华区: 1 of 2 licensed caterers has an accepted form; its one 大型 licence's kitchens
+    # were never online, so 互联网+ is 0 of 1; 卫东区 has no licence in the register.
+    assert "新华区 50.0% 0.0%" in page
+    assert "卫东区 未导入 未导入" in page
+    assert "阳性（待复测）" in page
+    assert "凭合格证入场率" in page
+    for word in ("合格率", "区县", "入场查验率"):
+        assert word not in page.replace("凭合格证入场率", "")

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.devices.models import Alarm, Device
+from fangxin.devices.registry import device_out
 from fangxin.ingest.batch import RawMessage
 from fangxin.ingest.models import DeadLetter, SecurityEvent, SeriesPoint
 from fangxin.ingest.pipeline import Pipeline
@@ -163,6 +164,33 @@ def test_status_updates_liveness_and_series(
     assert point.measurement == "device_status"
     assert point.tags == {"site": SITE, "device": CAM, "kind": "camera"}
     assert point.fields["storage_free_gb"] == 812.5
+
+
+@pytest.mark.parametrize(
+    ("caps", "announced", "applied"),
+    [(None, 300, 300), (None, 301, 300), (None, 86400, 300), ({"camera": 120}, 121, 120)],
+)
+def test_camera_interval_is_capped_and_recorded(
+    sessions: sessionmaker[Session],
+    caps: dict[str, int] | None,
+    announced: int,
+    applied: int,
+) -> None:
+    register(sessions, SITE, {CAM: "camera", "sensor-1": "sensor"})
+    pipeline = Pipeline(SqlSink(), interval_caps=caps)
+    beat = dumps(status(interval_s=announced))
+    run(sessions, pipeline, msg("status", beat, device=CAM), msg("status", beat, "sensor-1"))
+    with sessions() as session:
+        camera, sensor = session.get(Device, CAM), session.get(Device, "sensor-1")
+        assert camera is not None
+        assert sensor is not None
+        assert camera.last_seen_at is not None
+        # Three missed beats of the capped interval, not of the announced one, make it offline.
+        assert camera.deadline == camera.last_seen_at + dt.timedelta(seconds=3 * applied)
+    assert (camera.reported_interval_s, camera.announced_interval_s) == (applied, announced)
+    assert sensor.reported_interval_s == announced  # kinds without a cap keep what they say
+    out = device_out(camera, dt.datetime.now(dt.UTC))
+    assert (out.interval_s, out.announced_interval_s) == (applied, announced)
 
 
 def test_state_and_retained_state(sessions: sessionmaker[Session], pipeline: Pipeline) -> None:

@@ -59,6 +59,10 @@ RESULT = {
     "unit": "%",
     "sample": {"name": "菠菜", "category": "蔬菜"},
 }
+PLAN_ROWS = {
+    "source": "角色测试",
+    "rows": [{"district": "新华区", "from": "2025-01-01", "to": "2025-01-31", "batches": 1}],
+}
 
 # "METHOD rule": (url, json body or None, expected codes). Order matters for writes.
 TABLE: dict[str, tuple[str, Any, str]] = {
@@ -99,6 +103,7 @@ TABLE: dict[str, tuple[str, Any, str]] = {
     "GET /api/v1/uptime": ("/api/v1/uptime", None, REGULATOR),
     "GET /api/v1/uptime/worst": ("/api/v1/uptime/worst", None, REGULATOR),
     "GET /api/v1/uptime/targets": ("/api/v1/uptime/targets", None, REGULATOR),
+    "GET /api/v1/plan/kpis": ("/api/v1/plan/kpis", None, REGULATOR),
     "GET /api/v1/alarms": ("/api/v1/alarms", None, REGULATOR),
     "GET /api/v1/alarms/<int:alarm_pk>": ("/api/v1/alarms/{alarm}", None, REG_SCOPED),
     "GET /api/v1/alerts": ("/api/v1/alerts", None, REGULATOR),
@@ -176,6 +181,7 @@ TABLE: dict[str, tuple[str, Any, str]] = {
         ADMIN,
     ),
     "POST /api/v1/devices/import": ("/api/v1/devices/import", {}, ADMIN),
+    "POST /api/v1/plan/imports/<kind>": ("/api/v1/plan/imports/sampling", PLAN_ROWS, ADMIN),
     "POST /api/v1/devices/<device_id>/credentials": (
         "/api/v1/devices/cam-1/credentials",
         {},

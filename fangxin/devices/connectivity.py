@@ -19,18 +19,27 @@ from sqlalchemy.orm import Session
 
 from fangxin.db import utcnow
 from fangxin.devices.alarms import clear_offline_alarms
-from fangxin.devices.models import DEFAULT_MISSED_BEATS, ConnectivityEvent, Device
+from fangxin.devices.models import (
+    DEFAULT_CAMERA_MAX_INTERVAL_S,
+    DEFAULT_MISSED_BEATS,
+    ConnectivityEvent,
+    Device,
+)
 
 _LOGGER = logging.getLogger(__name__)
 MISSED_BEATS = DEFAULT_MISSED_BEATS  # GB/T 28181 default; each device has its own count
 ONLINE, OFFLINE = "online", "offline"
 _devices = cast(Table, Device.__table__)
 _events = cast(Table, ConnectivityEvent.__table__)
+# Longest applied announced interval per device kind (kinds not listed: the payload's bound).
+INTERVAL_CAPS = {"camera": DEFAULT_CAMERA_MAX_INTERVAL_S, "nvr": DEFAULT_CAMERA_MAX_INTERVAL_S}
 LIVE_COLUMNS = (
     Device.id,
+    Device.kind,
     Device.site_id,
     Device.interval_s,
     Device.reported_interval_s,
+    Device.announced_interval_s,
     Device.missed_beats,
     Device.last_seen_at,
     Device.state,
@@ -91,6 +100,7 @@ class Live:
     id: str
     interval_s: int
     reported_interval_s: int | None
+    announced_interval_s: int | None
     missed_beats: int
     last_seen_at: dt.datetime | None
     state: str | None
@@ -155,6 +165,7 @@ class Live:
             "st": self.state,
             "st_at": self.state_at,
             "iv": self.reported_interval_s,
+            "an": self.announced_interval_s,
             "cs": self.conn_state,
             "since": self.conn_since,
             "dl": self.deadline,
@@ -169,6 +180,7 @@ _SAVE = (
         state=bindparam("st"),
         state_at=bindparam("st_at"),
         reported_interval_s=bindparam("iv"),
+        announced_interval_s=bindparam("an"),
         conn_state=bindparam("cs"),
         conn_since=bindparam("since"),
         deadline=bindparam("dl"),
@@ -181,8 +193,13 @@ def apply_activity(
     seen: Mapping[str, dt.datetime],
     states: Mapping[str, tuple[str, dt.datetime]],
     intervals: Mapping[str, int],
+    caps: Mapping[str, int] | None = None,
 ) -> list[Transition]:
-    """Apply a batch's receive times, declared states and intervals; store the transitions."""
+    """Apply a batch's receive times, declared states and intervals; store the transitions.
+
+    An announced interval is recorded as said and applied capped by its kind's entry in caps.
+    """
+    caps = INTERVAL_CAPS if caps is None else caps
     ids = sorted(set(seen) | set(states) | set(intervals))
     if not ids:
         return []
@@ -200,7 +217,9 @@ def apply_activity(
     for row in rows:
         live = Live.of(row)
         if row.id in intervals:
-            live.reported_interval_s = intervals[row.id]
+            announced = intervals[row.id]
+            live.announced_interval_s = announced
+            live.reported_interval_s = min(announced, caps.get(row.kind, announced))
         # Declared states sort before messages of the same instant: a message wins the tie.
         steps: list[tuple[dt.datetime, int, str]] = []
         if row.id in states:

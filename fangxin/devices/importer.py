@@ -31,7 +31,8 @@ def rows(text: Iterable[str]) -> Iterator[tuple[int, dict[str, str | None]]]:
         )
 
 
-def _describe(exc: Exception) -> str:
+def describe(exc: Exception) -> str:
+    """Return an error as one line (each field of a validation error named)."""
     if isinstance(exc, ValidationError):
         return "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {e['msg']}"
@@ -59,7 +60,7 @@ def _import(
             if created is not None:
                 credentials.append(created)
         except (ValidationError, registry.RegistryError, registry.NotFound) as exc:
-            errors.append(RowError(line=line, id=row.get("id"), error=_describe(exc)))
+            errors.append(RowError(line=line, id=row.get("id"), error=describe(exc)))
         if progress:
             progress(1)
     return ImportResult(

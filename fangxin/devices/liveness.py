@@ -15,10 +15,12 @@ def record_activity(
     seen: Mapping[str, dt.datetime],
     states: Mapping[str, tuple[str, dt.datetime]],
     intervals: Mapping[str, int],
+    caps: Mapping[str, int] | None = None,
 ) -> None:
     """Store the latest receive time, declared state and interval; record connectivity events.
 
     The ingest pipeline calls this once per batch in the batch's transaction. Times only move
-    forward, so ingesters sharing a subscription cannot rewind each other.
+    forward, so ingesters sharing a subscription cannot rewind each other. Announced intervals
+    are applied capped per device kind (caps; None: the defaults).
     """
-    apply_activity(session, seen, states, intervals)
+    apply_activity(session, seen, states, intervals, caps)

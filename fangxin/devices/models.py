@@ -31,6 +31,10 @@ DEFAULT_MISSED_BEATS, MIN_MISSED_BEATS, MAX_MISSED_BEATS = 3, 2, 10
 # The doors devices talk through; each observes (and is down) on its own.
 MQTT_DOOR, SIP_DOOR = "mqtt", "sip"
 DEFAULT_OPENS, DEFAULT_CLOSES = "06:00", "22:00"
+# Longest heartbeat interval a device may announce and have applied, per kind. GB/T 28181 lets
+# the platform set the keepalive interval, so a camera announcing a day is not believed; 300 s
+# for cameras and NVRs is a local setting (FANGXIN_CAMERA_MAX_INTERVAL_S), not the standard's.
+DEFAULT_CAMERA_MAX_INTERVAL_S = 300
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -74,8 +78,10 @@ class Device(Base):
     credential_hash: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[dt.datetime | None]
-    # Interval announced in the latest status payload; overrides the registry's when set.
+    # Interval of the latest status payload as applied (capped per kind); overrides the
+    # registry's when set. `announced_interval_s` keeps what the device said, uncapped.
     reported_interval_s: Mapped[int | None]
+    announced_interval_s: Mapped[int | None]
     state: Mapped[str | None] = mapped_column(String(8))
     state_at: Mapped[dt.datetime | None]
     channel: Mapped[int | None] = mapped_column(Integer)

@@ -107,6 +107,7 @@ def device_out(device: Device, now: dt.datetime) -> DeviceOut:
         site=device.site_id,
         kind=device.kind,
         interval_s=effective_interval(device),
+        announced_interval_s=device.announced_interval_s,
         missed_beats=device.missed_beats,
         active=device.active,
         online=is_online(device, now),

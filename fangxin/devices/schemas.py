@@ -79,6 +79,8 @@ class DeviceOut(BaseModel):
     site: str
     kind: str
     interval_s: int
+    # What the device announced in its latest status payload, before the per-kind cap.
+    announced_interval_s: int | None = None
     missed_beats: int = DEFAULT_MISSED_BEATS
     active: bool
     online: bool

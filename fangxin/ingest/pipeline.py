@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import insert
@@ -63,9 +63,14 @@ class Pipeline:
         limits: Limits | None = None,
         cache_ttl_s: float = 10.0,
         storage_low_gb: float | None = None,
+        interval_caps: Mapping[str, int] | None = None,
     ):
-        """Write time series to sink; parse within limits; alarm under storage_low_gb free."""
+        """Write time series to sink; parse within limits; alarm under storage_low_gb free.
+
+        interval_caps bound the heartbeat interval a device kind may announce (None: defaults).
+        """
         self.sink = sink
+        self.interval_caps = interval_caps
         self.limits = limits or Limits()
         self.cache = LookupCache(cache_ttl_s)
         self.storage_low_gb = storage_low_gb
@@ -267,7 +272,7 @@ class Pipeline:
             session.execute(insert(DeadLetter), batch.dead)
         if batch.security:
             session.execute(insert(SecurityEvent), batch.security)
-        record_activity(session, batch.seen, batch.states, batch.intervals)
+        record_activity(session, batch.seen, batch.states, batch.intervals, self.interval_caps)
         if batch.storage and self.storage_low_gb is not None:
             storage_alarms(session, batch.storage, self.storage_low_gb, utcnow())
         self.sink.write(session, batch.points)

@@ -58,7 +58,12 @@ def build_ingester(
     return Ingester(
         BrokerAddress.parse(settings.mqtt_url),
         sessions,
-        Pipeline(make_sink(settings, sessions), limits, storage_low_gb=settings.storage_low_gb),
+        Pipeline(
+            make_sink(settings, sessions),
+            limits,
+            storage_low_gb=settings.storage_low_gb,
+            interval_caps=settings.interval_caps,
+        ),
         client_id=client_id or settings.ingest_client_id,
         shared_group=shared_group,
         max_inflight=settings.ingest_max_inflight,

@@ -11,6 +11,7 @@ from fangxin.service import models as service_models
 from fangxin.trace.certificates import models as certificates_models
 from fangxin.trace.certificates import proofs as certificates_proofs
 from fangxin.trace.notify import models as notify_models
+from fangxin.trace.plan import models as plan_models
 from fangxin.trace.results import followup_models
 from fangxin.trace.results import models as results_models
 
@@ -22,6 +23,7 @@ AREAS = (
     certificates_models,
     certificates_proofs,
     notify_models,
+    plan_models,
     followup_models,
     results_models,
 )

@@ -20,6 +20,7 @@ from fangxin.service.api import (
     followups,
     labels,
     market,
+    plan,
     proofs,
     results,
     sites,
@@ -45,6 +46,7 @@ OPENAPI_PARTS: tuple[Part, ...] = (
     market.openapi,
     scan.openapi,
     devices.openapi,
+    plan.openapi,
 )
 
 
@@ -94,6 +96,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for module in (certificates, custody, proofs, labels, market, scan):
         app.register_blueprint(module.bp)
     app.register_blueprint(devices.bp)
+    app.register_blueprint(plan.bp)
     views.init_app(app)
     ratelimit.init_app(app, settings)  # wraps the views above: keep it after every blueprint
     audit.init_app(app)

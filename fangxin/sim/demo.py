@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fangxin.config import Settings
@@ -32,6 +33,8 @@ from fangxin.sim.device_clients import run_cameras, run_fleet
 from fangxin.sim.history import DAYS, Seeded, seed_history
 from fangxin.sim.simulator import SimDevice, Simulator, demo_fleet
 from fangxin.trace.certificates.views import public_base
+from fangxin.trace.plan.imports import import_rows
+from fangxin.trace.plan.models import Licence
 
 _LOGGER = logging.getLogger(__name__)
 DEMO_HEARTBEAT_S = 15
@@ -50,6 +53,47 @@ DEMO_FLAKINESS = Flakiness(
 )
 
 
+DEMO_SOURCE = "演示数据（非真实许可登记）"
+# The demo kitchens' licences and two licensed caterers not connected to the platform.
+DEMO_LICENCES: list[dict[str, object]] = [
+    {
+        "licence_no": "JY34104020000011",
+        "name": "市第一中学食堂",
+        "category": "学校（含托幼）食堂",
+        "district": "新华区",
+        "address": "新华区演示路1号",
+    },
+    {
+        "licence_no": "JY34104030000022",
+        "name": "湛河区中央厨房",
+        "category": "中央厨房",
+        "district": "湛河区",
+        "address": "湛河区演示路2号",
+    },
+    {
+        "licence_no": "JY24104030000033",
+        "name": "鹰城老字号饭店",
+        "category": "大型餐饮",
+        "district": "卫东区",
+        "address": "卫东区演示路3号",
+    },
+    {
+        "licence_no": "JY24104030000044",
+        "name": "卫东区某中型饭店",
+        "category": "中型餐饮",
+        "district": "卫东区",
+        "address": "卫东区演示路4号",
+    },
+    {
+        "licence_no": "JY24104020000055",
+        "name": "新华区某特大型酒楼",
+        "category": "特大型餐饮",
+        "district": "新华区",
+        "address": "新华区演示路5号",
+    },
+]
+
+
 def seed(session: Session, registered_at: dt.datetime | None = None) -> None:
     """Register the demo markets, kitchens and devices that are not registered yet."""
     sites, devices = demo_fleet()
@@ -59,6 +103,19 @@ def seed(session: Session, registered_at: dt.datetime | None = None) -> None:
     for device in devices:
         if session.get(Device, device.id) is None:
             registry.add_device(session, device, registered_at or utcnow())
+    if session.scalar(select(Licence.licence_no).limit(1)) is None:
+        now = registered_at or utcnow()
+        import_rows(session, "licences", list(enumerate(DEMO_LICENCES, 2)), DEMO_SOURCE, now)
+        forms = [
+            {
+                "licence_no": row["licence_no"],
+                "form": "video",
+                "accepted": "是",
+                "inspected_on": now.date().isoformat(),
+            }
+            for row in DEMO_LICENCES[:3]
+        ]
+        import_rows(session, "forms", list(enumerate(forms, 2)), DEMO_SOURCE, now)
 
 
 def dashboard_login(session: Session, data_dir: Path) -> tuple[str, str]:

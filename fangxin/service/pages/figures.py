@@ -11,11 +11,10 @@ from sqlalchemy.orm import Session
 
 from fangxin.db import UTCDateTime
 from fangxin.devices import alarms
-from fangxin.devices.fleet import Filters, fleet_figures
-from fangxin.devices.models import Alarm, ConnectivityEvent, CoverageTarget, Device, Site
-from fangxin.devices.report import ALL, summarise
+from fangxin.devices.models import Alarm, ConnectivityEvent, Device, Site
 from fangxin.service.context import state
 from fangxin.trace.certificates.models import EntryCheck
+from fangxin.trace.plan.overview import kitchen_figures
 from fangxin.trace.results.followup import OPEN_CASE
 from fangxin.trace.results.followup_models import Followup
 from fangxin.trace.results.models import RapidTestResult
@@ -43,7 +42,10 @@ def districts(session: Session, district: str | None) -> list[str]:
 def markets(
     session: Session, start: dt.datetime, end: dt.datetime, district: str | None
 ) -> dict[str, dict[str, Any]]:
-    """Markets per district: batches tested and positives in [start, end), open cases, entries."""
+    """Markets per district: 快检 batches, positives, negatives, open cases and entry checks.
+
+    查验完成率 = decided / checked lots; 凭合格证入场率 = lots admitted on a 合格证 / checked.
+    """
     out: dict[str, dict[str, Any]] = defaultdict(
         lambda: {"markets": 0, "tests": 0, "positives": 0, "open_cases": 0, "lots": 0}
     )
@@ -55,13 +57,14 @@ def markets(
     ):
         out[d]["markets"] = n
     positive = func.sum(case((R.verdict == "positive", 1), else_=0))
-    for d, n, p in session.execute(
-        select(Site.district, func.count(), positive)
+    negative = func.sum(case((R.verdict == "negative", 1), else_=0))
+    for d, n, p, neg in session.execute(
+        select(Site.district, func.count(), positive, negative)
         .join(Site, Site.id == R.site_id)
         .where(R.ts >= start, R.ts < end, R.parent_id.is_(None), *scope)
         .group_by(Site.district)
     ):
-        out[d]["tests"], out[d]["positives"] = n, int(p or 0)
+        out[d]["tests"], out[d]["positives"], out[d]["negatives"] = n, int(p or 0), int(neg or 0)
     for d, n in session.execute(
         select(Site.district, func.count())
         .select_from(Followup)
@@ -81,47 +84,25 @@ def markets(
     ):
         row = out[d]
         row["lots"] = lots
-        row["entry_check_rate"] = _ratio(lots - int(p or 0), lots)
+        row["entry_completion_rate"] = _ratio(lots - int(p or 0), lots)
         row["certificate_rate"] = _ratio(int(c or 0), lots)
     for row in out.values():
-        row.setdefault("entry_check_rate", None)
+        row.setdefault("entry_completion_rate", None)
         row.setdefault("certificate_rate", None)
-        row["pass_rate"] = _ratio(row["tests"] - row["positives"], row["tests"])
+        # 阴性率: negatives of first tests; a positive awaits its retest, a suspect is neither.
+        row["negative_rate"] = _ratio(row.get("negatives", 0), row["tests"])
     return dict(out)
 
 
-def kitchens(
-    session: Session,
-    now: dt.datetime,
-    tz: str,
-    district: str | None,
-    window: tuple[dt.datetime, dt.datetime] | None = None,
-) -> dict[str, Any]:
-    """Kitchens' camera coverage, online rate now and uptime (default last 7 days), by report."""
-    start, end = window or (now - dt.timedelta(days=7), now)
+def kitchens(session: Session, now: dt.datetime, tz: str, district: str | None) -> dict[str, Any]:
+    """Kitchens' 明厨亮灶 figures over the last 7 days (grouped SQL), cached for the minute."""
+    share = state().settings.internet_mclz_min_share
 
     def compute() -> dict[str, Any]:
-        fleet = fleet_figures(
-            session,
-            start,
-            end,
-            now,
-            tz=tz,
-            business_hours=False,
-            filters=Filters(district=district, category="kitchen"),
-        )
-        targets = session.scalars(select(CoverageTarget).order_by(CoverageTarget.code)).all()
-        report = summarise(fleet, targets)
-        rows = {r["district"]: r for r in report["summary"] if r["category"] == ALL}
-        coverage: dict[str, dict[str, Any]] = defaultdict(dict)
-        for c in report["coverage"]:
-            coverage[c["district"]][c["target"]] = c
-        goals = {t.code: t.target for t in targets}
-        return {"rows": rows, "coverage": dict(coverage), "goals": goals, "as_of": now}
+        start = now - dt.timedelta(days=7)
+        return kitchen_figures(session, start, now, tz=tz, district=district, share=share)
 
-    # A year's window is cut at now; its start keeps the cache key stable for the minute.
-    key = ("kitchens", district, tz, window[0] if window else None)
-    return dict(state().figures.get(key, compute))
+    return dict(state().figures.get(("kitchens", district, tz), compute))
 
 
 def _days_table(bounds: list[tuple[int, dt.datetime, dt.datetime]]) -> Any:
@@ -144,15 +125,15 @@ def trends(
     now: dt.datetime,
     district: str | None,
 ) -> dict[str, list[float | None]]:
-    """Per day: batches tested, pass rate and device uptime (all devices in scope)."""
+    """Per day: batches tested, 阴性率 and device uptime (all devices in scope)."""
     days = _days_table(bounds)
     n = len(bounds)
     tests: list[float | None] = [0.0] * n
-    passed: list[float | None] = [None] * n
+    negative_share: list[float | None] = [None] * n
     scope = _scope(district)
-    positive = func.sum(case((R.verdict == "positive", 1), else_=0))
-    for i, count, p in session.execute(
-        select(days.c.i, func.count(R.id), positive)
+    negative = func.sum(case((R.verdict == "negative", 1), else_=0))
+    for i, count, neg in session.execute(
+        select(days.c.i, func.count(R.id), negative)
         .select_from(days)
         .join(R, and_(R.ts >= days.c.d0, R.ts < days.c.d1))
         .join(Site, Site.id == R.site_id)
@@ -160,9 +141,9 @@ def trends(
         .group_by(days.c.i)
     ):
         tests[i] = float(count)
-        passed[i] = _ratio(count - int(p or 0), count)
+        negative_share[i] = _ratio(int(neg or 0), count)
     uptime = _uptime_trend(session, days, bounds, now, scope)
-    return {"tests": tests, "pass_rate": passed, "uptime": uptime}
+    return {"tests": tests, "negative_rate": negative_share, "uptime": uptime}
 
 
 def _uptime_trend(

@@ -1,122 +1,100 @@
-"""KPIs against the plan per district and year: targets as data, figures from the domain."""
+"""The KPI page and its XLSX export: figures from fangxin.trace.plan with their sources."""
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import io
-import tomllib
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
+from flask import Response, abort, render_template, request
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from sqlalchemy.orm import Session
 
+from fangxin.config import Settings
 from fangxin.contract.cells import safe_cell
-from fangxin.service.pages import figures
+from fangxin.db import utcnow
+from fangxin.service.context import db_session, state
+from fangxin.service.pages.dashboard import bp, login_required, viewer, xlsx_response
+from fangxin.trace.plan.kpis import kpis, plan_note
+from fangxin.trace.plan.rows import Kpi
+from fangxin.trace.plan.targets import Target, plan
 
-KPI_FILE = Path(__file__).with_name("kpi_data.toml")
-# Names of the coverage targets for districts without a licensed kitchen in their scope.
-COVERAGE_NAMES = {"mclz": "明厨亮灶覆盖率", "internet_mclz": "互联网+明厨亮灶覆盖率"}
-FIRST_YEAR = 2022
-
-
-@functools.cache
-def kpi_config() -> dict[str, Any]:
-    """Return the packaged targets and populations."""
-    with KPI_FILE.open("rb") as fh:
-        return tomllib.load(fh)
-
-
-@dataclass(frozen=True, slots=True)
-class Kpi:
-    """One figure of a district against its goal."""
-
-    district: str
-    code: str
-    name: str
-    goal: float | None
-    value: float | None
-    unit: str
-    detail: str
-
-    @property
-    def met(self) -> bool | None:
-        """Whether the figure reaches its goal (None when either is missing)."""
-        if self.goal is None or self.value is None:
-            return None
-        return self.value >= self.goal
+COLUMNS = (
+    "县（市、区）",
+    "指标",
+    "条款",
+    "定义",
+    "分子",
+    "分子来源",
+    "分母",
+    "分母来源",
+    "期间",
+    "实际",
+    "目标",
+    "目标性质",
+    "达标",
+    "说明",
+)
 
 
-def year_window(year: int, tz: str) -> tuple[dt.datetime, dt.datetime]:
-    """Return the local calendar year's bounds."""
-    zone = ZoneInfo(tz)
-    return dt.datetime(year, 1, 1, tzinfo=zone), dt.datetime(year + 1, 1, 1, tzinfo=zone)
+def _year() -> int:
+    now_year = utcnow().year
+    try:
+        year = int(request.args.get("year", now_year))
+    except ValueError:
+        abort(400)
+    if not plan().first_year <= year <= now_year:
+        abort(404)
+    return year
 
 
-def kpis(session: Session, year: int, now: dt.datetime, tz: str, district: str | None) -> list[Kpi]:
-    """Return every district's KPIs for the year (cut at now)."""
-    start, end = year_window(year, tz)
-    end = min(end, now)
-    cfg = kpi_config()
-    targets, population = cfg["targets"], cfg["population"]
-    market = figures.markets(session, start, end, district)
-    kitchen = figures.kitchens(session, now, tz, district, (start, end))
-    out: list[Kpi] = []
-    for d in figures.districts(session, district):
-        m = market.get(d, {})
-        pop = population.get(d)
-        tests = m.get("tests", 0)
-        rt = targets["rapid_tests_per_1000"]
-        per_1000 = round(tests / pop * 1000, 3) if pop else None
-        out.append(
-            Kpi(
-                d,
-                "rapid_tests",
-                rt["name"],
-                rt["goal"],
-                per_1000,
-                rt["unit"],
-                f"{tests} 批次 / 常住人口 {pop or '未配置'}",
-            )
+@bp.get("/kpi")
+@login_required
+def kpi_page() -> str:
+    """Show the targets against progress per district for a year, with their sources."""
+    year, now, settings = _year(), utcnow(), state().settings
+    rows = year_kpis(db_session(), year, now, settings, viewer().district)
+    return render_template(
+        "dash_kpi.html",
+        rows=rows,
+        year=year,
+        years=list(range(now.year, plan().first_year - 1, -1)),
+        now=now,
+        plan=plan(),
+        note=plan_note(plan(), year),
+        share=settings.internet_mclz_min_share,
+        k=Helpers,
+    )
+
+
+@bp.get("/kpi.xlsx")
+@login_required
+def kpi_xlsx() -> Response:
+    """Export the year's KPIs as XLSX (the page's columns)."""
+    year, now, settings = _year(), utcnow(), state().settings
+    rows = year_kpis(db_session(), year, now, settings, viewer().district)
+    body = xlsx(rows, year, now, settings.timezone, settings.internet_mclz_min_share)
+    return xlsx_response(body, f"kpi-{year}.xlsx")
+
+
+def year_kpis(
+    session: Session, year: int, now: dt.datetime, settings: Settings, district: str | None
+) -> list[Kpi]:
+    """Return the year's KPIs for the viewer's scope, reused for the dashboard's cache time."""
+
+    def compute() -> list[Kpi]:
+        return kpis(
+            session,
+            year,
+            now,
+            tz=settings.timezone,
+            district=district,
+            share=settings.internet_mclz_min_share,
         )
-        for code in ("entry_check_rate", "certificate_rate"):
-            t = targets[code]
-            out.append(
-                Kpi(
-                    d,
-                    code,
-                    t["name"],
-                    t["goal"],
-                    m.get(code),
-                    t["unit"],
-                    f"查验批次 {m.get('lots', 0)}",
-                )
-            )
-        cov = kitchen["coverage"].get(d, {})
-        for code in ("mclz", "internet_mclz"):
-            c = cov.get(code)
-            goal = kitchen["goals"].get(code)
-            detail = f"{c['covered_sites']}/{c['licensed_sites']} 家" if c else "无持证单位"
-            name = c["name"] if c else COVERAGE_NAMES[code]
-            out.append(Kpi(d, code, name, goal, c["coverage"] if c else None, "%", detail))
-        row = kitchen["rows"].get(d, {})
-        out.append(
-            Kpi(
-                d,
-                "online_rate",
-                "设备在线率(当前)",
-                kitchen["goals"].get("online_rate"),
-                row.get("online_rate_now"),
-                "%",
-                f"{row.get('online_now', 0)}/{row.get('devices', 0)} 台",
-            )
-        )
-        out.append(Kpi(d, "uptime", "年度在线时长占比", None, row.get("uptime"), "%", ""))
-    return out
+
+    rows: list[Kpi] = state().figures.get(("kpis", year, district), compute)
+    return rows
 
 
 def fmt(value: float | None, unit: str) -> str:
@@ -126,21 +104,87 @@ def fmt(value: float | None, unit: str) -> str:
     return f"{value * 100:.1f}%" if unit == "%" else f"{value:g}"
 
 
-def xlsx(rows: list[Kpi], year: int, as_of: dt.datetime, tz: str) -> bytes:
-    """Return the KPIs as an XLSX workbook."""
+def definition(target: Target, share: float) -> str:
+    """Return the target's definition with the local settings filled in."""
+    return target.definition.replace("{share}", f"{share * 100:g}%")
+
+
+def goal_text(k: Kpi) -> str:
+    """Return the goal as people read it, with its due year."""
+    if k.goal is None:
+        return "无目标"
+    text = fmt(k.goal, k.target.unit) + ("" if k.target.unit == "%" else f" {k.target.unit}")
+    due = f"（{k.target.due}年底）" if k.target.due else ""
+    return ("≤ " if k.target.lower_is_better else "≥ ") + text + due
+
+
+def basis(k: Kpi) -> str:
+    """Return whether the goal is the plan's or a local one."""
+    if k.goal is None:
+        return "—"
+    return "本地目标（本地设置）" if k.local else f"方案 {k.target.clause}"
+
+
+def met_text(k: Kpi) -> str:
+    """Return 达标 / 未达标 / — for a figure."""
+    return "—" if k.met is None else ("达标" if k.met else "未达标")
+
+
+def value_text(k: Kpi) -> str:
+    """Return the figure, or why there is none (未导入, never a made-up zero)."""
+    if k.value is None:
+        return k.missing or "—"
+    unit = "" if k.target.unit == "%" else f" {k.target.unit}"
+    return fmt(k.value, k.target.unit) + unit
+
+
+def number(value: float | None) -> str:
+    """Format a numerator or denominator."""
+    return "—" if value is None else f"{value:g}"
+
+
+def xlsx(rows: list[Kpi], year: int, as_of: dt.datetime, tz: str, share: float) -> bytes:
+    """Return the KPIs as an XLSX workbook with clause, definition, sources and period."""
     book = Workbook()
     sheet = book.active
     assert sheet is not None
     sheet.title = f"{year}年指标"
     local = as_of.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
-    sheet.append([f"{year}年 食品安全指标完成情况(数据时间 {local} {tz})"])
-    sheet.append(["区县", "指标", "目标", "实际", "单位", "达标", "说明"])
-    for cell in sheet[2]:
+    sheet.append([f"{year}年 食品安全指标完成情况（数据时间 {local} {tz}）"])
+    sheet.append([plan_note(plan(), year)])
+    sheet.append(list(COLUMNS))
+    for cell in sheet[3]:
         cell.font = Font(bold=True)
     for k in rows:
-        met = "" if k.met is None else ("是" if k.met else "否")
-        cells = [k.district, k.name, k.goal, k.value, k.unit, met, k.detail]
+        t = k.target
+        cells = [
+            k.district,
+            t.name,
+            f"{t.clause} {t.quote}",
+            definition(t, share),
+            k.numerator,
+            t.numerator,
+            k.denominator,
+            t.denominator,
+            k.period,
+            k.value if k.value is not None else k.missing,
+            goal_text(k),
+            basis(k),
+            met_text(k),
+            k.note,
+        ]
         sheet.append([safe_cell(v) for v in cells])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+class Helpers:
+    """The formatting functions the template uses."""
+
+    definition = staticmethod(definition)
+    goal = staticmethod(goal_text)
+    basis = staticmethod(basis)
+    met = staticmethod(met_text)
+    value = staticmethod(value_text)
+    number = staticmethod(number)

@@ -22,8 +22,9 @@ from fangxin.ingest.models import SeriesPoint
 from fangxin.service.auth import in_scope
 from fangxin.service.context import db_session, state
 from fangxin.service.downloads import uptime_download
-from fangxin.service.pages import charts, dashboard, figures, kitchen, kpi
+from fangxin.service.pages import charts, dashboard, figures, kitchen
 from fangxin.service.pages import followups as followups  # its routes join the blueprint
+from fangxin.service.pages import kpi as kpi_routes  # noqa: F401 (its routes join bp)
 from fangxin.service.pages.dashboard import (
     bp,
     local_time,
@@ -31,7 +32,6 @@ from fangxin.service.pages.dashboard import (
     tz,
     viewer,
     visible_site,
-    xlsx_response,
 )
 from fangxin.trace.certificates import label_render, labels
 from fangxin.trace.certificates.models import Certificate, Subject
@@ -45,7 +45,7 @@ from fangxin.trace.site_status import site_status
 TREND_DAYS = 30
 CHARTS = {
     "uptime": ("设备在线时长占比", "%"),
-    "pass_rate": ("快检合格率", "%"),
+    "negative_rate": ("快检阴性率", "%"),
     "tests": ("快检批次", "批次/日"),
 }
 WINDOWS = {"1": 1, "7": 7, "30": 30}
@@ -208,36 +208,6 @@ def device_page(device_id: str) -> str:
         alarms=[a for a, _ in device_alarms],
         type_name=alarms.type_name,
     )
-
-
-def _year() -> int:
-    now_year = utcnow().year
-    try:
-        year = int(request.args.get("year", now_year))
-    except ValueError:
-        abort(400)
-    if not kpi.FIRST_YEAR <= year <= now_year:
-        abort(404)
-    return year
-
-
-@bp.get("/kpi")
-@login_required
-def kpi_page() -> str:
-    """Show the plan's targets against progress per district for a year."""
-    year, now = _year(), utcnow()
-    rows = kpi.kpis(db_session(), year, now, tz(), viewer().district)
-    years = list(range(now.year, kpi.FIRST_YEAR - 1, -1))
-    return render_template("dash_kpi.html", rows=rows, year=year, years=years, now=now, fmt=kpi.fmt)
-
-
-@bp.get("/kpi.xlsx")
-@login_required
-def kpi_xlsx() -> Response:
-    """Export the year's KPIs as XLSX."""
-    year, now = _year(), utcnow()
-    rows = kpi.kpis(db_session(), year, now, tz(), viewer().district)
-    return xlsx_response(kpi.xlsx(rows, year, now, tz()), f"kpi-{year}.xlsx")
 
 
 @bp.get("/uptime.<fmt>")
