@@ -8,6 +8,7 @@ from fangxin.db import Base
 from fangxin.devices import models as devices_models
 from fangxin.ingest import models as ingest_models
 from fangxin.service import models as service_models
+from fangxin.trace.certificates import entry_proofs
 from fangxin.trace.certificates import models as certificates_models
 from fangxin.trace.notify import models as notify_models
 from fangxin.trace.results import followup_models
@@ -19,6 +20,7 @@ AREAS = (
     ingest_models,
     service_models,
     certificates_models,
+    entry_proofs,
     notify_models,
     followup_models,
     results_models,

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from fangxin.contract.ids import Id
 from fangxin.trace.certificates.credit_code import check_credit_code
+from fangxin.trace.certificates.entry_proofs import ProofIn, ProofOut
 
 Text = Annotated[str, Field(min_length=1, max_length=100)]
 Quantity = Annotated[Decimal, Field(gt=0, le=Decimal("1000000000"), decimal_places=3)]
@@ -107,6 +108,24 @@ class EntryIn(_In):
     unit: Annotated[str, Field(min_length=1, max_length=8)]
     stall: Annotated[str, Field(min_length=1, max_length=50)] | None = None
     vendor: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    # The food category (蔬菜, 畜禽肉, 水产品…): which rapid-test items may admit the lot.
+    category: Annotated[str, Field(min_length=1, max_length=50)] | None = None
+    proofs: list[ProofIn] = Field(default_factory=list, max_length=5)
+
+
+class VisualCheckIn(_In):
+    """The desk's visual check of an external certificate or proof: admit, test or refuse."""
+
+    outcome: Literal["admit", "test", "refuse"]
+    note: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+
+class RuleOut(BaseModel):
+    """A rule applied to an entry, with the document it comes from."""
+
+    name: str
+    rule: str
+    source: str
 
 
 class SignatureOut(BaseModel):
@@ -187,7 +206,7 @@ class EntryOut(BaseModel):
 
     id: int
     site: str
-    status: Literal["admitted", "pending_test", "refused"]
+    status: Literal["admitted", "pending_test", "refused", "external_certificate"]
     flags: list[str]
     certificate: str | None
     certificate_status: str | None
@@ -198,6 +217,11 @@ class EntryOut(BaseModel):
     checked_at: dt.datetime
     decided_at: dt.datetime | None
     test_result: TestRef | None
+    category: str | None = None
+    proofs: list[ProofOut] = Field(default_factory=list)
+    visual_checked_at: dt.datetime | None = None
+    visual_note: str | None = None
+    rules: list[RuleOut] = Field(default_factory=list)
 
 
 class MarketOut(BaseModel):

@@ -1,0 +1,62 @@
+"""Decisions on external certificates and proofs (visual check), and the rules an entry applied."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from fangxin.trace.certificates.entry_proofs import ProofOut
+from fangxin.trace.certificates.entry_rules import rule
+from fangxin.trace.certificates.models import EntryCheck
+from fangxin.trace.certificates.records import CertificateConflict
+from fangxin.trace.certificates.schemas import RuleOut, VisualCheckIn
+
+OUTCOMES = {
+    "admit": ("admitted", "visual_check_passed"),
+    "test": ("pending_test", "visual_check_test"),
+    "refuse": ("refused", "visual_check_failed"),
+}
+
+
+def visual_check(
+    session: Session, entry: EntryCheck, data: VisualCheckIn, now: dt.datetime, key_id: int | None
+) -> None:
+    """Record the desk's visual check of an external certificate or proof and decide the lot."""
+    if entry.status != "external_certificate":
+        raise CertificateConflict(f"entry {entry.id} is {entry.status}: no visual check is due")
+    status, flag = OUTCOMES[data.outcome]
+    entry.status = status
+    entry.flags = [*entry.flags, flag]
+    entry.visual_checked_at = now
+    entry.visual_note = data.note
+    entry.visual_key_id = key_id
+    entry.decided_at = None if status == "pending_test" else now
+    session.flush()
+
+
+def applied_rules(entry: EntryCheck, proofs: list[ProofOut]) -> list[RuleOut]:
+    """Return the rules behind an entry's status, each with its source, in the order applied."""
+    out = []
+    flags = set(entry.flags)
+    if flags & {"certificate_unknown", "other_proof"}:
+        found = rule("external_certificate")
+        out.append(RuleOut(name=found["name"], rule=found["rule"], source=found["source"]))
+    if "no_certificate" in flags:
+        found = rule("no_certificate")
+        out.append(RuleOut(name=found["name"], rule=found["rule"], source=found["source"]))
+    for proof in proofs:
+        out.append(RuleOut(name=proof.type_name, rule=f"编号 {proof.number}", source=proof.source))
+    test = entry.test_rule
+    if test is not None:
+        where = test["category"] or "未知类别"
+        verb = "适用于" if test["fits"] else "不适用于"
+        out.append(
+            RuleOut(
+                name="检测项目与食品类别",
+                rule=f"检测项目 {test['item']} {verb}{where}，阴性结果"
+                + ("可据以放行" if test["fits"] else "不能据以放行"),
+                source=test["source"] or "食品类别不在对照表中：不能判断检测项目是否适用",
+            )
+        )
+    return out
