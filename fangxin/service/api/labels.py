@@ -25,13 +25,22 @@ def _layout(cert: Certificate) -> labels.Layout:
     dpi = request.args.get("dpi", "203")
     if not dpi.isdigit():
         raise Problem(422, "Cannot print", "dpi must be a number")
-    return labels.layout(data, request.args.get("size", "60x40"), int(dpi))
+    try:
+        return labels.layout(data, request.args.get("size"), int(dpi))
+    except labels.LabelTooSmall as exc:
+        errors = [
+            {"field": labels.REQUIRED_FIELDS.get(f, "commitment"), "label": f, "message": str(exc)}
+            for f in exc.fields
+        ]
+        raise Problem(
+            422, "Label too small", str(exc), errors=errors, larger_size=exc.larger
+        ) from exc
 
 
 @bp.get("/certificates/<number>/label.<fmt>")
 @requires_role("regulator", "issuer")
 def label(number: str, fmt: str) -> Response:
-    """Printable label (60x40 or 70x50 mm; PNG at 203 or 300 dpi) as png, svg, pdf or html."""
+    """Printable label (60x40, 70x50 or 100x70 mm, else the smallest that holds every field)."""
     cert = certificate_in_scope(number)
     out = _layout(cert)
     name = f"{cert.number}-{out.size}"
@@ -84,7 +93,7 @@ def openapi(spec: Spec) -> None:
             {"200": {"description": "label", "content": {mime: {}}}},
             params=[
                 *num,
-                query_param("size", {"enum": sorted(labels.SIZES)}),
+                query_param("size", {"enum": list(labels.SIZE_ORDER)}),
                 query_param("dpi", {"enum": ["203", "300"]}),
             ],
         )
