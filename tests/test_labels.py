@@ -109,7 +109,7 @@ def test_issue_print_decode_scan_shows_genuine(client: FlaskClient, admin_key: s
             assert barcode.text == cert["url"]
             page = open_scan_page(client, barcode.text)
             assert 'data-status="genuine"' in page
-            assert "真" in page
+            assert "电子签名校验通过" in page
             assert cert["number"] in page
     pdf = client.get(f"{base}/label.pdf?size=70x50", headers=auth(secret))
     assert pdf.mimetype == "application/pdf"

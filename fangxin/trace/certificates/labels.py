@@ -142,8 +142,15 @@ def label_data(cert: Certificate, url: str, tz: str) -> LabelData:
             ("联系方式", cert.contact),
         ),
         commitment=cert.commitment,
-        basis=tuple((BASIS_LABELS[b], b in cert.basis) for b in BASIS),
+        basis=_basis(cert),
     )
+
+
+def _basis(cert: Certificate) -> tuple[tuple[str, bool], ...]:
+    """Return the tick boxes: the 2026 options, or an import's labels as printed (all ticked)."""
+    if cert.template_version != "2026" and cert.basis_printed is not None:
+        return tuple((label, True) for label in cert.basis_printed)
+    return tuple((BASIS_LABELS[b], b in cert.basis) for b in BASIS)
 
 
 def text_width(text: str, size: float) -> float:

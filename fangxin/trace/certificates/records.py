@@ -154,7 +154,7 @@ def signed_content(
     cert: Certificate, upstream: list[tuple[str, int]], evidence: tuple[str, str] | None
 ) -> dict[str, Any]:
     """Return the content a certificate's signature covers (what the label states, and links)."""
-    return {
+    content: dict[str, Any] = {
         "v": 1,
         "number": cert.number,
         "code": cert.code,
@@ -173,6 +173,11 @@ def signed_content(
         "gtin": cert.gtin,
         "lot": cert.lot,
     }
+    if cert.template_version != "2026" and cert.basis_printed is not None:
+        # An import's labels as printed; 2026 labels follow from the codes, already covered.
+        content["v"] = 2
+        content["basis_printed"] = list(cert.basis_printed)
+    return content
 
 
 def content_of(

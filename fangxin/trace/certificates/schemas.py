@@ -91,6 +91,8 @@ class CertificateIn(_In):
     # Importing records of an earlier template keeps their version and issue time (admin only).
     template_version: Literal["2026", "2023", "2019"] = "2026"
     issued_at: AwareDatetime | None = None
+    # An older certificate's commitment text as printed (required when importing one).
+    commitment: Annotated[str, Field(min_length=2, max_length=500)] | None = None
 
 
 class ReasonIn(_In):
@@ -190,7 +192,10 @@ class CertificateOut(BaseModel):
     template_version: str
     commitment: str
     basis: list[str]
+    # As printed on the certificate's template version (2026 labels for 2026 certificates).
     basis_labels: list[str]
+    basis_printed_known: bool = True
+    template_source: str = ""
     gtin: str | None
     lot: str | None
     digital_link: str | None
