@@ -22,7 +22,14 @@ from fangxin.ingest.models import SeriesPoint
 from fangxin.service.auth import in_scope
 from fangxin.service.context import db_session, state
 from fangxin.service.downloads import uptime_download
-from fangxin.service.pages import charts, dashboard, figures, kitchen, kpi
+from fangxin.service.pages import (
+    charts,
+    dashboard,
+    entry_pages,  # noqa: F401  (its routes are on this blueprint)
+    figures,
+    kitchen,
+    kpi,
+)
 from fangxin.service.pages.dashboard import (
     bp,
     local_time,

@@ -12,6 +12,31 @@ from fangxin.trace.certificates.models import EntryCheck
 from fangxin.trace.certificates.records import CertificateConflict
 from fangxin.trace.certificates.schemas import RuleOut, VisualCheckIn
 
+STATUS_LABELS = {
+    "admitted": "准予入场",
+    "pending_test": "待快检",
+    "refused": "拒绝入场",
+    "external_certificate": "外部合格证·待人工查验",
+}
+FLAG_LABELS = {
+    "no_certificate": "无合格证",
+    "certificate_unknown": "平台外合格证（纸质、手写或其他系统）",
+    "other_proof": "其他合格证明",
+    "certificate_voided": "合格证已作废",
+    "certificate_recalled": "批次已召回",
+    "signature_invalid": "签名校验失败",
+    "product_mismatch": "产品名称不符",
+    "unit_mismatch": "计量单位不符",
+    "quantity_exceeds_certificate": "数量超出合格证",
+    "copied_code_suspected": "疑似复制码",
+    "tested_negative": "快检阴性",
+    "tested_positive": "快检阳性",
+    "test_item_unfit": "检测项目不适用于该类食品",
+    "visual_check_passed": "人工查验通过",
+    "visual_check_test": "人工查验后送快检",
+    "visual_check_failed": "人工查验不符",
+    "refused_as_unknown": "曾因平台查不到合格证被拒（规则变更前）",
+}
 OUTCOMES = {
     "admit": ("admitted", "visual_check_passed"),
     "test": ("pending_test", "visual_check_test"),
