@@ -12,6 +12,7 @@ import json
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from fangxin.db import utcnow
 from fangxin.devices import registry
@@ -26,7 +27,7 @@ from fangxin.trace.certificates.models import Certificate, EntryCheck, Subject
 from fangxin.trace.certificates.records import format_quantity
 from fangxin.trace.certificates.schemas import EntryIn, EntryOut, TestRef, VisualCheckIn
 from fangxin.trace.certificates.views import public_base
-from fangxin.trace.results.models import RapidTestResult
+from fangxin.trace.results.models import RapidTestResult, TestItem
 
 bp = Blueprint("certificates_market", __name__, url_prefix="/api/v1")
 register_errors(bp)
@@ -50,6 +51,13 @@ def _check_site(site_id: str) -> None:
         ),
         district_refusal=Problem(403, "Forbidden", f"this key is scoped to {principal.district}"),
     )
+
+
+def _item_names(session: Session, entry: EntryCheck) -> dict[str, str]:
+    if entry.test_rule is None:  # only a test decision names an item
+        return {}
+    item = session.get(TestItem, entry.test_rule["item"])
+    return {item.code: item.name_zh} if item else {}
 
 
 def entry_out(entry: EntryCheck) -> EntryOut:
@@ -76,7 +84,7 @@ def entry_out(entry: EntryCheck) -> EntryOut:
         proofs=proofs,
         visual_checked_at=entry.visual_checked_at,
         visual_note=entry.visual_note,
-        rules=entry_decisions.applied_rules(entry, proofs),
+        rules=entry_decisions.applied_rules(entry, proofs, _item_names(session, entry)),
     )
 
 

@@ -13,6 +13,7 @@ from fangxin.trace.certificates import entry_proofs, entry_rules
 from fangxin.trace.certificates.entry_decisions import FLAG_LABELS, STATUS_LABELS, applied_rules
 from fangxin.trace.certificates.models import Certificate, EntryCheck
 from fangxin.trace.certificates.records import format_quantity
+from fangxin.trace.results.models import TestItem
 
 RECENT = 100
 
@@ -30,6 +31,7 @@ def entries_page(site_id: str) -> str:
         .order_by(EntryCheck.checked_at.desc(), EntryCheck.id.desc())
         .limit(RECENT)
     ).all()
+    names = {code: name for code, name in session.execute(select(TestItem.code, TestItem.name_zh))}
     lots = []
     for entry, number in rows:
         proofs = entry_proofs.proofs_of(session, entry.id)
@@ -39,7 +41,7 @@ def entries_page(site_id: str) -> str:
                 "certificate": number or entry.certificate_ref,
                 "quantity": format_quantity(entry.quantity_milli),
                 "proofs": proofs,
-                "rules": applied_rules(entry, proofs),
+                "rules": applied_rules(entry, proofs, names),
             }
         )
     return render_template(
@@ -49,6 +51,7 @@ def entries_page(site_id: str) -> str:
         statuses=STATUS_LABELS,
         flags=FLAG_LABELS,
         categories=entry_rules.rules()["categories"],
+        names=names,
         now=utcnow(),
     )
 

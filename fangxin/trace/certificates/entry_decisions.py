@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
 
@@ -60,26 +61,34 @@ def visual_check(
     session.flush()
 
 
-def applied_rules(entry: EntryCheck, proofs: list[ProofOut]) -> list[RuleOut]:
+def _rule(name: str) -> RuleOut:
+    found = rule(name)
+    return RuleOut(name=found["name"], rule=found["rule"], source=found["source"])
+
+
+def applied_rules(
+    entry: EntryCheck, proofs: list[ProofOut], item_names: Mapping[str, str] | None = None
+) -> list[RuleOut]:
     """Return the rules behind an entry's status, each with its source, in the order applied."""
     out = []
     flags = set(entry.flags)
+    if entry.certificate_id is not None:
+        out.append(_rule("certificate"))
     if flags & {"certificate_unknown", "other_proof"}:
-        found = rule("external_certificate")
-        out.append(RuleOut(name=found["name"], rule=found["rule"], source=found["source"]))
+        out.append(_rule("external_certificate"))
     if "no_certificate" in flags:
-        found = rule("no_certificate")
-        out.append(RuleOut(name=found["name"], rule=found["rule"], source=found["source"]))
+        out.append(_rule("no_certificate"))
     for proof in proofs:
         out.append(RuleOut(name=proof.type_name, rule=f"编号 {proof.number}", source=proof.source))
     test = entry.test_rule
     if test is not None:
         where = test["category"] or "未知类别"
+        item = (item_names or {}).get(test["item"], test["item"])
         verb = "适用于" if test["fits"] else "不适用于"
         out.append(
             RuleOut(
                 name="检测项目与食品类别",
-                rule=f"检测项目 {test['item']} {verb}{where}，阴性结果"
+                rule=f"检测项目 {item} {verb}{where}，阴性结果"
                 + ("可据以放行" if test["fits"] else "不能据以放行"),
                 source=test["source"] or "食品类别不在对照表中：不能判断检测项目是否适用",
             )
