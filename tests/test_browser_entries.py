@@ -81,6 +81,8 @@ def test_entry_page_and_scan_page_show_rule_sources(  # noqa: F811  (fixtures by
     assert "真实有效" not in main
     assert "承诺依据：" in main
     assert "版式依据：农业农村部令2025年第4号" in main
-    _shot(page, "scan-wording", "phone")
+    assert "合格证查验：" in main
+    assert "农产品质量安全法" in main
+    _shot(page, "scan-wording", "desktop")
     assert watch.problems == []
     context.close()

@@ -11,6 +11,7 @@ site S and subject X. Codes per caller, in CALLERS order:
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -36,6 +37,7 @@ from fangxin.trace.results.followup_models import Followup, FollowupAlert
 from tests.devices_helpers import at, feed
 from tests.pages_helpers import seed_city
 from tests.results_helpers import pristine_catalogue, seeded_catalogue  # noqa: F401
+from tests.test_entry_rules import png
 from tests.trace_helpers import CERT, PRODUCER, auth, issue, key
 
 CALLERS = ("anon", "admin", "reg_a", "reg_b", "lab_s", "lab_o", "iss_x", "iss_o")
@@ -47,7 +49,9 @@ REGULATOR = "1 o o o 3 3 3 3"
 REG_SCOPED = "1 o o d 3 3 3 3"
 DASH = "r r r r r r r r"
 SITE = {"kind": "market", "district": "新华区", "name": "新市场"}
-ENTRY = {"certificate": None, "product": "菠菜", "quantity": 5, "unit": "kg"}
+PHOTO = base64.b64encode(png()).decode()
+PROOF = {"type": "test_report", "number": "R-1", "photo": PHOTO}
+ENTRY = {"certificate": None, "product": "菠菜", "quantity": 5, "unit": "kg", "proofs": [PROOF]}
 RESULT = {
     "site": "m-001",
     "device": "rt-1",
@@ -87,6 +91,12 @@ TABLE: dict[str, tuple[str, Any, str]] = {
     "GET /uptime.<fmt>": ("/uptime.csv", None, DASH),
     "GET /labels/<number>.pdf": ("/labels/{number}.pdf", None, DASH),
     "GET /sites/<site_id>": ("/sites/m-001", None, DASH),
+    "GET /sites/<site_id>/entries": ("/sites/m-001/entries", None, DASH),
+    "GET /sites/<site_id>/entries/<int:entry_id>/proofs/<int:proof_id>/photo": (
+        "/sites/m-001/entries/{entry}/proofs/{proof}/photo",
+        None,
+        DASH,
+    ),
     "GET /api/v1/sites": ("/api/v1/sites", None, REGULATOR),
     "GET /api/v1/devices": ("/api/v1/devices", None, REGULATOR),
     "GET /api/v1/devices/<device_id>/uptime": ("/api/v1/devices/cam-1/uptime", None, REG_SCOPED),
@@ -125,6 +135,11 @@ TABLE: dict[str, tuple[str, Any, str]] = {
         None,
         "1 o o d o d 3 3",
     ),
+    "GET /api/v1/sites/<site_id>/entries/<int:entry_id>/proofs/<int:proof_id>/photo": (
+        "/api/v1/sites/m-001/entries/{entry}/proofs/{proof}/photo",
+        None,
+        "1 o o d o d 3 3",
+    ),
     # Writes.
     "POST /api/v1/sites": ("/api/v1/sites", {"id": "m-{caller}", **SITE}, ADMIN),
     "POST /api/v1/devices": (
@@ -145,6 +160,11 @@ TABLE: dict[str, tuple[str, Any, str]] = {
     "POST /api/v1/sites/<site_id>/entries": (
         "/api/v1/sites/m-001/entries",
         ENTRY,
+        "1 o 3 3 o 3 3 3",
+    ),
+    "POST /api/v1/sites/<site_id>/entries/<int:entry_id>/visual-check": (
+        "/api/v1/sites/m-001/entries/{entry}/visual-check",
+        {"outcome": "test"},
         "1 o 3 3 o 3 3 3",
     ),
     "POST /api/v1/alarms/<int:alarm_pk>/status": (
@@ -229,7 +249,12 @@ def seed(client: FlaskClient, sessions: sessionmaker[Session]) -> dict[str, str]
         session.commit()
         alert_id = alert.id
     alarm = client.get("/api/v1/alarms", headers=auth(admin)).get_json()[0]["id"]
-    ids = {"code": cert["code"], "number": cert["number"], "entry": str(entry.get_json()["id"])}
+    ids = {
+        "code": cert["code"],
+        "number": cert["number"],
+        "entry": str(entry.get_json()["id"]),
+        "proof": str(entry.get_json()["proofs"][0]["id"]),
+    }
     return {**keys, **ids, "followup": str(followup), "alert": str(alert_id), "alarm": str(alarm)}
 
 
