@@ -148,6 +148,7 @@ def test_entry_check_rate_in_status(
     assert today["certificate_rate"] == 0.25
     assert today["certificates_seen"] == 1
     assert status["entry_checks_waiting_for_test"] == 1
+    assert status["entry_checks_waiting_for_visual_check"] == 1
 
 
 def test_entry_checks_are_scoped_to_the_market(

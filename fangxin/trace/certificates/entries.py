@@ -264,14 +264,13 @@ def status_section(ctx: StatusContext) -> dict[str, Any]:
         )
         or 0
     )
-    waiting = (
-        ctx.session.scalar(
-            select(func.count()).where(
-                EntryCheck.site_id == ctx.site.id, EntryCheck.status == "pending_test"
-            )
-        )
-        or 0
-    )
+    waiting = dict.fromkeys(("pending_test", "external_certificate"), 0)
+    for status, n in ctx.session.execute(
+        select(EntryCheck.status, func.count())
+        .where(EntryCheck.site_id == ctx.site.id, EntryCheck.status.in_(waiting))
+        .group_by(EntryCheck.status)
+    ):
+        waiting[status] = n
     return {
         "entry_checks_today": {
             **counts,
@@ -285,5 +284,6 @@ def status_section(ctx: StatusContext) -> dict[str, Any]:
             "certificate_rate": round(on_certificate / lots, 4) if lots else None,
             "certificates_seen": seen,
         },
-        "entry_checks_waiting_for_test": waiting,
+        "entry_checks_waiting_for_test": waiting["pending_test"],
+        "entry_checks_waiting_for_visual_check": waiting["external_certificate"],
     }

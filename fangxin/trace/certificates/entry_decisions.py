@@ -49,6 +49,7 @@ def visual_check(
     session: Session, entry: EntryCheck, data: VisualCheckIn, now: dt.datetime, key_id: int | None
 ) -> None:
     """Record the desk's visual check of an external certificate or proof and decide the lot."""
+    session.refresh(entry, with_for_update=True)  # two desks checking at once: one decides
     if entry.status != "external_certificate":
         raise CertificateConflict(f"entry {entry.id} is {entry.status}: no visual check is due")
     status, flag = OUTCOMES[data.outcome]
