@@ -93,3 +93,7 @@ def test_the_api_prints_larger_or_refuses_with_problem_json(
         round(100 * 203 / 25.4),
         round(70 * 203 / 25.4),
     )
+    page = client.get(f"{base}/label.html", headers=auth(secret)).get_data(as_text=True)
+    assert "@page { size: 100mm 70mm; margin: 0; }" in page
+    assert "六项完整打印" in page
+    assert "农业农村部令2025年第4号" in page

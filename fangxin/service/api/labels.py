@@ -9,7 +9,7 @@ from fangxin.service.auth import requires_role
 from fangxin.service.context import db_session, state
 from fangxin.service.openapi import Spec, path_param, query_param
 from fangxin.service.problems import Problem
-from fangxin.trace.certificates import label_render, labels, qr, recalls
+from fangxin.trace.certificates import label_render, labels, qr, recalls, template_versions
 from fangxin.trace.certificates.models import Certificate
 from fangxin.trace.certificates.views import scan_url
 
@@ -52,7 +52,9 @@ def label(number: str, fmt: str) -> Response:
         body, mimetype = label_render.render_pdf(out, cert.number), "application/pdf"
     elif fmt == "html":
         svg = label_render.render_svg(out)
-        return Response(render_template("label_print.html", cert=cert, out=out, svg=svg))
+        source = template_versions.versions()["2026"]["source"]  # the six required fields
+        page = render_template("label_print.html", cert=cert, out=out, svg=svg, source=source)
+        return Response(page)
     else:
         raise Problem(404, "Not Found", "labels come as png, svg, pdf or html")
     response = Response(body, mimetype=mimetype)
