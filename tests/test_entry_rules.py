@@ -16,7 +16,7 @@ from fangxin.trace.certificates.entry_proofs import MAX_PHOTO_BYTES, EntryProof
 from fangxin.trace.certificates.entry_rules import categories
 from fangxin.trace.certificates.models import EntryCheck
 from fangxin.trace.results.models import TestItem
-from tests.trace_helpers import auth, key, market, post_results, result
+from tests.trace_helpers import auth, key, market, post_results, result, setup
 
 LOT = {"product": "菠菜", "quantity": 20, "unit": "kg"}
 ORDER_4 = "农业农村部令2025年第4号"
@@ -244,3 +244,12 @@ def test_the_fit_table_names_catalogue_items(sessions: sessionmaker[Session]) ->
     # h13a): once merged, every code here must be in the catalogue.
     assert named - known <= {"carbofuran", "phorate", "omethoate"}
     assert {"pesticide-ache", "clenbuterol", "malachite-green"} <= named & known
+
+
+def test_a_known_certificate_with_a_proof_is_admitted_on_the_certificate(
+    client: FlaskClient, admin_key: str, lab: str
+) -> None:
+    _, cert = setup(client, admin_key)
+    entry = check(client, lab, certificate=cert["code"], proofs=[proof("test_report")])
+    assert (entry["status"], entry["flags"]) == ("admitted", ["other_proof"])
+    assert [r["name"] for r in entry["rules"]] == ["合格证查验", "检测报告"]

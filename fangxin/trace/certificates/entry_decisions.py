@@ -75,7 +75,7 @@ def applied_rules(
     flags = set(entry.flags)
     if entry.certificate_id is not None:
         out.append(_rule("certificate"))
-    if flags & {"certificate_unknown", "other_proof"}:
+    if "certificate_unknown" in flags or ("other_proof" in flags and not entry.certificate_id):
         out.append(_rule("external_certificate"))
     if "no_certificate" in flags:
         out.append(_rule("no_certificate"))
