@@ -216,11 +216,14 @@ def test_admin_imports_an_older_template(client: FlaskClient, admin_key: str) ->
         "template_version": "2019",
         "issued_at": "2023-05-04T09:30:00+08:00",
         "basis": ["自我承诺", "委托检测合格"],
+        "commitment": "我承诺：不使用禁限用农药兽药及非法添加物；遵守安全间隔期、休药期规定。",
     }
     cert = issue(client, admin_key, **body)
     assert cert["template_version"] == "2019"
     assert cert["number"].startswith("HGZ20230504-")
     assert cert["basis"] == ["quality_control", "commissioned_test"]
+    assert cert["basis_labels"] == ["自我承诺", "委托检测合格"]  # as printed
+    assert cert["commitment"] == body["commitment"]
     assert cert["signature"]["verified"] is True
 
 

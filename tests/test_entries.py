@@ -59,11 +59,16 @@ def test_mismatches_are_flagged_and_wait_for_a_test(
     assert entry["flags"] == flags
 
 
-def test_bad_certificates_are_refused(
+def test_bad_certificates_are_refused_unknown_ones_are_not(
     client: FlaskClient, admin_key: str, lab: str, sessions: sessionmaker[Session]
 ) -> None:
     secret, cert = setup(client, admin_key)
-    assert check(client, lab, certificate="AAAAAAAAAAAAAAAA")["flags"] == ["certificate_unknown"]
+    unknown = check(client, lab, certificate="AAAAAAAAAAAAAAAA")
+    # Not refused: a certificate fangxin does not know waits for a visual check (2026 rules).
+    assert (unknown["status"], unknown["flags"]) == (
+        "external_certificate",
+        ["certificate_unknown"],
+    )
     client.post(
         f"/api/v1/certificates/{cert['number']}/revoke",
         json={"reason": "作废"},
@@ -131,17 +136,19 @@ def test_entry_check_rate_in_status(
     post_results(sessions, [result("ok", 5.0)])
     status = client.get("/api/v1/sites/m-001/status").get_json()
     today = status["entry_checks_today"]
-    assert (today["lots"], today["admitted"], today["pending_test"], today["refused"]) == (
-        4,
-        2,
-        1,
-        1,
-    )
+    assert (
+        today["lots"],
+        today["admitted"],
+        today["pending_test"],
+        today["refused"],
+        today["external_certificate"],
+    ) == (4, 2, 1, 0, 1)
     assert today["admitted_on_certificate"] == 1
-    assert today["entry_check_rate"] == 0.75
+    assert today["entry_check_rate"] == 0.5  # the unknown certificate awaits its visual check
     assert today["certificate_rate"] == 0.25
     assert today["certificates_seen"] == 1
     assert status["entry_checks_waiting_for_test"] == 1
+    assert status["entry_checks_waiting_for_visual_check"] == 1
 
 
 def test_entry_checks_are_scoped_to_the_market(

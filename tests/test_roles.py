@@ -11,6 +11,7 @@ site S and subject X. Codes per caller, in CALLERS order:
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from typing import Any
@@ -37,6 +38,7 @@ from fangxin.trace.results.followup_models import Followup, FollowupAlert
 from tests.devices_helpers import at, feed
 from tests.pages_helpers import seed_city
 from tests.results_helpers import pristine_catalogue, seeded_catalogue  # noqa: F401
+from tests.test_entry_rules import png
 from tests.trace_helpers import CERT, PRODUCER, auth, issue, key
 
 CALLERS = ("anon", "admin", "reg_a", "reg_b", "lab_s", "lab_o", "iss_x", "iss_o")
@@ -48,7 +50,9 @@ REGULATOR = "1 o o o 3 3 3 3"
 REG_SCOPED = "1 o o d 3 3 3 3"
 DASH = "r r r r r r r r"
 SITE = {"kind": "market", "district": "新华区", "name": "新市场"}
-ENTRY = {"certificate": None, "product": "菠菜", "quantity": 5, "unit": "kg"}
+PHOTO = base64.b64encode(png()).decode()
+PROOF = {"type": "test_report", "number": "R-1", "photo": PHOTO}
+ENTRY = {"certificate": None, "product": "菠菜", "quantity": 5, "unit": "kg", "proofs": [PROOF]}
 RESULT = {
     "site": "m-001",
     "device": "rt-1",
@@ -96,6 +100,12 @@ TABLE: dict[str, tuple[str, Any, str]] = {
     "GET /followups/<int:followup_id>": ("/followups/{followup}", None, DASH),
     # 400 without the form's CSRF token, before anyone is asked to sign in
     "POST /followups/<int:followup_id>/act": ("/followups/{followup}/act", None, PUBLIC),
+    "GET /sites/<site_id>/entries": ("/sites/m-001/entries", None, DASH),
+    "GET /sites/<site_id>/entries/<int:entry_id>/proofs/<int:proof_id>/photo": (
+        "/sites/m-001/entries/{entry}/proofs/{entry_proof}/photo",
+        None,
+        DASH,
+    ),
     "GET /api/v1/sites": ("/api/v1/sites", None, REGULATOR),
     "GET /api/v1/devices": ("/api/v1/devices", None, REGULATOR),
     "GET /api/v1/devices/<device_id>/uptime": ("/api/v1/devices/cam-1/uptime", None, REG_SCOPED),
@@ -153,6 +163,11 @@ TABLE: dict[str, tuple[str, Any, str]] = {
         None,
         "1 o o d o o o d",
     ),
+    "GET /api/v1/sites/<site_id>/entries/<int:entry_id>/proofs/<int:proof_id>/photo": (
+        "/api/v1/sites/m-001/entries/{entry}/proofs/{entry_proof}/photo",
+        None,
+        "1 o o d o d 3 3",
+    ),
     # Writes.
     "POST /api/v1/subjects/<subject_id>/sites": (
         "/api/v1/subjects/s-001/sites",
@@ -199,6 +214,11 @@ TABLE: dict[str, tuple[str, Any, str]] = {
     "POST /api/v1/sites/<site_id>/entries": (
         "/api/v1/sites/m-001/entries",
         ENTRY,
+        "1 o 3 3 o 3 3 3",
+    ),
+    "POST /api/v1/sites/<site_id>/entries/<int:entry_id>/visual-check": (
+        "/api/v1/sites/m-001/entries/{entry}/visual-check",
+        {"outcome": "test"},
         "1 o 3 3 o 3 3 3",
     ),
     "POST /api/v1/alarms/<int:alarm_pk>/status": (
@@ -293,6 +313,7 @@ def seed(client: FlaskClient, sessions: sessionmaker[Session]) -> dict[str, str]
     assert proof.status_code == 201, proof.get_json()
     ids = {"code": cert["code"], "number": cert["number"], "entry": str(entry.get_json()["id"])}
     ids["proof"] = str(proof.get_json()["id"])
+    ids["entry_proof"] = str(entry.get_json()["proofs"][0]["id"])
     return {**keys, **ids, "followup": str(followup), "alert": str(alert_id), "alarm": str(alarm)}
 
 

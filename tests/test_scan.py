@@ -62,9 +62,13 @@ def test_genuine_page_shows_fields_subject_basis_and_tests(
     assert status == 200
     assert '<html lang="zh-CN">' in html
     assert 'name="viewport"' in html
-    assert html.index('data-status="genuine"') < html.index("品名")  # the banner comes first
+    assert html.index('data-status="genuine"') < html.index("产品名称")  # the banner comes first
+    assert "真实有效" not in html  # a signature proves the record, not the produce
     for text in (
-        "✔ 真",
+        "✔ 电子签名校验通过",
+        "开具后未被改动",
+        "承诺依据：",
+        "由承诺主体（郏县绿源蔬菜合作社）通过本平台开具",
         "菠菜",
         "50 kg",
         "河南省平顶山市郏县",
@@ -97,7 +101,7 @@ def test_voided_page_says_so(client: FlaskClient, admin_key: str) -> None:
     assert 'data-status="voided"' in html
     assert "此合格证已作废" in html
     assert "产地填写错误" in html
-    assert "✔ 真" not in html
+    assert "✔ 电子签名校验通过" not in html
 
 
 def test_recalled_page_warns_here_and_downstream(
@@ -136,7 +140,7 @@ def test_unknown_code_is_a_friendly_404(client: FlaskClient) -> None:
         status, html = page(client, code)
         assert status == 404
         assert 'data-status="not_found"' in html
-        assert "不是本平台开具的真实合格证" in html
+        assert "本平台没有此合格证的记录" in html
         assert "12315" in html
 
 

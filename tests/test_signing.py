@@ -67,7 +67,7 @@ def test_a_tampered_record_fails_verification(
     page = client.get(f"/c/{cert['code']}").get_data(as_text=True)
     assert 'data-status="tampered"' in page
     assert "签名校验失败" in page
-    assert "✔ 真" not in page
+    assert "✔ 电子签名校验通过" not in page
 
 
 def test_tampered_upstream_link_or_key_fails(

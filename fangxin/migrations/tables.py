@@ -8,6 +8,7 @@ from fangxin.db import Base
 from fangxin.devices import models as devices_models
 from fangxin.ingest import models as ingest_models
 from fangxin.service import models as service_models
+from fangxin.trace.certificates import entry_proofs
 from fangxin.trace.certificates import models as certificates_models
 from fangxin.trace.certificates import proofs as certificates_proofs
 from fangxin.trace.notify import models as notify_models
@@ -22,6 +23,7 @@ AREAS = (
     service_models,
     certificates_models,
     certificates_proofs,
+    entry_proofs,
     notify_models,
     plan_models,
     followup_models,

@@ -43,6 +43,7 @@ SITE_STATUS = obj(
     alarms=obj(("open",), open=INT, today=OBJ),
     entry_checks_today=OBJ,
     entry_checks_waiting_for_test=INT,
+    entry_checks_waiting_for_visual_check=INT,
 )
 OUTCOME = obj(
     ("index", "status"),

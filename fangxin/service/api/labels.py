@@ -9,7 +9,7 @@ from fangxin.service.auth import requires_role
 from fangxin.service.context import db_session, state
 from fangxin.service.openapi import Spec, path_param, query_param
 from fangxin.service.problems import Problem
-from fangxin.trace.certificates import label_render, labels, qr, recalls
+from fangxin.trace.certificates import label_render, labels, qr, recalls, template_versions
 from fangxin.trace.certificates.models import Certificate
 from fangxin.trace.certificates.views import scan_url
 
@@ -25,13 +25,22 @@ def _layout(cert: Certificate) -> labels.Layout:
     dpi = request.args.get("dpi", "203")
     if not dpi.isdigit():
         raise Problem(422, "Cannot print", "dpi must be a number")
-    return labels.layout(data, request.args.get("size", "60x40"), int(dpi))
+    try:
+        return labels.layout(data, request.args.get("size"), int(dpi))
+    except labels.LabelTooSmall as exc:
+        errors = [
+            {"field": labels.REQUIRED_FIELDS.get(f, "commitment"), "label": f, "message": str(exc)}
+            for f in exc.fields
+        ]
+        raise Problem(
+            422, "Label too small", str(exc), errors=errors, larger_size=exc.larger
+        ) from exc
 
 
 @bp.get("/certificates/<number>/label.<fmt>")
 @requires_role("regulator", "issuer")
 def label(number: str, fmt: str) -> Response:
-    """Printable label (60x40 or 70x50 mm; PNG at 203 or 300 dpi) as png, svg, pdf or html."""
+    """Printable label (60x40, 70x50 or 100x70 mm, else the smallest that holds every field)."""
     cert = certificate_in_scope(number)
     out = _layout(cert)
     name = f"{cert.number}-{out.size}"
@@ -43,7 +52,9 @@ def label(number: str, fmt: str) -> Response:
         body, mimetype = label_render.render_pdf(out, cert.number), "application/pdf"
     elif fmt == "html":
         svg = label_render.render_svg(out)
-        return Response(render_template("label_print.html", cert=cert, out=out, svg=svg))
+        source = template_versions.versions()["2026"]["source"]  # the six required fields
+        page = render_template("label_print.html", cert=cert, out=out, svg=svg, source=source)
+        return Response(page)
     else:
         raise Problem(404, "Not Found", "labels come as png, svg, pdf or html")
     response = Response(body, mimetype=mimetype)
@@ -84,7 +95,7 @@ def openapi(spec: Spec) -> None:
             {"200": {"description": "label", "content": {mime: {}}}},
             params=[
                 *num,
-                query_param("size", {"enum": sorted(labels.SIZES)}),
+                query_param("size", {"enum": list(labels.SIZE_ORDER)}),
                 query_param("dpi", {"enum": ["203", "300"]}),
             ],
         )

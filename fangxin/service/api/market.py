@@ -12,6 +12,7 @@ import json
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from fangxin.db import utcnow
 from fangxin.devices import registry
@@ -20,16 +21,22 @@ from fangxin.service.api.certificates import register_errors
 from fangxin.service.auth import check_site, current_principal, own_district, requires_role
 from fangxin.service.context import db_session, state
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
-from fangxin.service.problems import Problem, parse_body
-from fangxin.trace.certificates import entries, epcis
+from fangxin.service.problems import Problem, parse_body, problem_response
+from fangxin.trace.certificates import entries, entry_decisions, entry_proofs, epcis
 from fangxin.trace.certificates.models import Certificate, EntryCheck, Subject
 from fangxin.trace.certificates.records import format_quantity
-from fangxin.trace.certificates.schemas import EntryIn, EntryOut, TestRef
+from fangxin.trace.certificates.schemas import EntryIn, EntryOut, TestRef, VisualCheckIn
 from fangxin.trace.certificates.views import public_base
-from fangxin.trace.results.models import RapidTestResult
+from fangxin.trace.results.models import RapidTestResult, TestItem
 
 bp = Blueprint("certificates_market", __name__, url_prefix="/api/v1")
 register_errors(bp)
+
+
+@bp.errorhandler(entry_proofs.ProofError)
+def _bad_proof(exc: entry_proofs.ProofError) -> Response:
+    errors = [{"field": exc.field, "message": str(exc)}]
+    return problem_response(422, "Invalid proof", str(exc), errors=errors)
 
 
 def _check_site(site_id: str) -> None:
@@ -46,11 +53,19 @@ def _check_site(site_id: str) -> None:
     )
 
 
+def _item_names(session: Session, entry: EntryCheck) -> dict[str, str]:
+    if entry.test_rule is None:  # only a test decision names an item
+        return {}
+    item = session.get(TestItem, entry.test_rule["item"])
+    return {item.code: item.name_zh} if item else {}
+
+
 def entry_out(entry: EntryCheck) -> EntryOut:
     """Return the API view of an entry check."""
     session = db_session()
     cert = session.get(Certificate, entry.certificate_id) if entry.certificate_id else None
     test = session.get(RapidTestResult, entry.test_result_id) if entry.test_result_id else None
+    proofs = entry_proofs.proofs_of(session, entry.id)
     return EntryOut(
         id=entry.id,
         site=entry.site_id,
@@ -65,6 +80,11 @@ def entry_out(entry: EntryCheck) -> EntryOut:
         checked_at=entry.checked_at,
         decided_at=entry.decided_at,
         test_result=TestRef(device=test.device_id, id=test.result_id) if test else None,
+        category=entry.category,
+        proofs=proofs,
+        visual_checked_at=entry.visual_checked_at,
+        visual_note=entry.visual_note,
+        rules=entry_decisions.applied_rules(entry, proofs, _item_names(session, entry)),
     )
 
 
@@ -83,15 +103,44 @@ def check_entry(site_id: str) -> tuple[Response, int]:
     return response, 201
 
 
-@bp.get("/sites/<site_id>/entries/<int:entry_id>")
-@requires_role("lab", "regulator")
-def get_entry(site_id: str, entry_id: int) -> Response:
-    """Read an entry check (poll it while it waits for a test)."""
+def _entry(site_id: str, entry_id: int) -> EntryCheck:
     _check_site(site_id)
     entry = db_session().get(EntryCheck, entry_id)
     if entry is None or entry.site_id != site_id:
         raise Problem(404, "Not Found", f"no entry {entry_id} at {site_id}")
+    return entry
+
+
+@bp.get("/sites/<site_id>/entries/<int:entry_id>")
+@requires_role("lab", "regulator")
+def get_entry(site_id: str, entry_id: int) -> Response:
+    """Read an entry check (poll it while it waits for a test)."""
+    return jsonify(entry_out(_entry(site_id, entry_id)).model_dump(mode="json"))
+
+
+@bp.post("/sites/<site_id>/entries/<int:entry_id>/visual-check")
+@requires_role("lab")
+def visual_check(site_id: str, entry_id: int) -> Response:
+    """Record the visual check of an external certificate or proof: admit, test or refuse."""
+    entry = _entry(site_id, entry_id)
+    data = parse_body(VisualCheckIn)
+    session = db_session()
+    entry_decisions.visual_check(session, entry, data, utcnow(), current_principal().key_id)
+    session.commit()
     return jsonify(entry_out(entry).model_dump(mode="json"))
+
+
+@bp.get("/sites/<site_id>/entries/<int:entry_id>/proofs/<int:proof_id>/photo")
+@requires_role("lab", "regulator")
+def proof_photo(site_id: str, entry_id: int, proof_id: int) -> Response:
+    """Return the photo of a proof recorded at an entry check."""
+    _entry(site_id, entry_id)
+    proof = entry_proofs.photo_of(db_session(), entry_id, proof_id)
+    if proof is None:
+        raise Problem(404, "Not Found", f"no proof {proof_id} on entry {entry_id}")
+    response = Response(proof.photo, mimetype=proof.photo_type)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 def _time(name: str) -> dt.datetime | None:
@@ -162,6 +211,27 @@ def openapi(spec: Spec) -> None:
         "Read an entry check",
         {"200": json_response(spec.ref(EntryOut))},
         params=[*site, path_param("entry_id")],
+    )
+    entry = [*site, path_param("entry_id")]
+    spec.add(
+        "post",
+        "/api/v1/sites/{site_id}/entries/{entry_id}/visual-check",
+        "Visual check of an external certificate or proof (admit, test, refuse)",
+        {"200": json_response(spec.ref(EntryOut))},
+        body=VisualCheckIn,
+        params=entry,
+    )
+    spec.add(
+        "get",
+        "/api/v1/sites/{site_id}/entries/{entry_id}/proofs/{proof_id}/photo",
+        "Photo of a proof recorded at an entry check",
+        {
+            "200": {
+                "description": "photo",
+                "content": {"image/jpeg": {}, "image/png": {}},
+            }
+        },
+        params=[*entry, path_param("proof_id")],
     )
     spec.add(
         "get",

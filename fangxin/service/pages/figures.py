@@ -74,7 +74,8 @@ def markets(
     ):
         out[d]["open_cases"] = n
     E = EntryCheck
-    pending = func.sum(case((E.status == "pending_test", 1), else_=0))
+    # Lots still waiting for a test or a visual check are not decided yet.
+    pending = func.sum(case((E.status.in_(("pending_test", "external_certificate")), 1), else_=0))
     on_cert = func.sum(case((and_(E.status == "admitted", E.test_result_id.is_(None)), 1), else_=0))
     for d, lots, p, c in session.execute(
         select(Site.district, func.count(), pending, on_cert)

@@ -24,6 +24,7 @@ from fangxin.service.openapi import Spec, json_response, path_param
 from fangxin.service.pages.dashboard import signed_in_user
 from fangxin.service.problems import Problem
 from fangxin.service.ratelimit import client_address
+from fangxin.trace.certificates import entry_rules
 from fangxin.trace.certificates.digital_link import DigitalLinkError, build, parse
 from fangxin.trace.certificates.models import Certificate
 from fangxin.trace.certificates.scans import record_scans, visitor_id
@@ -137,6 +138,7 @@ def scan(code: str) -> Response:
         kinds=KINDS,
         statuses=STATUSES,
         base=public_base(settings),
+        entry_rule=entry_rules.rule("certificate"),
     )
     cache.put(code, cert.id, html)
     return _page(html)

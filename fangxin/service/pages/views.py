@@ -22,7 +22,13 @@ from fangxin.ingest.models import SeriesPoint
 from fangxin.service.auth import in_scope
 from fangxin.service.context import db_session, state
 from fangxin.service.downloads import uptime_download
-from fangxin.service.pages import charts, dashboard, figures, kitchen
+from fangxin.service.pages import (
+    charts,
+    dashboard,
+    entry_pages,  # noqa: F401  (its routes are on this blueprint)
+    figures,
+    kitchen,
+)
 from fangxin.service.pages import followups as followups  # its routes join the blueprint
 from fangxin.service.pages import kpi as kpi_routes  # noqa: F401 (its routes join bp)
 from fangxin.service.pages.dashboard import (
@@ -235,7 +241,7 @@ def uptime_file(fmt: str) -> Response:
 @bp.get("/labels/<number>.pdf")
 @login_required
 def label_pdf(number: str) -> Response:
-    """Print a 合格证's label (60x40 mm PDF) for a signed-in regulator of its district."""
+    """Print a 合格证's label (PDF, smallest size that fits) for a regulator of its district."""
     session = db_session()
     cert = session.scalar(select(Certificate).where(Certificate.number == number))
     subject = session.get(Subject, cert.subject_id) if cert else None
@@ -243,8 +249,11 @@ def label_pdf(number: str) -> Response:
         abort(404)
     settings = state().settings
     data = labels.label_data(cert, scan_url(settings, cert), settings.timezone)
-    body = label_render.render_pdf(labels.layout(data, "60x40", 203), cert.number)
-    return Response(body, mimetype="application/pdf")
+    try:  # the smallest label that prints every required field whole
+        out = labels.layout(data, None, 203)
+    except labels.LabelTooSmall as exc:
+        return Response(f"无法打印：{exc}", status=422, mimetype="text/plain")
+    return Response(label_render.render_pdf(out, cert.number), mimetype="application/pdf")
 
 
 def init_app(app: Flask) -> None:

@@ -14,7 +14,14 @@ from fangxin.db.bulk import insert_ignore
 from fangxin.devices.models import Site
 from fangxin.devices.status import StatusContext
 from fangxin.trace.certificates.digital_link import DigitalLinkError, parse
-from fangxin.trace.certificates.models import Certificate, CertificateTest, EntryCheck
+from fangxin.trace.certificates.entry_proofs import add_proofs, check_proofs
+from fangxin.trace.certificates.entry_rules import fit
+from fangxin.trace.certificates.models import (
+    ENTRY_STATUSES,
+    Certificate,
+    CertificateTest,
+    EntryCheck,
+)
 from fangxin.trace.certificates.recalls import recalls_affecting
 from fangxin.trace.certificates.records import find, normalise_unit, to_milli, verify_certificate
 from fangxin.trace.certificates.scans import copy_suspected
@@ -77,24 +84,29 @@ def _certificate_flags(
     return flags
 
 
+def _decide(
+    session: Session, cert: Certificate | None, data: EntryIn, unit: str, now: dt.datetime
+) -> tuple[list[str], str]:
+    proof = ["other_proof"] if data.proofs else []
+    if data.certificate is None:
+        # Other proofs are checked by eye like a certificate fangxin does not know.
+        return (proof, "external_certificate") if proof else (["no_certificate"], "pending_test")
+    if cert is None:  # printed, handwritten or another system's: not refused (2026 rules)
+        return ["certificate_unknown", *proof], "external_certificate"
+    flags = _certificate_flags(session, cert, data, unit, now)
+    if {"certificate_voided", "certificate_recalled", "signature_invalid"} & set(flags):
+        return flags, "refused"
+    return [*flags, *proof], "pending_test" if MISMATCH_FLAGS & set(flags) else "admitted"
+
+
 def check_entry(
     session: Session, site: Site, data: EntryIn, now: dt.datetime, key_id: int | None
 ) -> EntryCheck:
-    """Record a lot's entry check and decide: admitted, pending_test or refused."""
+    """Record a lot's entry check: admitted, pending_test, external_certificate or refused."""
     unit = normalise_unit(data.unit)
-    cert = None
-    if data.certificate is None:
-        flags, status = ["no_certificate"], "pending_test"
-    else:
-        cert = find_scanned(session, data.certificate)
-        if cert is None:
-            flags, status = ["certificate_unknown"], "refused"
-        else:
-            flags = _certificate_flags(session, cert, data, unit, now)
-            if {"certificate_voided", "certificate_recalled", "signature_invalid"} & set(flags):
-                status = "refused"
-            else:
-                status = "pending_test" if MISMATCH_FLAGS & set(flags) else "admitted"
+    proofs = check_proofs(data.proofs)  # a bad photo fails before anything is stored
+    cert = find_scanned(session, data.certificate) if data.certificate is not None else None
+    flags, status = _decide(session, cert, data, unit, now)
     entry = EntryCheck(
         site_id=site.id,
         certificate_id=cert.id if cert else None,
@@ -104,14 +116,16 @@ def check_entry(
         unit=unit,
         stall=data.stall,
         vendor=data.vendor,
+        category=data.category,
         status=status,
         flags=flags,
         checked_at=now,
-        decided_at=None if status == "pending_test" else now,
+        decided_at=now if status in ("admitted", "refused") else None,
         key_id=key_id,
     )
     session.add(entry)
     session.flush()
+    add_proofs(session, entry.id, proofs, now)
     return entry
 
 
@@ -188,6 +202,15 @@ def on_results(session: Session, rows: list[dict[str, Any]]) -> None:
         if entry is None:
             continue
         negative = row["verdict"] == "negative"
+        rule = fit(entry.category or row.get("sample_category"), row["item_code"])
+        if negative and not rule.fits:
+            # Only an item that fits the food's category admits it: the lot waits on.
+            if "test_item_unfit" not in entry.flags:
+                entry.flags = [*entry.flags, "test_item_unfit"]
+            entry.test_rule = rule.record()
+            session.flush()
+            continue
+        entry.test_rule = rule.record()
         entry.status = "admitted" if negative else "refused"
         entry.flags = [*entry.flags, "tested_negative" if negative else "tested_positive"]
         entry.test_result_id = result_id
@@ -221,7 +244,7 @@ def status_section(ctx: StatusContext) -> dict[str, Any]:
         EntryCheck.checked_at >= ctx.day_start,
         EntryCheck.checked_at < ctx.day_end,
     )
-    counts = dict.fromkeys(("admitted", "pending_test", "refused"), 0)
+    counts = dict.fromkeys(ENTRY_STATUSES, 0)
     for status, n in ctx.session.execute(
         select(EntryCheck.status, func.count()).where(today).group_by(EntryCheck.status)
     ):
@@ -241,22 +264,26 @@ def status_section(ctx: StatusContext) -> dict[str, Any]:
         )
         or 0
     )
-    waiting = (
-        ctx.session.scalar(
-            select(func.count()).where(
-                EntryCheck.site_id == ctx.site.id, EntryCheck.status == "pending_test"
-            )
-        )
-        or 0
-    )
+    waiting = dict.fromkeys(("pending_test", "external_certificate"), 0)
+    for status, n in ctx.session.execute(
+        select(EntryCheck.status, func.count())
+        .where(EntryCheck.site_id == ctx.site.id, EntryCheck.status.in_(waiting))
+        .group_by(EntryCheck.status)
+    ):
+        waiting[status] = n
     return {
         "entry_checks_today": {
             **counts,
             "lots": lots,
             "admitted_on_certificate": on_certificate,
-            "entry_check_rate": round((lots - counts["pending_test"]) / lots, 4) if lots else None,
+            "entry_check_rate": round(
+                (lots - counts["pending_test"] - counts["external_certificate"]) / lots, 4
+            )
+            if lots
+            else None,
             "certificate_rate": round(on_certificate / lots, 4) if lots else None,
             "certificates_seen": seen,
         },
-        "entry_checks_waiting_for_test": waiting,
+        "entry_checks_waiting_for_test": waiting["pending_test"],
+        "entry_checks_waiting_for_visual_check": waiting["external_certificate"],
     }

@@ -36,6 +36,8 @@ PACKAGES = {"箱": "XBX", "盒": "XBX", "袋": "XBG", "筐": "XBK"}
 ENTRY_DISPOSITION = {
     "admitted": "sellable_accessible",
     "pending_test": "non_sellable_other",
+    # Awaiting the visual check of a certificate or proof fangxin cannot verify.
+    "external_certificate": "non_sellable_other",
     "refused": "non_conformant",
 }
 TEST_DISPOSITION = {"negative": "conformant", "positive": "non_conformant"}

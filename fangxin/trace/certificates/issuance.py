@@ -21,20 +21,19 @@ from fangxin.trace.certificates.proofs import (
 )
 from fangxin.trace.certificates.recalls import recalled_ids
 from fangxin.trace.certificates.records import (
-    COMMITMENTS,
     CertificateConflict,
     CertificateError,
     find,
     format_quantity,
     new_code,
     next_number,
-    normalise_basis,
     normalise_unit,
     signed_content,
     to_milli,
 )
 from fangxin.trace.certificates.schemas import CertificateIn, UpstreamIn
 from fangxin.trace.certificates.signing import Signer, ensure_registered
+from fangxin.trace.certificates.template_versions import printed
 from fangxin.trace.results.models import RapidTestResult
 
 
@@ -164,7 +163,9 @@ def issue(
     tz: str,
 ) -> Certificate:
     """Validate, number, sign and store a certificate (the caller commits)."""
-    basis = normalise_basis(data.basis)
+    commitment, basis, basis_printed = printed(
+        data.template_version, subject.kind, data.basis, data.commitment
+    )
     unit = normalise_unit(data.unit)
     draws = _draws(session, subject, data, unit)
     evidence = _evidence(session, subject, data, basis)
@@ -192,8 +193,9 @@ def issue(
         issued_at=issued_at,
         subject_name=subject.name,
         contact=data.contact or subject.contact,
-        commitment=COMMITMENTS[subject.kind],
+        commitment=commitment,
         basis=basis,
+        basis_printed=basis_printed,
         gtin=gtin,
         lot=lot,
         test_result_id=evidence.id if evidence else None,

@@ -1,4 +1,8 @@
-"""Label layouts (60×40 mm, 70×50 mm) in millimetres, shared by the PNG, SVG and PDF renderers."""
+"""Label layouts (60×40, 70×50, 100×70 mm) in millimetres, shared by the PNG, SVG and PDF renderers.
+
+The six required fields (产品名称, 数量（重量）, 产地, 开具日期, 承诺主体, 联系方式) are never cut:
+a label too small for one of them is refused with the field named (issue 13 item 12).
+"""
 
 from __future__ import annotations
 
@@ -31,7 +35,34 @@ class LabelSpec:
 SIZES = {
     "60x40": LabelSpec(60, 40, 1.5, 4.5, 2.5, 1.7, {203: 4, 300: 5}),
     "70x50": LabelSpec(70, 50, 2.0, 5.4, 3.0, 2.0, {203: 5, 300: 6}),
+    # Domain.md §1.4 puts thermal labels at 70×50 to 100×70 mm: the largest size we print.
+    "100x70": LabelSpec(100, 70, 2.5, 7.0, 3.6, 2.6, {203: 5, 300: 7}),
 }
+# Smallest first: the size chosen when the caller names none.
+SIZE_ORDER = ("60x40", "70x50", "100x70")
+# The six fields the 2026 rules require, as printed and as the API names them.
+REQUIRED_FIELDS = {
+    "产品名称": "product",
+    "数量（重量）": "quantity",
+    "产地": "origin",
+    "开具日期": "issued_at",
+    "承诺主体": "subject_name",
+    "联系方式": "contact",
+}
+BASIS_CAPTION = "承诺依据："
+# How far a field's text may shrink below the label's text size (本地设置: a legibility choice).
+FIELD_SHRINK = 0.75
+
+
+class LabelTooSmall(ValueError):
+    """The label cannot print a required field whole (or everything) at any allowed text size."""
+
+    def __init__(self, size: str, fields: list[str], larger: str | None) -> None:
+        """Name the fields that do not fit and the larger size that would hold them, if any."""
+        names = "、".join(fields)
+        hint = f"; print it on {larger}" if larger else "; no label size holds it"
+        super().__init__(f"{names} does not fit a {size} mm label without cutting it{hint}")
+        self.size, self.fields, self.larger = size, fields, larger
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +134,7 @@ def label_data(cert: Certificate, url: str, tz: str) -> LabelData:
         number=cert.number,
         url=url,
         fields=(
-            ("品名", cert.product),
+            ("产品名称", cert.product),
             ("数量（重量）", f"{format_quantity(cert.quantity_milli)} {cert.unit}"),
             ("产地", cert.origin),
             ("开具日期", issued.date().isoformat()),
@@ -111,8 +142,15 @@ def label_data(cert: Certificate, url: str, tz: str) -> LabelData:
             ("联系方式", cert.contact),
         ),
         commitment=cert.commitment,
-        basis=tuple((BASIS_LABELS[b], b in cert.basis) for b in BASIS),
+        basis=_basis(cert),
     )
+
+
+def _basis(cert: Certificate) -> tuple[tuple[str, bool], ...]:
+    """Return the tick boxes: the 2026 options, or an import's labels as printed (all ticked)."""
+    if cert.template_version != "2026" and cert.basis_printed is not None:
+        return tuple((label, True) for label in cert.basis_printed)
+    return tuple((BASIS_LABELS[b], b in cert.basis) for b in BASIS)
 
 
 def text_width(text: str, size: float) -> float:
@@ -131,17 +169,20 @@ def wrap(text: str, size: float, width: float) -> list[str]:
     return [*lines, line] if line else lines
 
 
-def fit(text: str, size: float, width: float) -> tuple[str, float]:
-    """Shrink a line to at most 25 % smaller, then cut it with an ellipsis, to fit width."""
-    smallest = size * 0.75
+def fit(
+    text: str, size: float, width: float, smallest: float | None = None
+) -> tuple[str, float] | None:
+    """Shrink a line (by at most 25 %, or to `smallest`) to fit width; None when it cannot."""
+    smallest = size * FIELD_SHRINK if smallest is None else min(smallest, size)
     while text_width(text, size) > width and size > smallest:
         size = max(smallest, size * 0.95)
-    while len(text) > 1 and text_width(text, size) > width:
-        text = text[:-2] + "…"
-    return text, size
+    return (text, size) if text_width(text, size) <= width else None
 
 
-def _attempt(data: LabelData, name: str, spec: LabelSpec, dpi: int, scale: float) -> Layout:
+def _attempt(
+    data: LabelData, name: str, spec: LabelSpec, dpi: int, scale: float
+) -> tuple[Layout, list[str]]:
+    """Lay out at a scale; return the layout and the fields that did not fit."""
     margin, title, text = spec.margin, spec.title * scale, spec.text * scale
     small = spec.small * max(scale, 0.85)
     symbol = make(data.url, MAX_QR_VERSION)
@@ -154,20 +195,28 @@ def _attempt(data: LabelData, name: str, spec: LabelSpec, dpi: int, scale: float
     out.texts.append(Text(margin, margin + title * 0.88, title, TITLE, bold=True))
     column = qr.x - margin - 0.2
     y = margin + title * 1.2 + text * 0.9
+    missing = []
     for label, value in data.fields:
-        line, size = fit(f"{label}：{value}", text, column)
-        out.texts.append(Text(margin, y, size, line))
+        line = f"{label}：{value}"
+        # Required fields stay legible: never below 75 % of the label's own text size.
+        fitted = fit(line, text, column, spec.text * FIELD_SHRINK)
+        if fitted is None:
+            missing.append(label)
+            fitted = (line, text)
+        out.texts.append(Text(margin, y, fitted[1], fitted[0]))
         y += text * 1.3
-    number, number_size = fit(data.number, small, side + margin)
+    number_size = (fit(data.number, small, side + margin) or (data.number, small))[1]
     number_y = qr.y + side + number_size
-    half = text_width(number, number_size) / 2
+    half = text_width(data.number, number_size) / 2
     centre = min(qr.x + side / 2, spec.width - margin / 2 - half)
-    out.texts.append(Text(centre, number_y, number_size, number, anchor="middle"))
+    out.texts.append(Text(centre, number_y, number_size, data.number, anchor="middle"))
     y = max(y - text * 1.3, number_y) + small * 1.5
     for line in wrap(data.commitment, small, spec.width - 2 * margin):
         out.texts.append(Text(margin, y, small, line))
         y += small * 1.25
     x, y = margin, y + small * 0.2
+    out.texts.append(Text(x, y, small, BASIS_CAPTION))
+    x += text_width(BASIS_CAPTION, small)
     for label, checked in data.basis:
         width = small * 1.4 + text_width(label, small) + small
         if x + width > spec.width - margin:
@@ -175,19 +224,35 @@ def _attempt(data: LabelData, name: str, spec: LabelSpec, dpi: int, scale: float
         out.boxes.append(Box(x, y - small * 0.85, small, checked))
         out.texts.append(Text(x + small * 1.4, y, small, label))
         x += width
-    return out
+    return out, missing
 
 
-def layout(data: LabelData, size: str = "60x40", dpi: int = 203) -> Layout:
-    """Lay a label out, shrinking the text until everything fits the label."""
-    spec = SIZES.get(size)
-    if spec is None:
-        raise QRError(f"label size must be one of {sorted(SIZES)}")
-    dots_for(dpi)  # refuse resolutions we have no dots-per-module rule for
+def _fitted(data: LabelData, size: str, dpi: int) -> tuple[Layout | None, list[str]]:
+    """Shrink until everything fits the label; (None, what did not fit) when nothing does."""
+    spec = SIZES[size]
     scale = 1.0
     while True:
-        out = _attempt(data, size, spec, dpi, scale)
+        out, missing = _attempt(data, size, spec, dpi, scale)
         bottom = max(t.y for t in out.texts) + spec.small * 0.3
-        if bottom <= spec.height - spec.margin / 2 or scale < 0.7:
-            return out
+        if not missing and bottom <= spec.height - spec.margin / 2:
+            return out, []
+        if scale < 0.7:
+            return None, missing or ["承诺内容"]
         scale *= 0.93
+
+
+def layout(data: LabelData, size: str | None = None, dpi: int = 203) -> Layout:
+    """Lay a label out on the size asked for, or on the smallest that holds every field whole."""
+    if size is not None and size not in SIZES:
+        raise QRError(f"label size must be one of {list(SIZE_ORDER)}")
+    dots_for(dpi)  # refuse resolutions we have no dots-per-module rule for
+    missing: list[str] = []
+    for name in SIZE_ORDER if size is None else (size,):
+        out, missing = _fitted(data, name, dpi)
+        if out is not None:
+            return out
+    if size is None:  # not even the largest size holds it
+        raise LabelTooSmall(SIZE_ORDER[-1], missing, None)
+    bigger = SIZE_ORDER[SIZE_ORDER.index(size) + 1 :]
+    larger = next((n for n in bigger if _fitted(data, n, dpi)[0] is not None), None)
+    raise LabelTooSmall(size, missing, larger)

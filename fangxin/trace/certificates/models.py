@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -21,7 +22,8 @@ from fangxin.db import Base, utcnow
 
 SUBJECT_KINDS = ("producer", "purchaser")
 CERT_STATUSES = ("valid", "voided")
-ENTRY_STATUSES = ("admitted", "pending_test", "refused")
+# external_certificate: a certificate or proof fangxin cannot verify, awaiting a visual check.
+ENTRY_STATUSES = ("admitted", "pending_test", "refused", "external_certificate")
 # own: the subject's own sites and instruments (自行检测); commissioned: a lab it hired (委托检测).
 SITE_RELATIONS = ("own", "commissioned")
 
@@ -85,6 +87,9 @@ class Certificate(Base):
     contact: Mapped[str] = mapped_column(String(64))
     commitment: Mapped[str] = mapped_column(Text)
     basis: Mapped[list[str]] = mapped_column(JSON)
+    # The basis labels as printed on the certificate's template version (issue 13 item 11);
+    # None on certificates imported before the printed labels were kept.
+    basis_printed: Mapped[list[str] | None] = mapped_column(JSON)
     gtin: Mapped[str | None] = mapped_column(String(14))
     lot: Mapped[str | None] = mapped_column(String(20))
     test_result_id: Mapped[int | None] = mapped_column(ForeignKey("rapid_test_results.id"))
@@ -158,7 +163,7 @@ class EntryCheck(Base):
     unit: Mapped[str] = mapped_column(String(8))
     stall: Mapped[str | None] = mapped_column(String(50))
     vendor: Mapped[str | None] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(24))
     flags: Mapped[list[str]] = mapped_column(JSON)
     checked_at: Mapped[dt.datetime]
     decided_at: Mapped[dt.datetime | None]
@@ -166,6 +171,13 @@ class EntryCheck(Base):
         ForeignKey("rapid_test_results.id"), unique=True
     )
     key_id: Mapped[int | None]
+    # The food category the desk declared (entry_rules.toml names and aliases).
+    category: Mapped[str | None] = mapped_column(String(50))
+    # The fit rule a test decision applied, with its source, as it was then (the table may change).
+    test_rule: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    visual_checked_at: Mapped[dt.datetime | None]
+    visual_note: Mapped[str | None] = mapped_column(String(200))
+    visual_key_id: Mapped[int | None]
 
 
 class Recall(Base):

@@ -185,6 +185,10 @@ def signed_content(
         content["proofs"] = [
             {"kind": p.kind, "number": p.number, "photo_sha256": p.photo_sha256} for p in proofs
         ]
+    if cert.template_version != "2026" and cert.basis_printed is not None:
+        # An import's labels as printed; 2026 labels follow from the codes, already covered.
+        content["v"] = 2
+        content["basis_printed"] = list(cert.basis_printed)
     return content
 
 

@@ -10,6 +10,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from fangxin.contract.ids import Id
 from fangxin.trace.certificates.credit_code import check_credit_code
+from fangxin.trace.certificates.entry_proofs import ProofIn
+from fangxin.trace.certificates.entry_proofs import ProofOut as EntryProofOut
 from fangxin.trace.certificates.proofs import ProofOut
 
 Text = Annotated[str, Field(min_length=1, max_length=100)]
@@ -95,6 +97,8 @@ class CertificateIn(_In):
     # Importing records of an earlier template keeps their version and issue time (admin only).
     template_version: Literal["2026", "2023", "2019"] = "2026"
     issued_at: AwareDatetime | None = None
+    # An older certificate's commitment text as printed (required when importing one).
+    commitment: Annotated[str, Field(min_length=2, max_length=500)] | None = None
 
 
 class ReasonIn(_In):
@@ -112,6 +116,24 @@ class EntryIn(_In):
     unit: Annotated[str, Field(min_length=1, max_length=8)]
     stall: Annotated[str, Field(min_length=1, max_length=50)] | None = None
     vendor: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    # The food category (蔬菜, 畜禽肉, 水产品…): which rapid-test items may admit the lot.
+    category: Annotated[str, Field(min_length=1, max_length=50)] | None = None
+    proofs: list[ProofIn] = Field(default_factory=list, max_length=5)
+
+
+class VisualCheckIn(_In):
+    """The desk's visual check of an external certificate or proof: admit, test or refuse."""
+
+    outcome: Literal["admit", "test", "refuse"]
+    note: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+
+class RuleOut(BaseModel):
+    """A rule applied to an entry, with the document it comes from."""
+
+    name: str
+    rule: str
+    source: str
 
 
 class SignatureOut(BaseModel):
@@ -176,7 +198,10 @@ class CertificateOut(BaseModel):
     template_version: str
     commitment: str
     basis: list[str]
+    # As printed on the certificate's template version (2026 labels for 2026 certificates).
     basis_labels: list[str]
+    basis_printed_known: bool = True
+    template_source: str = ""
     gtin: str | None
     lot: str | None
     digital_link: str | None
@@ -193,7 +218,7 @@ class EntryOut(BaseModel):
 
     id: int
     site: str
-    status: Literal["admitted", "pending_test", "refused"]
+    status: Literal["admitted", "pending_test", "refused", "external_certificate"]
     flags: list[str]
     certificate: str | None
     certificate_status: str | None
@@ -204,6 +229,11 @@ class EntryOut(BaseModel):
     checked_at: dt.datetime
     decided_at: dt.datetime | None
     test_result: TestRef | None
+    category: str | None = None
+    proofs: list[EntryProofOut] = Field(default_factory=list)
+    visual_checked_at: dt.datetime | None = None
+    visual_note: str | None = None
+    rules: list[RuleOut] = Field(default_factory=list)
 
 
 class MarketOut(BaseModel):

@@ -20,7 +20,7 @@ from fangxin.trace.certificates.models import (
 )
 from fangxin.trace.certificates.proofs import proof_view, proofs_of
 from fangxin.trace.certificates.recalls import admitting_markets, lineage, recalls_affecting
-from fangxin.trace.certificates.records import BASIS_LABELS, content_of, format_quantity
+from fangxin.trace.certificates.records import content_of, format_quantity
 from fangxin.trace.certificates.scans import ScanStats, scan_stats
 from fangxin.trace.certificates.schemas import (
     CertificateOut,
@@ -30,6 +30,7 @@ from fangxin.trace.certificates.schemas import (
     TestOut,
 )
 from fangxin.trace.certificates.signing import ALGORITHM, verify
+from fangxin.trace.certificates.template_versions import shown_labels, versions
 from fangxin.trace.results.models import RapidTestResult, TestItem
 
 DEFAULT_PUBLIC_URL = "http://localhost:8000"
@@ -152,7 +153,9 @@ def certificate_view(
         template_version=cert.template_version,
         commitment=cert.commitment,
         basis=list(cert.basis),
-        basis_labels=[BASIS_LABELS[b] for b in cert.basis],
+        basis_labels=shown_labels(cert.basis, cert.basis_printed),
+        basis_printed_known=cert.basis_printed is not None,
+        template_source=versions()[cert.template_version]["source"],
         gtin=cert.gtin,
         lot=cert.lot,
         digital_link=link,

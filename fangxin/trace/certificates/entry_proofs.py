@@ -1,0 +1,140 @@
+"""Other proofs shown at an entry check (动物检疫合格证明, 肉品品质检验合格证明, 检测报告…)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import ForeignKey, LargeBinary, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from fangxin.db import Base
+from fangxin.trace.certificates.entry_rules import proof_types
+
+ProofType = Literal["animal_quarantine", "meat_quality", "test_report", "other"]
+# A phone photo of a paper proof, re-encoded small by the desk app: 2 MiB is plenty.
+MAX_PHOTO_BYTES = 2 * 1024 * 1024
+PHOTO_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
+
+
+class ProofError(ValueError):
+    """A proof that cannot be recorded (bad photo); names the field at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        """Name the field at fault."""
+        super().__init__(message)
+        self.field = field
+
+
+class EntryProof(Base):
+    """A proof other than a 合格证 recorded at an entry check, with its photo."""
+
+    __tablename__ = "entry_proofs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entry_checks.id"), index=True)
+    type: Mapped[str] = mapped_column(String(32))
+    number: Mapped[str] = mapped_column(String(64))
+    photo: Mapped[bytes] = mapped_column(LargeBinary)
+    photo_type: Mapped[str] = mapped_column(String(16))
+    photo_sha256: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[dt.datetime]
+
+
+class ProofIn(BaseModel):
+    """A proof as the entry desk records it: type, number and a photo (base64 JPEG or PNG)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    type: ProofType
+    number: Annotated[str, Field(min_length=1, max_length=64)]
+    photo: Annotated[str, Field(min_length=8, max_length=MAX_PHOTO_BYTES * 4 // 3 + 4)]
+
+
+class ProofOut(BaseModel):
+    """A recorded proof (the photo is fetched on its own URL)."""
+
+    id: int
+    type: str
+    type_name: str
+    number: str
+    photo_type: str
+    photo_sha256: str
+    source: str
+
+
+def decode_photo(text: str) -> tuple[bytes, str]:
+    """Return a photo's bytes and media type, or raise ProofError saying what is wrong."""
+    if text.startswith("data:") and "," in text:
+        text = text.split(",", 1)[1]  # a data URL from a browser's file reader
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ProofError("photo", "the photo must be base64 (JPEG or PNG)") from exc
+    if len(raw) > MAX_PHOTO_BYTES:
+        raise ProofError("photo", f"the photo is larger than {MAX_PHOTO_BYTES} bytes")
+    media = next((m for magic, m in PHOTO_TYPES.items() if raw.startswith(magic)), None)
+    if media is None:
+        raise ProofError("photo", "the photo must be a JPEG or PNG image")
+    return raw, media
+
+
+def check_proofs(proofs: list[ProofIn]) -> list[tuple[ProofIn, bytes, str]]:
+    """Decode every proof's photo before anything is stored (nothing half-stored)."""
+    out = []
+    for i, proof in enumerate(proofs):
+        try:
+            raw, media = decode_photo(proof.photo)
+        except ProofError as exc:
+            raise ProofError(f"proofs[{i}].photo", str(exc)) from exc
+        out.append((proof, raw, media))
+    return out
+
+
+def add_proofs(
+    session: Session, entry_id: int, checked: list[tuple[ProofIn, bytes, str]], now: dt.datetime
+) -> None:
+    """Store an entry's checked proofs."""
+    for proof, raw, media in checked:
+        session.add(
+            EntryProof(
+                entry_id=entry_id,
+                type=proof.type,
+                number=proof.number,
+                photo=raw,
+                photo_type=media,
+                photo_sha256=hashlib.sha256(raw).hexdigest(),
+                recorded_at=now,
+            )
+        )
+    session.flush()
+
+
+def proofs_of(session: Session, entry_id: int) -> list[ProofOut]:
+    """Return an entry's proofs, in the order recorded."""
+    rows = session.scalars(
+        select(EntryProof).where(EntryProof.entry_id == entry_id).order_by(EntryProof.id)
+    )
+    kinds = proof_types()
+    return [
+        ProofOut(
+            id=p.id,
+            type=p.type,
+            type_name=kinds[p.type]["name"],
+            number=p.number,
+            photo_type=p.photo_type,
+            photo_sha256=p.photo_sha256,
+            source=kinds[p.type]["source"],
+        )
+        for p in rows
+    ]
+
+
+def photo_of(session: Session, entry_id: int, proof_id: int) -> EntryProof | None:
+    """Return one proof of an entry (with its photo), or None."""
+    proof = session.get(EntryProof, proof_id)
+    return proof if proof is not None and proof.entry_id == entry_id else None
