@@ -1,0 +1,220 @@
+"""The consumer scan page's facts in at most three queries: the label, its upstream, its tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, case, func, literal, select, union
+from sqlalchemy.orm import Session
+
+from fangxin.config import Settings
+from fangxin.devices.models import Site
+from fangxin.trace.certificates.models import (
+    Certificate,
+    CertificateLink,
+    CertificateScan,
+    EntryCheck,
+    Recall,
+    SigningKey,
+    Subject,
+)
+from fangxin.trace.certificates.records import signed_content
+from fangxin.trace.certificates.scans import ScanStats, plausible_visitors
+from fangxin.trace.certificates.schemas import CertificateOut, LinkOut, MarketOut
+from fangxin.trace.certificates.signing import verify
+from fangxin.trace.certificates.views import Evidence, Lineage, build_view, link_out, tests_of
+from fangxin.trace.results.models import RapidTestResult
+
+# Re-issue chains are a few links deep; the bound only stops a corrupt cycle.
+MAX_DEPTH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ScanPage:
+    """Everything the consumer scan page shows."""
+
+    banner: str  # genuine | voided | recalled | tampered
+    cert: CertificateOut
+    subject: Subject | None
+    chain: list[LinkOut]
+    recalls: list[tuple[Certificate, Recall]]
+    markets: list[MarketOut]
+    stats: ScanStats
+    now: dt.datetime
+    row: Certificate
+
+
+def _stats_columns() -> list[Any]:
+    """Scan counts of the outer query's certificate, as correlated scalar subqueries."""
+    mine = CertificateScan.certificate_id == Certificate.id
+    attributable = union(
+        select(CertificateScan.site_id).where(
+            mine, CertificateScan.signed_in, CertificateScan.site_id != ""
+        ),
+        select(EntryCheck.site_id).where(EntryCheck.certificate_id == Certificate.id),
+    ).subquery()
+    # A visitor pseudonym is keyed by its day, so distinct pseudonyms are distinct visitor-days.
+    return [
+        select(func.coalesce(func.sum(CertificateScan.count), 0)).where(mine).scalar_subquery(),
+        select(
+            func.count(func.distinct(case((CertificateScan.signed_in, CertificateScan.visitor))))
+        )
+        .where(mine)
+        .scalar_subquery(),
+        select(
+            func.count(func.distinct(case((~CertificateScan.signed_in, CertificateScan.visitor))))
+        )
+        .where(mine)
+        .scalar_subquery(),
+        select(func.count()).select_from(attributable).correlate(Certificate).scalar_subquery(),
+        select(CertificateLink.parent_id)
+        .where(CertificateLink.child_id == Certificate.id)
+        .exists(),
+    ]
+
+
+def _label(session: Session, code: str) -> list[Any]:
+    """Query 1: the certificate with its subject, key, recall, evidence, markets and scan counts.
+
+    One row per market entry check that admitted it (one row when none did).
+    """
+    stmt = (
+        select(
+            Certificate,
+            Subject,
+            SigningKey,
+            Recall,
+            RapidTestResult.device_id,
+            RapidTestResult.result_id,
+            Site.id,
+            Site.name,
+            Site.district,
+            EntryCheck.checked_at,
+            *_stats_columns(),
+        )
+        .outerjoin(Subject, Subject.id == Certificate.subject_id)
+        .outerjoin(SigningKey, SigningKey.key_id == Certificate.key_id)
+        .outerjoin(Recall, Recall.certificate_id == Certificate.id)
+        .outerjoin(RapidTestResult, RapidTestResult.id == Certificate.test_result_id)
+        .outerjoin(
+            EntryCheck,
+            and_(EntryCheck.certificate_id == Certificate.id, EntryCheck.status == "admitted"),
+        )
+        .outerjoin(Site, Site.id == EntryCheck.site_id)
+        .where(Certificate.code == code)
+        .order_by(Site.id)
+    )
+    return list(session.execute(stmt).all())
+
+
+def _upstream(session: Session, cert_id: int) -> tuple[Lineage, list[Certificate]]:
+    """Query 2: every ancestor (nearest first) with its recall and the direct links' quantities."""
+    up = (
+        select(
+            CertificateLink.parent_id.label("id"),
+            literal(1).label("depth"),
+            CertificateLink.quantity_milli.label("qty"),
+        )
+        .where(CertificateLink.child_id == cert_id)
+        .cte("up", recursive=True)
+    )
+    up = up.union_all(
+        select(CertificateLink.parent_id, up.c.depth + 1, CertificateLink.quantity_milli)
+        .join(up, CertificateLink.child_id == up.c.id)
+        .where(up.c.depth < MAX_DEPTH)
+    )
+    rows = session.execute(
+        select(Certificate, Recall, up.c.depth, up.c.qty)
+        .join(up, up.c.id == Certificate.id)
+        .outerjoin(Recall, Recall.certificate_id == Certificate.id)
+        .order_by(up.c.depth, Certificate.number)
+    ).all()
+    parents: list[tuple[Certificate, int]] = []
+    seen: dict[int, tuple[Certificate, Recall | None]] = {}
+    for cert, recall, depth, qty in rows:
+        if depth == 1:
+            parents.append((cert, qty))
+        if cert.id != cert_id:
+            seen.setdefault(cert.id, (cert, recall))
+    recalls = [(c, r) for c, r in seen.values() if r is not None]
+    return Lineage(parents, list(seen), recalls), [c for c, _ in seen.values()]
+
+
+def _markets(rows: list[Any], number: str) -> list[MarketOut]:
+    """Fold the admitted entry checks of query 1 into markets, first admission each."""
+    markets: dict[str, MarketOut] = {}
+    for row in rows:
+        site_id, name, district, checked_at = row[6:10]
+        if site_id is None:
+            continue
+        market = markets.get(site_id)
+        if market is None:
+            markets[site_id] = MarketOut(
+                site=site_id,
+                name=name,
+                district=district,
+                certificates=[number],
+                entries=1,
+                first_admitted_at=checked_at,
+            )
+        else:
+            market.entries += 1
+            market.first_admitted_at = min(market.first_admitted_at, checked_at)
+    return list(markets.values())
+
+
+def scan_page(session: Session, code: str, settings: Settings, now: dt.datetime) -> ScanPage | None:
+    """Assemble the scan page of a code, or None when no certificate has it (≤ 3 queries)."""
+    rows = _label(session, code)
+    if not rows:
+        return None
+    cert, subject, _key, recall, device, result = rows[0][:6]
+    scans, visitors, anonymous, markets, has_parents = rows[0][10:]
+    facts, chain = _upstream(session, cert.id) if has_parents else (Lineage([], [], []), [])
+    own = [(cert, recall)] if recall is not None else []
+    facts = Lineage(facts.parents, facts.ancestors, own + facts.recalls)
+    evidence = (device, result) if device is not None else None
+    if cert.test_result_id is not None and evidence is None:
+        evidence = ("?", "?")
+    content = signed_content(cert, [(c.number, q) for c, q in facts.parents], evidence)
+    # The key came with query 1, so verify finds it in the session without asking again.
+    problem = verify(session, cert.key_id, content, cert.signature)
+    view = build_view(
+        cert,
+        settings,
+        Evidence(
+            content=content,
+            problem=problem,
+            subject_kind=subject.kind if subject else cert.template,
+            facts=facts,
+            downstream=[],  # the page does not list lots re-issued from this one
+            tests=tests_of(session, [cert.id, *facts.ancestors]),
+        ),
+    )
+    if problem is not None:
+        banner = "tampered"
+    elif facts.recalls:
+        banner = "recalled"
+    elif cert.status == "voided":
+        banner = "voided"
+    else:
+        banner = "genuine"
+    return ScanPage(
+        banner=banner,
+        cert=view,
+        subject=subject,
+        chain=[link_out(c, c.quantity_milli) for c in chain],
+        recalls=facts.recalls,
+        markets=_markets(rows, cert.number),
+        stats=ScanStats(
+            int(scans or 0),
+            int(visitors or 0),
+            int(markets or 0),
+            plausible_visitors(cert),
+            int(anonymous or 0),
+        ),
+        now=now,
+        row=cert,
+    )

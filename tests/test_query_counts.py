@@ -1,0 +1,105 @@
+"""Queries per request of the hot public pages, counted on the app's engine (issue 17)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from fangxin.config import Settings
+from fangxin.service.app import create_app
+from tests.trace_helpers import (
+    PURCHASER,
+    auth,
+    issue,
+    issuer,
+    key,
+    market,
+    post_results,
+    result,
+    setup,
+    subject,
+)
+
+SCAN_QUERIES = 3  # issue 17 item 2
+
+
+@contextmanager
+def counted(engine: Engine) -> Iterator[list[str]]:
+    """Collect the SQL statements the engine runs inside the block."""
+    statements: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def rendering(settings: Settings, engine: Engine) -> FlaskClient:
+    """A client whose app renders every scan and whose scan buffer is not due during the test."""
+    return create_app(replace(settings, scan_cache_s=0, scan_flush_s=3600), engine).test_client()
+
+
+def scan(client: FlaskClient, engine: Engine, code: str) -> tuple[str, list[str]]:
+    """Open a scan page; return its html and the statements it ran."""
+    with counted(engine) as statements:
+        response = client.get(f"/c/{code}", headers={"User-Agent": "test"})
+    assert response.status_code == 200
+    return response.get_data(as_text=True), statements
+
+
+def test_scan_page_of_a_tested_admitted_lot_takes_at_most_three_queries(
+    client: FlaskClient,
+    admin_key: str,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    engine: Engine,
+) -> None:
+    market(sessions)
+    _, cert = setup(client, admin_key)
+    entry = {"certificate": cert["code"], "product": "菠菜", "quantity": 5, "unit": "kg"}
+    lab = key(sessions, "lab", site_id="m-001")
+    assert client.post("/api/v1/sites/m-001/entries", json=entry, headers=auth(lab)).status_code
+    post_results(sessions, [result("r-1", 12.5, certificate=cert["number"])])
+    html, statements = scan(rendering(settings, engine), engine, cert["code"])
+    # everything the page shows came from those queries
+    for text in ("✔ 真", "有机磷", "m-001市场", '校验<span class="negative">通过'):
+        assert text in html, text
+    assert len(statements) <= SCAN_QUERIES, statements
+
+
+def test_scan_page_of_a_reissued_lot_with_a_recalled_parent_takes_at_most_three_queries(
+    client: FlaskClient,
+    admin_key: str,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    engine: Engine,
+) -> None:
+    _, grandparent = setup(client, admin_key)
+    subject(client, admin_key, **PURCHASER)
+    purchaser = issuer(client, admin_key, "p-001")
+    parent = issue(
+        client, purchaser, subject="p-001", quantity=20, upstream=[grandparent["number"]]
+    )
+    child = issue(client, purchaser, subject="p-001", quantity=5, upstream=[parent["number"]])
+    client.post(
+        f"/api/v1/certificates/{grandparent['number']}/recall",
+        json={"reason": "复检确认农药残留超标"},
+        headers=auth(key(sessions, "regulator")),
+    )
+    html, statements = scan(rendering(settings, engine), engine, child["code"])
+    assert 'data-status="recalled"' in html
+    assert f"上游批次 {grandparent['number']} 已召回" in html
+    assert parent["number"] in html  # the whole chain
+    assert grandparent["number"] in html
+    assert '校验<span class="negative">通过' in html
+    assert len(statements) <= SCAN_QUERIES, statements
