@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, select, union
+from sqlalchemy import Executable, and_, bindparam, case, func, literal, select, union
 from sqlalchemy.orm import Session
 
 from fangxin.config import Settings
@@ -75,12 +76,10 @@ def _stats_columns() -> list[Any]:
     ]
 
 
-def _label(session: Session, code: str) -> list[Any]:
-    """Query 1: the certificate with its subject, key, recall, evidence, markets and scan counts.
-
-    One row per market entry check that admitted it (one row when none did).
-    """
-    stmt = (
+@cache
+def _label_query() -> Executable:
+    """Query 1, built once: building it costs more than running it on a page this small."""
+    return (
         select(
             Certificate,
             Subject,
@@ -103,21 +102,29 @@ def _label(session: Session, code: str) -> list[Any]:
             and_(EntryCheck.certificate_id == Certificate.id, EntryCheck.status == "admitted"),
         )
         .outerjoin(Site, Site.id == EntryCheck.site_id)
-        .where(Certificate.code == code)
+        .where(Certificate.code == bindparam("code"))
         .order_by(Site.id)
     )
-    return list(session.execute(stmt).all())
 
 
-def _upstream(session: Session, cert_id: int) -> tuple[Lineage, list[Certificate]]:
-    """Query 2: every ancestor (nearest first) with its recall and the direct links' quantities."""
+def _label(session: Session, code: str) -> list[Any]:
+    """Query 1: the certificate with its subject, key, recall, evidence, markets and scan counts.
+
+    One row per market entry check that admitted it (one row when none did).
+    """
+    return list(session.execute(_label_query(), {"code": code}).all())
+
+
+@cache
+def _upstream_query() -> Executable:
+    """Query 2, built once."""
     up = (
         select(
             CertificateLink.parent_id.label("id"),
             literal(1).label("depth"),
             CertificateLink.quantity_milli.label("qty"),
         )
-        .where(CertificateLink.child_id == cert_id)
+        .where(CertificateLink.child_id == bindparam("cert_id"))
         .cte("up", recursive=True)
     )
     up = up.union_all(
@@ -125,12 +132,17 @@ def _upstream(session: Session, cert_id: int) -> tuple[Lineage, list[Certificate
         .join(up, CertificateLink.child_id == up.c.id)
         .where(up.c.depth < MAX_DEPTH)
     )
-    rows = session.execute(
+    return (
         select(Certificate, Recall, up.c.depth, up.c.qty)
         .join(up, up.c.id == Certificate.id)
         .outerjoin(Recall, Recall.certificate_id == Certificate.id)
         .order_by(up.c.depth, Certificate.number)
-    ).all()
+    )
+
+
+def _upstream(session: Session, cert_id: int) -> tuple[Lineage, list[Certificate]]:
+    """Query 2: every ancestor (nearest first) with its recall and the direct links' quantities."""
+    rows = session.execute(_upstream_query(), {"cert_id": cert_id}).all()
     parents: list[tuple[Certificate, int]] = []
     seen: dict[int, tuple[Certificate, Recall | None]] = {}
     for cert, recall, depth, qty in rows:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Executable, bindparam, select
 from sqlalchemy.orm import Session
 
 from fangxin.config import Settings
@@ -85,16 +86,22 @@ def lineage_of(session: Session, cert: Certificate) -> Lineage:
     return Lineage(parents, ancestors, recalls_affecting(session, cert, ancestors))
 
 
-def tests_of(session: Session, cert_ids: list[int]) -> list[TestOut]:
-    """Return the rapid tests linked to these lots, newest first."""
-    rows = session.execute(
+@cache
+def _tests_query() -> Executable:
+    """Build once the query of some lots' tests (the scan page runs it on every render)."""
+    return (
         select(RapidTestResult, TestItem.name_zh, Site.name, CertificateTest.source)
         .join(CertificateTest, CertificateTest.result_id == RapidTestResult.id)
         .join(TestItem, TestItem.code == RapidTestResult.item_code)
         .join(Site, Site.id == RapidTestResult.site_id)
-        .where(CertificateTest.certificate_id.in_(cert_ids))
+        .where(CertificateTest.certificate_id.in_(bindparam("ids", expanding=True)))
         .order_by(RapidTestResult.ts.desc())
     )
+
+
+def tests_of(session: Session, cert_ids: list[int]) -> list[TestOut]:
+    """Return the rapid tests linked to these lots, newest first."""
+    rows = session.execute(_tests_query(), {"ids": cert_ids})
     out: dict[int, TestOut] = {}
     for result, item_name, site_name, source in rows:
         out.setdefault(
