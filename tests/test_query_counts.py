@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any
 
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.config import Settings
 from fangxin.service.app import create_app
+from tests.helpers import counted
 from tests.trace_helpers import (
     PURCHASER,
     auth,
@@ -27,21 +25,6 @@ from tests.trace_helpers import (
 )
 
 SCAN_QUERIES = 3  # issue 17 item 2
-
-
-@contextmanager
-def counted(engine: Engine) -> Iterator[list[str]]:
-    """Collect the SQL statements the engine runs inside the block."""
-    statements: list[str] = []
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
 
 
 def rendering(settings: Settings, engine: Engine) -> FlaskClient:

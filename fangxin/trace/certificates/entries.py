@@ -7,8 +7,8 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, func, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, case, func, or_, select, tuple_
+from sqlalchemy.orm import Session, aliased
 
 from fangxin.db.bulk import insert_ignore
 from fangxin.devices.models import Site
@@ -221,34 +221,36 @@ def status_section(ctx: StatusContext) -> dict[str, Any]:
         EntryCheck.checked_at >= ctx.day_start,
         EntryCheck.checked_at < ctx.day_end,
     )
+    pending = EntryCheck.status == "pending_test"
+    other = aliased(EntryCheck)
+    on_cert = and_(today, EntryCheck.status == "admitted", EntryCheck.test_result_id.is_(None))
+    rows = ctx.session.execute(
+        select(
+            EntryCheck.status,
+            func.sum(case((today, 1), else_=0)),
+            func.sum(case((on_cert, 1), else_=0)),
+            func.sum(case((pending, 1), else_=0)),
+            # an alias, so the count is not correlated with the grouped rows
+            select(func.count(func.distinct(other.certificate_id)))
+            .where(
+                other.site_id == ctx.site.id,
+                other.checked_at >= ctx.day_start,
+                other.checked_at < ctx.day_end,
+            )
+            .scalar_subquery(),
+        )
+        .where(EntryCheck.site_id == ctx.site.id, or_(today, pending))
+        .group_by(EntryCheck.status)
+    ).all()
     counts = dict.fromkeys(("admitted", "pending_test", "refused"), 0)
-    for status, n in ctx.session.execute(
-        select(EntryCheck.status, func.count()).where(today).group_by(EntryCheck.status)
-    ):
-        counts[status] = n
+    on_certificate = waiting = seen = 0
+    for status, n, certified, waits, distinct in rows:
+        if n:
+            counts[status] = int(n)
+        on_certificate += int(certified or 0)
+        waiting += int(waits or 0)
+        seen = int(distinct or 0)
     lots = sum(counts.values())
-    on_certificate = (
-        ctx.session.scalar(
-            select(func.count()).where(
-                today, EntryCheck.status == "admitted", EntryCheck.test_result_id.is_(None)
-            )
-        )
-        or 0
-    )
-    seen = (
-        ctx.session.scalar(
-            select(func.count(func.distinct(EntryCheck.certificate_id))).where(today)
-        )
-        or 0
-    )
-    waiting = (
-        ctx.session.scalar(
-            select(func.count()).where(
-                EntryCheck.site_id == ctx.site.id, EntryCheck.status == "pending_test"
-            )
-        )
-        or 0
-    )
     return {
         "entry_checks_today": {
             **counts,
