@@ -27,7 +27,7 @@ from fangxin.service.problems import Problem
 from fangxin.service.ratelimit import client_address
 from fangxin.trace.certificates.digital_link import DigitalLinkError, build, parse
 from fangxin.trace.certificates.models import Certificate
-from fangxin.trace.certificates.scan_view import scan_page
+from fangxin.trace.certificates.scan_view import fingerprint, scan_page
 from fangxin.trace.certificates.scans import record_scans, scan_stats, visitor_id
 from fangxin.trace.certificates.signing import ensure_registered, keys_document
 from fangxin.trace.certificates.views import public_base
@@ -80,7 +80,7 @@ def page_cache() -> PageCache:
 
 def clear_pages() -> None:
     """Forget every cached scan page (a status changed)."""
-    state().scan_pages.pages.clear()
+    state().scan_pages.clear()
 
 
 def flush_scans(force: bool = False) -> bool:
@@ -126,6 +126,10 @@ def scan(code: str) -> Response:
     code = code.upper()
     cache = page_cache()
     hit = cache.get(code)
+    if hit is None:
+        hit = cache.same(code, lambda: fingerprint(db_session(), code))
+        if hit is not None:
+            cache.put(code, *hit)
     if hit is not None:
         _count_scan(hit[0], cache)
         return _page(hit[1])
@@ -145,6 +149,8 @@ def scan(code: str) -> Response:
         base=public_base(settings),
     )
     cache.put(code, page.row.id, html)
+    if page.fingerprint is not None:
+        cache.keep(code, page.fingerprint, page.row.id, html)
     return _page(html)
 
 

@@ -16,6 +16,7 @@ from fangxin.trace.certificates.models import (
     Certificate,
     CertificateLink,
     CertificateScan,
+    CertificateTest,
     EntryCheck,
     Recall,
     SigningKey,
@@ -45,54 +46,70 @@ class ScanPage:
     stats: ScanStats
     now: dt.datetime
     row: Certificate
+    # What `fingerprint` returns while the page stays the same; None for a re-issued lot,
+    # whose upstream the fingerprint does not cover.
+    fingerprint: tuple[Any, ...] | None
 
 
-def _stats_columns() -> list[Any]:
-    """Scan counts of the outer query's certificate, as correlated scalar subqueries."""
-    mine = CertificateScan.certificate_id == Certificate.id
+def _counted(*columns: Any) -> Any:
+    """Return a count over this certificate's scans, as a correlated scalar subquery."""
+    return (
+        select(*columns).where(CertificateScan.certificate_id == Certificate.id).scalar_subquery()
+    )
+
+
+def _distinct_visitors(signed_in: bool) -> Any:
+    # A visitor pseudonym is keyed by its day, so distinct pseudonyms are distinct visitor-days.
+    who = CertificateScan.signed_in if signed_in else ~CertificateScan.signed_in
+    return _counted(func.count(func.distinct(case((who, CertificateScan.visitor)))))
+
+
+def _fingerprint() -> list[Any]:
+    """Everything the page shows that can change, as columns: equal values, equal page.
+
+    The first nine are read by name in scan_page; the whole certificate row is in it, so a
+    record altered in the database is re-verified rather than served from the cache.
+    """
     attributable = union(
         select(CertificateScan.site_id).where(
-            mine, CertificateScan.signed_in, CertificateScan.site_id != ""
+            CertificateScan.certificate_id == Certificate.id,
+            CertificateScan.signed_in,
+            CertificateScan.site_id != "",
         ),
         select(EntryCheck.site_id).where(EntryCheck.certificate_id == Certificate.id),
     ).subquery()
-    # A visitor pseudonym is keyed by its day, so distinct pseudonyms are distinct visitor-days.
+    tests = select(CertificateTest.result_id).where(
+        CertificateTest.certificate_id == Certificate.id
+    )
     return [
-        select(func.coalesce(func.sum(CertificateScan.count), 0)).where(mine).scalar_subquery(),
-        select(
-            func.count(func.distinct(case((CertificateScan.signed_in, CertificateScan.visitor))))
-        )
-        .where(mine)
-        .scalar_subquery(),
-        select(
-            func.count(func.distinct(case((~CertificateScan.signed_in, CertificateScan.visitor))))
-        )
-        .where(mine)
-        .scalar_subquery(),
+        RapidTestResult.device_id,
+        RapidTestResult.result_id,
+        Site.id,
+        Site.name,
+        Site.district,
+        EntryCheck.checked_at,
+        _distinct_visitors(signed_in=True),
         select(func.count()).select_from(attributable).correlate(Certificate).scalar_subquery(),
         select(CertificateLink.parent_id)
         .where(CertificateLink.child_id == Certificate.id)
         .exists(),
+        select(func.count()).select_from(tests.subquery()).scalar_subquery(),
+        tests.order_by(CertificateTest.result_id.desc()).limit(1).scalar_subquery(),
+        Subject.kind,
+        Subject.district,
+        Subject.credit_code,
+        SigningKey.public_key,
+        Recall.reason,
+        Recall.recalled_at,
+        *Certificate.__table__.columns,
     ]
 
 
-@cache
-def _label_query() -> Executable:
-    """Query 1, built once: building it costs more than running it on a page this small."""
+def _joined(*columns: Any) -> Any:
+    """Select columns of a code's certificate and what it joins; a row per admitting entry."""
     return (
-        select(
-            Certificate,
-            Subject,
-            SigningKey,
-            Recall,
-            RapidTestResult.device_id,
-            RapidTestResult.result_id,
-            Site.id,
-            Site.name,
-            Site.district,
-            EntryCheck.checked_at,
-            *_stats_columns(),
-        )
+        select(*columns)
+        .select_from(Certificate)
         .outerjoin(Subject, Subject.id == Certificate.subject_id)
         .outerjoin(SigningKey, SigningKey.key_id == Certificate.key_id)
         .outerjoin(Recall, Recall.certificate_id == Certificate.id)
@@ -103,8 +120,28 @@ def _label_query() -> Executable:
         )
         .outerjoin(Site, Site.id == EntryCheck.site_id)
         .where(Certificate.code == bindparam("code"))
-        .order_by(Site.id)
+        .order_by(Site.id, EntryCheck.id)
     )
+
+
+@cache
+def _label_query() -> Executable:
+    """Query 1, built once: building it costs more than running it on a page this small."""
+    scans = _counted(func.coalesce(func.sum(CertificateScan.count), 0))
+    entities = (Certificate, Subject, SigningKey, Recall)
+    return _joined(*entities, scans, _distinct_visitors(signed_in=False), *_fingerprint())  # type: ignore[no-any-return]
+
+
+@cache
+def _fingerprint_query() -> Executable:
+    """Build once the query of the fingerprint alone."""
+    return _joined(*_fingerprint())  # type: ignore[no-any-return]
+
+
+def fingerprint(session: Session, code: str) -> tuple[Any, ...]:
+    """Return what the page of a code would show that can change (one query, no rendering)."""
+    rows = session.connection().execute(_fingerprint_query(), {"code": code})  # Core: no ORM rows
+    return tuple(tuple(r) for r in rows)
 
 
 def _label(session: Session, code: str) -> list[Any]:
@@ -158,7 +195,7 @@ def _markets(rows: list[Any], number: str) -> list[MarketOut]:
     """Fold the admitted entry checks of query 1 into markets, first admission each."""
     markets: dict[str, MarketOut] = {}
     for row in rows:
-        site_id, name, district, checked_at = row[6:10]
+        site_id, name, district, checked_at = row[8:12]
         if site_id is None:
             continue
         market = markets.get(site_id)
@@ -182,8 +219,8 @@ def scan_page(session: Session, code: str, settings: Settings, now: dt.datetime)
     rows = _label(session, code)
     if not rows:
         return None
-    cert, subject, _key, recall, device, result = rows[0][:6]
-    scans, visitors, anonymous, markets, has_parents = rows[0][10:]
+    cert, subject, _key, recall, scans, anonymous = rows[0][:6]
+    device, result, visitors, markets, has_parents = (rows[0][i] for i in (6, 7, 12, 13, 14))
     facts, chain = _upstream(session, cert.id) if has_parents else (Lineage([], [], []), [])
     own = [(cert, recall)] if recall is not None else []
     facts = Lineage(facts.parents, facts.ancestors, own + facts.recalls)
@@ -229,4 +266,5 @@ def scan_page(session: Session, code: str, settings: Settings, now: dt.datetime)
         ),
         now=now,
         row=cert,
+        fingerprint=None if has_parents else tuple(tuple(r[6:]) for r in rows),
     )
