@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from flask.testing import FlaskClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.config import Settings
+from fangxin.db import utcnow
 from fangxin.service.app import create_app
+from fangxin.trace.certificates.models import Certificate
 from tests.helpers import counted
 from tests.trace_helpers import (
     PURCHASER,
@@ -86,3 +88,41 @@ def test_scan_page_of_a_reissued_lot_with_a_recalled_parent_takes_at_most_three_
     assert grandparent["number"] in html
     assert '校验<span class="negative">通过' in html
     assert len(statements) <= SCAN_QUERIES, statements
+
+
+def test_a_page_seen_before_costs_one_query_and_any_change_shows_at_once(
+    client: FlaskClient,
+    admin_key: str,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    engine: Engine,
+) -> None:
+    market(sessions)
+    _, cert = setup(client, admin_key)
+    # a page rendered is kept, but never trusted past its one-second window without a check
+    app = create_app(replace(settings, scan_cache_s=1e-9, scan_flush_s=3600), engine)
+    scanner = app.test_client()
+    first, rendered = scan(scanner, engine, cert["code"])
+    again, checked = scan(scanner, engine, cert["code"])
+    assert again == first
+    assert len(checked) == 1, checked
+    assert len(rendered) > 1
+    # another worker voids the lot: this process's cache was not told, the fingerprint was
+    with sessions.begin() as session:
+        row = session.scalars(select(Certificate)).one()
+        row.status, row.void_reason, row.voided_at = "voided", "产地填写错误", utcnow()
+    voided, _ = scan(scanner, engine, cert["code"])
+    assert 'data-status="voided"' in voided
+    # a lab links a test to the lot: the page shows it on the next scan
+    entry = {"certificate": cert["code"], "product": "菠菜", "quantity": 5, "unit": "kg"}
+    lab = key(sessions, "lab", site_id="m-001")
+    assert client.post("/api/v1/sites/m-001/entries", json=entry, headers=auth(lab)).status_code
+    post_results(sessions, [result("r-1", 12.5, certificate=cert["number"])])
+    tested, _ = scan(scanner, engine, cert["code"])
+    assert "有机磷" in tested
+    assert "m-001市场" in tested
+    # a record altered in the database is verified again, not served from the cache
+    with sessions.begin() as session:
+        session.scalars(select(Certificate)).one().product = "菠菜（改）"
+    tampered, _ = scan(scanner, engine, cert["code"])
+    assert 'data-status="tampered"' in tampered
