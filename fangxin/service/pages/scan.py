@@ -127,7 +127,8 @@ def scan(code: str) -> Response:
     cache = page_cache()
     hit = cache.get(code)
     if hit is None:
-        hit = cache.same(code, lambda: fingerprint(db_session(), code))
+        with state().engine.connect() as conn:  # a read, no session: most scans stop here
+            hit = cache.same(code, lambda: fingerprint(conn, code))
         if hit is not None:
             cache.put(code, *hit)
     if hit is not None:

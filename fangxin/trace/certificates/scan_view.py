@@ -7,8 +7,18 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Executable, and_, bindparam, case, func, literal, select, union
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    Connection,
+    Executable,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    select,
+    union,
+)
+from sqlalchemy.orm import Session, aliased
 
 from fangxin.config import Settings
 from fangxin.devices.models import Site
@@ -64,12 +74,8 @@ def _distinct_visitors(signed_in: bool) -> Any:
     return _counted(func.count(func.distinct(case((who, CertificateScan.visitor)))))
 
 
-def _fingerprint() -> list[Any]:
-    """Everything the page shows that can change, as columns: equal values, equal page.
-
-    The first nine are read by name in scan_page; the whole certificate row is in it, so a
-    record altered in the database is re-verified rather than served from the cache.
-    """
+def _stats() -> list[Any]:
+    """Return scans, anonymous and signed-in visitor-days, attributable markets (query 1)."""
     attributable = union(
         select(CertificateScan.site_id).where(
             CertificateScan.certificate_id == Certificate.id,
@@ -78,9 +84,26 @@ def _fingerprint() -> list[Any]:
         ),
         select(EntryCheck.site_id).where(EntryCheck.certificate_id == Certificate.id),
     ).subquery()
+    return [
+        _counted(func.coalesce(func.sum(CertificateScan.count), 0)),
+        _distinct_visitors(signed_in=False),
+        _distinct_visitors(signed_in=True),
+        select(func.count()).select_from(attributable).correlate(Certificate).scalar_subquery(),
+    ]
+
+
+def _fingerprint() -> list[Any]:
+    """Everything the page shows that can change, as columns: equal values, equal page.
+
+    The first seven are read by position in scan_page. Scan counts enter only as what can move
+    the copied-code flag (signed-in scan rows, entry checks), so a page is not rendered again
+    for every anonymous scan. The whole certificate row is in it, so a record altered in the
+    database is verified again rather than served from the cache.
+    """
     tests = select(CertificateTest.result_id).where(
         CertificateTest.certificate_id == Certificate.id
     )
+    checks = aliased(EntryCheck)
     return [
         RapidTestResult.device_id,
         RapidTestResult.result_id,
@@ -88,11 +111,14 @@ def _fingerprint() -> list[Any]:
         Site.name,
         Site.district,
         EntryCheck.checked_at,
-        _distinct_visitors(signed_in=True),
-        select(func.count()).select_from(attributable).correlate(Certificate).scalar_subquery(),
         select(CertificateLink.parent_id)
         .where(CertificateLink.child_id == Certificate.id)
         .exists(),
+        select(func.count())
+        .where(CertificateScan.certificate_id == Certificate.id, CertificateScan.signed_in)
+        .scalar_subquery(),
+        # an alias: entry_checks is already joined, and this counts all of them
+        select(func.count()).where(checks.certificate_id == Certificate.id).scalar_subquery(),
         select(func.count()).select_from(tests.subquery()).scalar_subquery(),
         tests.order_by(CertificateTest.result_id.desc()).limit(1).scalar_subquery(),
         Subject.kind,
@@ -127,9 +153,8 @@ def _joined(*columns: Any) -> Any:
 @cache
 def _label_query() -> Executable:
     """Query 1, built once: building it costs more than running it on a page this small."""
-    scans = _counted(func.coalesce(func.sum(CertificateScan.count), 0))
     entities = (Certificate, Subject, SigningKey, Recall)
-    return _joined(*entities, scans, _distinct_visitors(signed_in=False), *_fingerprint())  # type: ignore[no-any-return]
+    return _joined(*entities, *_stats(), *_fingerprint())  # type: ignore[no-any-return]
 
 
 @cache
@@ -138,10 +163,9 @@ def _fingerprint_query() -> Executable:
     return _joined(*_fingerprint())  # type: ignore[no-any-return]
 
 
-def fingerprint(session: Session, code: str) -> tuple[Any, ...]:
+def fingerprint(conn: Connection, code: str) -> tuple[Any, ...]:
     """Return what the page of a code would show that can change (one query, no rendering)."""
-    rows = session.connection().execute(_fingerprint_query(), {"code": code})  # Core: no ORM rows
-    return tuple(tuple(r) for r in rows)
+    return tuple(tuple(r) for r in conn.execute(_fingerprint_query(), {"code": code}))
 
 
 def _label(session: Session, code: str) -> list[Any]:
@@ -195,7 +219,7 @@ def _markets(rows: list[Any], number: str) -> list[MarketOut]:
     """Fold the admitted entry checks of query 1 into markets, first admission each."""
     markets: dict[str, MarketOut] = {}
     for row in rows:
-        site_id, name, district, checked_at = row[8:12]
+        site_id, name, district, checked_at = row[10:14]
         if site_id is None:
             continue
         market = markets.get(site_id)
@@ -219,8 +243,8 @@ def scan_page(session: Session, code: str, settings: Settings, now: dt.datetime)
     rows = _label(session, code)
     if not rows:
         return None
-    cert, subject, _key, recall, scans, anonymous = rows[0][:6]
-    device, result, visitors, markets, has_parents = (rows[0][i] for i in (6, 7, 12, 13, 14))
+    cert, subject, _key, recall, scans, anonymous, visitors, markets = rows[0][:8]
+    device, result, has_parents = rows[0][8], rows[0][9], rows[0][14]
     facts, chain = _upstream(session, cert.id) if has_parents else (Lineage([], [], []), [])
     own = [(cert, recall)] if recall is not None else []
     facts = Lineage(facts.parents, facts.ancestors, own + facts.recalls)
@@ -266,5 +290,5 @@ def scan_page(session: Session, code: str, settings: Settings, now: dt.datetime)
         ),
         now=now,
         row=cert,
-        fingerprint=None if has_parents else tuple(tuple(r[6:]) for r in rows),
+        fingerprint=None if has_parents else tuple(tuple(r[8:]) for r in rows),
     )
