@@ -44,3 +44,10 @@ def test_uptime_bench_completes_and_prints_its_ratios() -> None:
     out = bench("bench.uptime", "--devices", "40", "--days", "2", "--pg", "none")
     assert len(re.findall(r"bare pass over the periods [\d.]+ s, ratio [\d.]+", out)) == 2, out
     assert re.search(r"deadline queue .* \(ratio [\d.]+\)", out), out
+
+
+def test_pages_bench_completes_and_prints_its_ratios() -> None:
+    out = bench("bench.pages", "--sites", "8", "--devices", "40", "--n", "3")
+    for path in ("/api/v1/sites/s-0000/status", "/m/s-0000/board"):
+        assert re.search(rf"^{re.escape(path)} .*ms +[\d.]+$", out, re.MULTILINE), out
+    assert "baseline /healthz p50" in out
