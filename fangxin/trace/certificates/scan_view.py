@@ -95,10 +95,10 @@ def _stats() -> list[Any]:
 def _fingerprint() -> list[Any]:
     """Everything the page shows that can change, as columns: equal values, equal page.
 
-    The first seven are read by position in scan_page. Scan counts enter only as what can move
-    the copied-code flag (signed-in scan rows, entry checks), so a page is not rendered again
-    for every anonymous scan. The whole certificate row is in it, so a record altered in the
-    database is verified again rather than served from the cache.
+    The first seven and the tenth (tests) are read by position in scan_page. Scan counts enter
+    only as what can move the copied-code flag (signed-in scan rows, entry checks), so a page
+    is not rendered again for every anonymous scan. The whole certificate row is in it, so a
+    record altered in the database is verified again rather than served from the cache.
     """
     tests = select(CertificateTest.result_id).where(
         CertificateTest.certificate_id == Certificate.id
@@ -244,7 +244,7 @@ def scan_page(session: Session, code: str, settings: Settings, now: dt.datetime)
     if not rows:
         return None
     cert, subject, _key, recall, scans, anonymous, visitors, markets = rows[0][:8]
-    device, result, has_parents = rows[0][8], rows[0][9], rows[0][14]
+    device, result, has_parents, tested = rows[0][8], rows[0][9], rows[0][14], rows[0][17]
     facts, chain = _upstream(session, cert.id) if has_parents else (Lineage([], [], []), [])
     own = [(cert, recall)] if recall is not None else []
     facts = Lineage(facts.parents, facts.ancestors, own + facts.recalls)
@@ -263,7 +263,8 @@ def scan_page(session: Session, code: str, settings: Settings, now: dt.datetime)
             subject_kind=subject.kind if subject else cert.template,
             facts=facts,
             downstream=[],  # the page does not list lots re-issued from this one
-            tests=tests_of(session, [cert.id, *facts.ancestors]),
+            # a lot with no test of its own and no upstream has none to look up
+            tests=tests_of(session, [cert.id, *facts.ancestors]) if tested or has_parents else [],
         ),
     )
     if problem is not None:
