@@ -126,7 +126,7 @@ def scan(code: str) -> Response:
     code = code.upper()
     cache = page_cache()
     hit = cache.get(code)
-    if hit is None:
+    if hit is None and code in cache.known:
         with state().engine.connect() as conn:  # a read, no session: most scans stop here
             hit = cache.same(code, lambda: fingerprint(conn, code))
         if hit is not None:
