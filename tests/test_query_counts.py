@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from fangxin.config import Settings
 from fangxin.db import utcnow
 from fangxin.service.app import create_app
+from fangxin.service.users import add_user
 from fangxin.trace.certificates.models import Certificate
 from tests.helpers import counted
+from tests.pages_helpers import PASSWORD, login
 from tests.trace_helpers import (
     PURCHASER,
     auth,
@@ -136,3 +138,35 @@ def test_a_page_seen_before_costs_one_query_and_any_change_shows_at_once(
         session.scalars(select(Certificate)).one().product = "菠菜（改）"
     tampered, _ = scan(scanner, engine, cert["code"])
     assert 'data-status="tampered"' in tampered
+
+
+def test_one_lots_markets_and_tests_never_reach_another_lots_page(
+    client: FlaskClient,
+    admin_key: str,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    engine: Engine,
+) -> None:
+    secret, copied = setup(client, admin_key)
+    other = issue(client, secret)
+    app = create_app(replace(settings, scan_cache_s=1e-9, scan_flush_s=0), engine)
+    scanner = app.test_client()
+    scan(scanner, engine, other["code"])
+    with sessions.begin() as session:
+        add_user(session, "inspector", PASSWORD, "regulator")
+    inspector = app.test_client()
+    assert login(inspector, "inspector") == 302  # an inspector's scans name their market
+    for n in range(1, 5):
+        market(sessions, f"m-00{n}", f"rt-{n}")
+        inspector.get(f"/c/{copied['code']}?m=m-00{n}", headers={"User-Agent": "test"})
+    entry = {"certificate": copied["code"], "product": "菠菜", "quantity": 5, "unit": "kg"}
+    lab = key(sessions, "lab", site_id="m-001")
+    assert client.post("/api/v1/sites/m-001/entries", json=entry, headers=auth(lab)).status_code
+    post_results(sessions, [result("r-1", 12.5, certificate=copied["number"])])
+    flagged, _ = scan(inspector, engine, copied["code"])
+    assert "4 个市场" in flagged
+    html, statements = scan(scanner, engine, other["code"])
+    assert 'data-flag="copied-code"' not in html
+    assert "有机磷" not in html
+    # its fingerprint did not move: served as kept (the other statement writes this scan)
+    assert len([s for s in statements if s.startswith("SELECT")]) == 1, statements

@@ -76,13 +76,19 @@ def _distinct_visitors(signed_in: bool) -> Any:
 
 def _stats() -> list[Any]:
     """Return scans, anonymous and signed-in visitor-days, attributable markets (query 1)."""
+    # Correlated by hand: a derived table is not correlated by itself, and uncorrelated it
+    # would count every certificate's markets.
     attributable = union(
-        select(CertificateScan.site_id).where(
+        select(CertificateScan.site_id)
+        .where(
             CertificateScan.certificate_id == Certificate.id,
             CertificateScan.signed_in,
             CertificateScan.site_id != "",
-        ),
-        select(EntryCheck.site_id).where(EntryCheck.certificate_id == Certificate.id),
+        )
+        .correlate(Certificate),
+        select(EntryCheck.site_id)
+        .where(EntryCheck.certificate_id == Certificate.id)
+        .correlate(Certificate),
     ).subquery()
     return [
         _counted(func.coalesce(func.sum(CertificateScan.count), 0)),
@@ -119,7 +125,9 @@ def _fingerprint() -> list[Any]:
         .scalar_subquery(),
         # an alias: entry_checks is already joined, and this counts all of them
         select(func.count()).where(checks.certificate_id == Certificate.id).scalar_subquery(),
-        select(func.count()).select_from(tests.subquery()).scalar_subquery(),
+        select(func.count())
+        .where(CertificateTest.certificate_id == Certificate.id)
+        .scalar_subquery(),
         tests.order_by(CertificateTest.result_id.desc()).limit(1).scalar_subquery(),
         Subject.kind,
         Subject.district,
