@@ -191,10 +191,12 @@ def main() -> None:
             "/sites/s-0001",
             "/kpi",
             "/api/v1/sites/s-0000/status",
+            "/m/s-0000/board",
         ):
             first, p50, p99 = timed(client, path, args.n)
             print(f"{path:34} {first:8.1f}ms {p50:8.1f}ms {p99:8.1f}ms {p50 / base50:9.1f}")
         print(f"baseline /healthz p50 {base50:.2f} ms")
+        print("targets (issue 17 item 4): status and board p99 < 20 ms at 1,000 sites")
 
 
 if __name__ == "__main__":

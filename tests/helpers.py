@@ -13,7 +13,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.config import Settings
@@ -135,3 +135,18 @@ def publish_all(client: mqtt.Client, messages: list[tuple[str, bytes]], qos: int
     infos = [client.publish(topic, payload, qos=qos) for topic, payload in messages]
     for info in infos:
         info.wait_for_publish(30)
+
+
+@contextmanager
+def counted(engine: Engine) -> Iterator[list[str]]:
+    """Collect the SQL statements the engine runs inside the block."""
+    statements: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)

@@ -7,9 +7,10 @@ import re
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.helpers import CST, result
+from tests.helpers import CST, counted, result
 from tests.results_helpers import (  # noqa: F401 - fixtures
     SITE,
     auth,
@@ -22,6 +23,7 @@ from tests.results_helpers import (  # noqa: F401 - fixtures
 )
 
 pytestmark = pytest.mark.usefixtures("pristine_catalogue")
+STATUS_QUERIES, BOARD_QUERIES = 5, 4  # issue 17 item 4
 
 
 def a_day_of_tests(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
@@ -86,10 +88,12 @@ def test_day_json(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
 
 
 def test_status_gains_rapid_test_figures(
-    client: FlaskClient, sessions: sessionmaker[Session]
+    client: FlaskClient, sessions: sessionmaker[Session], engine: Engine
 ) -> None:
     a_day_of_tests(client, sessions)
-    status = client.get(f"/api/v1/sites/{SITE}/status").get_json()
+    with counted(engine) as statements:
+        status = client.get(f"/api/v1/sites/{SITE}/status").get_json()
+    assert len(statements) <= STATUS_QUERIES, statements
     assert status["tests_today"] == 6
     assert "positives_today" not in status  # batches by verdict: the day's summary
     assert "suspect_today" not in status
@@ -102,9 +106,11 @@ def test_status_gains_rapid_test_figures(
     assert status["results_today"]["total"] == 8  # every result, retests included
 
 
-def test_board_page(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
+def test_board_page(client: FlaskClient, sessions: sessionmaker[Session], engine: Engine) -> None:
     a_day_of_tests(client, sessions)
-    page = client.get(f"/m/{SITE}/board")
+    with counted(engine) as statements:
+        page = client.get(f"/m/{SITE}/board")
+    assert len(statements) <= BOARD_QUERIES, statements
     assert page.status_code == 200
     assert page.mimetype == "text/html"
     html = page.get_data(as_text=True)

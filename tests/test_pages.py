@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 
+from flask import Flask
 from flask.testing import FlaskClient
 from openpyxl import load_workbook
 from sqlalchemy.orm import Session, sessionmaker
@@ -154,3 +155,18 @@ def test_overview_kitchens_use_the_kpi_definitions(
     assert "凭合格证入场率" in page
     for word in ("合格率", "区县", "入场查验率"):
         assert word not in page.replace("凭合格证入场率", "")
+
+
+def test_kept_charts_are_kept_per_district(
+    app: Flask, client: FlaskClient, sessions: sessionmaker[Session]
+) -> None:
+    seed_city(sessions)
+    assert login(client, "admin") == 302
+    city = client.get("/charts/uptime.svg").get_data(as_text=True)
+    assert "全市" in city
+    assert client.get("/charts/uptime.svg").get_data(as_text=True) == city  # drawn once
+    district = app.test_client()
+    assert login(district, "xinhua") == 302
+    mine = district.get("/charts/uptime.svg").get_data(as_text=True)
+    assert "新华区" in mine
+    assert "全市" not in mine

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from functools import cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, Table, bindparam, func, select, update
+from sqlalchemy import Executable, Select, Table, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from fangxin.db.bulk import insert_ignore
@@ -230,19 +231,30 @@ def device_site(session: Session, device_id: str) -> tuple[Device, Site] | None:
     return (row[0], row[1]) if row else None
 
 
-def status_section(ctx: StatusContext) -> dict[str, Any]:
-    """Status keys about the site's alarms: open ones, and today's by category."""
-    open_ = ctx.session.scalar(
-        select(func.count())
-        .select_from(Alarm)
-        .where(Alarm.site_id == ctx.site.id, Alarm.status != "closed")
-    )
-    today = ctx.session.execute(
-        select(Alarm.type, func.count())
-        .where(Alarm.site_id == ctx.site.id, Alarm.ts >= ctx.day_start, Alarm.ts < ctx.day_end)
+@cache
+def _status_query() -> Executable:
+    """Build once the status section's one query."""
+    today = and_(Alarm.ts >= bindparam("start"), Alarm.ts < bindparam("end"))
+    is_open = Alarm.status != "closed"
+    return (
+        select(
+            Alarm.type,
+            func.sum(case((is_open, 1), else_=0)),
+            func.sum(case((today, 1), else_=0)),
+        )
+        .where(Alarm.site_id == bindparam("site"), or_(is_open, today))
         .group_by(Alarm.type)
-    ).all()
+    )
+
+
+def status_section(ctx: StatusContext) -> dict[str, Any]:
+    """Status keys about the site's alarms: open ones, and today's by category (one query)."""
+    params = {"site": ctx.site.id, "start": ctx.day_start, "end": ctx.day_end}
+    rows = ctx.session.execute(_status_query(), params).all()
+    open_ = sum(int(n or 0) for _, n, _ in rows)
     by_category: dict[str, int] = {}
-    for alarm_type, n in today:
-        by_category[category_of(alarm_type)] = by_category.get(category_of(alarm_type), 0) + n
+    for alarm_type, _, n in rows:
+        if n:
+            category = category_of(alarm_type)
+            by_category[category] = by_category.get(category, 0) + int(n)
     return {"alarms": {"open": open_ or 0, "today": by_category}}

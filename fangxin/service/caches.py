@@ -12,13 +12,36 @@ class PageCache:
     """Rendered scan pages kept for a second: a hot label scanned by a crowd costs one render.
 
     Revoking or recalling in this process clears it at once; other workers follow within ttl_s.
+    After ttl_s a page is kept with its fingerprint (what it shows that can change): it is
+    served again only while one query finds the same fingerprint, so a label scanned now and
+    then costs a query, not a render, and no worker shows a change late.
     """
 
     def __init__(self, ttl_s: float) -> None:
-        """Keep pages for ttl_s seconds (0: no caching)."""
+        """Keep pages for ttl_s seconds (0: no caching, fingerprinted or not)."""
         self.ttl_s = ttl_s
         self.pages: dict[str, tuple[float, int, str]] = {}
         self.sites: dict[str, tuple[float, bool]] = {}
+        self.known: dict[str, tuple[tuple[Any, ...], int, str]] = {}
+
+    def clear(self) -> None:
+        """Forget every page (a status changed in this process)."""
+        self.pages.clear()
+        self.known.clear()
+
+    def keep(self, code: str, fingerprint: tuple[Any, ...], cert_id: int, html: str) -> None:
+        """Keep a rendered page with its fingerprint."""
+        if self.ttl_s > 0:
+            if len(self.known) > 10_000:
+                self.known.clear()
+            self.known[code] = (fingerprint, cert_id, html)
+
+    def same(self, code: str, fingerprint: Callable[[], tuple[Any, ...]]) -> tuple[int, str] | None:
+        """Return (certificate id, html) of a kept page whose fingerprint still holds."""
+        kept = self.known.get(code)
+        if kept is None or fingerprint() != kept[0]:
+            return None
+        return kept[1], kept[2]
 
     def get(self, code: str) -> tuple[int, str] | None:
         """Return (certificate id, html) while fresh."""

@@ -36,7 +36,7 @@ from fangxin.trace.results.basis import board_basis
 from fangxin.trace.results.province import to_result
 from fangxin.trace.results.queries import day_figures
 from fangxin.trace.results.schemas import ResultOut
-from fangxin.trace.results.views import positives_between, results_between
+from fangxin.trace.results.views import is_positive_batch, results_between
 
 bp = Blueprint("results_api", __name__)
 MAX_EXPORT_DAYS = 366
@@ -133,7 +133,8 @@ def _day_body(site_id: str) -> tuple[Site, dict[str, Any]]:
     day, start, end = parse_day(request.args.get("date"), state().settings.timezone)
     figures = day_figures(session, site.id, start, end)
     results = results_between(session, site.id, start, end)
-    positives = positives_between(session, site.id, start, end)
+    # the day's positive batches are among its results: no second query
+    positives = [r for r in results if is_positive_batch(r)]
     return site, {
         "site": {"id": site.id, "name": site.name, "district": site.district},
         "date": day.isoformat(),

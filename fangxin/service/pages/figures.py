@@ -6,12 +6,13 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select, union_all
+from sqlalchemy import and_, case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from fangxin.db import UTCDateTime
 from fangxin.devices import alarms
-from fangxin.devices.models import Alarm, ConnectivityEvent, Device, Site
+from fangxin.devices.models import Alarm, Device, Site
+from fangxin.devices.trend import daily_uptime
 from fangxin.service.context import state
 from fangxin.trace.certificates.models import EntryCheck
 from fangxin.trace.plan.overview import kitchen_figures
@@ -143,50 +144,8 @@ def trends(
     ):
         tests[i] = float(count)
         negative_share[i] = _ratio(int(neg or 0), count)
-    uptime = _uptime_trend(session, days, bounds, now, scope)
+    uptime = daily_uptime(session, bounds, now, scope)
     return {"tests": tests, "negative_rate": negative_share, "uptime": uptime}
-
-
-def _uptime_trend(
-    session: Session,
-    days: Any,
-    bounds: list[tuple[int, dt.datetime, dt.datetime]],
-    now: dt.datetime,
-    scope: list[Any],
-) -> list[float | None]:
-    """Online share of device-seconds per day (whole days; unknown time not excluded)."""
-    pg = session.get_bind().dialect.name == "postgresql"
-    lo, hi = (func.greatest, func.least) if pg else (func.max, func.min)
-    E = ConnectivityEvent
-    now_s = now.timestamp()
-    end = hi(func.coalesce(E.until_s, now_s), days.c.s1, now_s)
-    offline: dict[int, float] = {}
-    for i, seconds in session.execute(
-        select(days.c.i, func.sum(end - lo(E.at_s, days.c.s0)))
-        .select_from(days)
-        .join(E, and_(E.at_s < days.c.s1, or_(E.until_s.is_(None), E.until_s > days.c.s0)))
-        .join(Device, Device.id == E.device_id)
-        .join(Site, Site.id == Device.site_id)
-        .where(E.state == "offline", Device.active.is_(True), *scope)
-        .group_by(days.c.i)
-    ):
-        offline[i] = max(float(seconds or 0), 0.0)
-    counts: dict[int, int] = {}
-    for i, count in session.execute(
-        select(days.c.i, func.count(Device.id))
-        .select_from(days)
-        .join(Device, Device.created_at < days.c.d1)
-        .join(Site, Site.id == Device.site_id)
-        .where(Device.active.is_(True), *scope)
-        .group_by(days.c.i)
-    ):
-        counts[i] = count
-    out: list[float | None] = []
-    for i, a, b in bounds:
-        span = (min(b, now) - a).total_seconds()
-        total = counts.get(i, 0) * span
-        out.append(_ratio(max(total - offline.get(i, 0.0), 0.0), total) if span > 0 else None)
-    return out
 
 
 def inbox(session: Session, now: dt.datetime, district: str | None) -> dict[str, list[Any]]:

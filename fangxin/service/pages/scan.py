@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import logging
 import re
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import TypeVar
@@ -27,9 +28,10 @@ from fangxin.service.ratelimit import client_address
 from fangxin.trace.certificates import entry_rules
 from fangxin.trace.certificates.digital_link import DigitalLinkError, build, parse
 from fangxin.trace.certificates.models import Certificate
-from fangxin.trace.certificates.scans import record_scans, visitor_id
+from fangxin.trace.certificates.scan_view import fingerprint, scan_page
+from fangxin.trace.certificates.scans import record_scans, scan_stats, visitor_id
 from fangxin.trace.certificates.signing import ensure_registered, keys_document
-from fangxin.trace.certificates.views import public_base, scan_page
+from fangxin.trace.certificates.views import public_base
 
 _LOGGER = logging.getLogger(__name__)
 bp = Blueprint("certificates_pages", __name__)
@@ -79,20 +81,23 @@ def page_cache() -> PageCache:
 
 def clear_pages() -> None:
     """Forget every cached scan page (a status changed)."""
-    state().scan_pages.pages.clear()
+    state().scan_pages.clear()
 
 
-def flush_scans(force: bool = False) -> None:
-    """Write the buffered scans when due (or now)."""
+def flush_scans(force: bool = False) -> bool:
+    """Write the buffered scans when due (or now); whether it wrote."""
     buffer = state().scan_buffer
-    if force or buffer.due():
-        rows = buffer.take()
-        with state().sessions() as session:
-            record_scans(session, rows)
-            session.commit()
+    if not (force or buffer.due()):
+        return False
+    rows = buffer.take()
+    with state().sessions() as session:
+        record_scans(session, rows)
+        session.commit()
+    return True
 
 
-def _count_scan(cert_id: int, cache: PageCache) -> None:
+def _count_scan(cert_id: int, cache: PageCache) -> bool:
+    """Count this scan; whether the buffer was written (this scan included)."""
     settings, now = state().settings, utcnow()
     day = now.astimezone(ZoneInfo(settings.timezone)).date()
     user = signed_in_user()
@@ -107,7 +112,7 @@ def _count_scan(cert_id: int, cache: PageCache) -> None:
         client = f"{client_address(settings.trusted_proxies)}|{request.user_agent}"
     visitor = visitor_id(str(current_app.secret_key), day, client)
     state().scan_buffer.add(cert_id, day, visitor, site_id, now, user is not None)
-    flush_scans()
+    return flush_scans()
 
 
 def _site_exists(site_id: str) -> bool:
@@ -122,25 +127,33 @@ def scan(code: str) -> Response:
     code = code.upper()
     cache = page_cache()
     hit = cache.get(code)
+    if hit is None and code in cache.known:
+        with state().engine.connect() as conn:  # a read, no session: most scans stop here
+            hit = cache.same(code, lambda: fingerprint(conn, code))
+        if hit is not None:
+            cache.put(code, *hit)
     if hit is not None:
         _count_scan(hit[0], cache)
         return _page(hit[1])
-    session = db_session()
-    cert = session.scalar(select(Certificate).where(Certificate.code == code))
-    if cert is None:
-        return _not_found(code)
-    _count_scan(cert.id, cache)
     settings = state().settings
+    page = scan_page(db_session(), code, settings, utcnow())
+    if page is None:
+        return _not_found(code)
+    if _count_scan(page.row.id, cache):
+        # This scan was just written: show the counts with it, as a later reader would see them.
+        page = replace(page, stats=scan_stats(db_session(), page.row))
     html = render_template(
         "scan.html",
-        page=scan_page(session, cert, settings, utcnow()),
+        page=page,
         css=_css(),
         kinds=KINDS,
         statuses=STATUSES,
         base=public_base(settings),
         entry_rule=entry_rules.rule("certificate"),
     )
-    cache.put(code, cert.id, html)
+    cache.put(code, page.row.id, html)
+    if page.fingerprint is not None:
+        cache.keep(code, page.fingerprint, page.row.id, html)
     return _page(html)
 
 

@@ -84,18 +84,23 @@ def chart(metric: str) -> Response:
     now = utcnow()
     _, today_start, _ = local_day(now, tz())
     bounds = last_days(today_start, TREND_DAYS)
-    data = state().figures.get(
-        ("trends", viewer().district, bounds[0][1]),
-        lambda: figures.trends(db_session(), bounds, now, viewer().district),
-    )
-    values = data[metric]
-    if CHARTS[metric][1] == "%":
-        values = [None if v is None else round(v * 100, 2) for v in values]
-    labels = [local_time(a, "%m-%d") for _, a, _ in bounds]
-    title, unit = CHARTS[metric]
-    scope = viewer().district or "全市"
-    note = f"{scope} · 时区 {tz()} · 数据时间 {local_time(now)}"
-    body = charts.line_svg(title, unit, labels, {title: values}, note)
+    district = viewer().district
+
+    def draw() -> bytes:
+        data = state().figures.get(
+            ("trends", district, bounds[0][1]),
+            lambda: figures.trends(db_session(), bounds, now, district),
+        )
+        values = data[metric]
+        if CHARTS[metric][1] == "%":
+            values = [None if v is None else round(v * 100, 2) for v in values]
+        labels = [local_time(a, "%m-%d") for _, a, _ in bounds]
+        title, unit = CHARTS[metric]
+        note = f"{district or '全市'} · 时区 {tz()} · 数据时间 {local_time(now)}"
+        return charts.line_svg(title, unit, labels, {title: values}, note)
+
+    # Drawing the SVG costs more than the figures: it is kept as long as they are.
+    body = state().figures.get(("chart", metric, district, bounds[0][1]), draw)
     return Response(
         body, mimetype="image/svg+xml", headers={"Cache-Control": "private, max-age=60"}
     )

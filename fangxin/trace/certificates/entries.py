@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, func, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import Executable, and_, bindparam, case, func, or_, select, tuple_
+from sqlalchemy.orm import Session, aliased
 
 from fangxin.db.bulk import insert_ignore
 from fangxin.devices.models import Site
@@ -36,6 +37,8 @@ MISMATCH_FLAGS = frozenset(
 )
 
 _LOGGER = logging.getLogger(__name__)
+# Made once (an alias made per call costs more than the query it is used in).
+_OTHER = aliased(EntryCheck, name="other")
 
 
 def find_scanned(session: Session, text: str) -> Certificate | None:
@@ -233,44 +236,53 @@ def _checked_at(session: Session, certificate_id: int, site_id: str) -> bool:
     return found is not None
 
 
+@cache
+def _status_query() -> Executable:
+    """Build once the status section's one query (building it cost more than running it)."""
+    site: Any = bindparam("site")
+    start: Any = bindparam("start")
+    end: Any = bindparam("end")
+    today = and_(EntryCheck.site_id == site, EntryCheck.checked_at >= start)
+    today = and_(today, EntryCheck.checked_at < end)
+    pending = EntryCheck.status == "pending_test"
+    visual = EntryCheck.status == "external_certificate"
+    on_cert = and_(today, EntryCheck.status == "admitted", EntryCheck.test_result_id.is_(None))
+    return (
+        select(
+            EntryCheck.status,
+            func.sum(case((today, 1), else_=0)),
+            func.sum(case((on_cert, 1), else_=0)),
+            func.sum(case((pending, 1), else_=0)),
+            func.sum(case((visual, 1), else_=0)),
+            # an alias, so the count is not correlated with the grouped rows
+            select(func.count(func.distinct(_OTHER.certificate_id)))
+            .where(_OTHER.site_id == site, _OTHER.checked_at >= start, _OTHER.checked_at < end)
+            .scalar_subquery(),
+        )
+        .where(EntryCheck.site_id == site, or_(today, pending, visual))
+        .group_by(EntryCheck.status)
+    )
+
+
 def status_section(ctx: StatusContext) -> dict[str, Any]:
     """Status keys about today's entry checks.
 
     entry_check_rate: lots decided today (admitted on a certificate or a test, or refused) over
     lots checked; certificate_rate: lots admitted on a matching certificate over lots checked.
     """
-    today = and_(
-        EntryCheck.site_id == ctx.site.id,
-        EntryCheck.checked_at >= ctx.day_start,
-        EntryCheck.checked_at < ctx.day_end,
-    )
+    params = {"site": ctx.site.id, "start": ctx.day_start, "end": ctx.day_end}
+    rows = ctx.session.execute(_status_query(), params).all()
     counts = dict.fromkeys(ENTRY_STATUSES, 0)
-    for status, n in ctx.session.execute(
-        select(EntryCheck.status, func.count()).where(today).group_by(EntryCheck.status)
-    ):
-        counts[status] = n
-    lots = sum(counts.values())
-    on_certificate = (
-        ctx.session.scalar(
-            select(func.count()).where(
-                today, EntryCheck.status == "admitted", EntryCheck.test_result_id.is_(None)
-            )
-        )
-        or 0
-    )
-    seen = (
-        ctx.session.scalar(
-            select(func.count(func.distinct(EntryCheck.certificate_id))).where(today)
-        )
-        or 0
-    )
+    on_certificate = seen = 0
     waiting = dict.fromkeys(("pending_test", "external_certificate"), 0)
-    for status, n in ctx.session.execute(
-        select(EntryCheck.status, func.count())
-        .where(EntryCheck.site_id == ctx.site.id, EntryCheck.status.in_(waiting))
-        .group_by(EntryCheck.status)
-    ):
-        waiting[status] = n
+    for status, n, certified, waits, visual_waits, distinct in rows:
+        if n:
+            counts[status] = int(n)
+        on_certificate += int(certified or 0)
+        waiting["pending_test"] += int(waits or 0)
+        waiting["external_certificate"] += int(visual_waits or 0)
+        seen = int(distinct or 0)
+    lots = sum(counts.values())
     return {
         "entry_checks_today": {
             **counts,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Executable, bindparam, select
 from sqlalchemy.orm import Session
 
 from fangxin.config import Settings
@@ -18,14 +19,12 @@ from fangxin.trace.certificates.models import (
     Recall,
     Subject,
 )
-from fangxin.trace.certificates.proofs import proof_view, proofs_of
-from fangxin.trace.certificates.recalls import admitting_markets, lineage, recalls_affecting
+from fangxin.trace.certificates.proofs import ProofOut, proof_view, proofs_of
+from fangxin.trace.certificates.recalls import lineage, recalls_affecting
 from fangxin.trace.certificates.records import content_of, format_quantity
-from fangxin.trace.certificates.scans import ScanStats, scan_stats
 from fangxin.trace.certificates.schemas import (
     CertificateOut,
     LinkOut,
-    MarketOut,
     SignatureOut,
     TestOut,
 )
@@ -46,7 +45,8 @@ def scan_url(settings: Settings, cert: Certificate) -> str:
     return f"{public_base(settings)}/c/{cert.code}"
 
 
-def _link_out(cert: Certificate, quantity_milli: int) -> LinkOut:
+def link_out(cert: Certificate, quantity_milli: int) -> LinkOut:
+    """Describe a linked certificate and the quantity the link carries."""
     return LinkOut(
         number=cert.number,
         code=cert.code,
@@ -88,16 +88,22 @@ def lineage_of(session: Session, cert: Certificate) -> Lineage:
     return Lineage(parents, ancestors, recalls_affecting(session, cert, ancestors))
 
 
-def tests_of(session: Session, cert_ids: list[int]) -> list[TestOut]:
-    """Return the rapid tests linked to these lots, newest first."""
-    rows = session.execute(
+@cache
+def _tests_query() -> Executable:
+    """Build once the query of some lots' tests (the scan page runs it on every render)."""
+    return (
         select(RapidTestResult, TestItem.name_zh, Site.name, CertificateTest.source)
         .join(CertificateTest, CertificateTest.result_id == RapidTestResult.id)
         .join(TestItem, TestItem.code == RapidTestResult.item_code)
         .join(Site, Site.id == RapidTestResult.site_id)
-        .where(CertificateTest.certificate_id.in_(cert_ids))
+        .where(CertificateTest.certificate_id.in_(bindparam("ids", expanding=True)))
         .order_by(RapidTestResult.ts.desc())
     )
+
+
+def tests_of(session: Session, cert_ids: list[int]) -> list[TestOut]:
+    """Return the rapid tests linked to these lots, newest first."""
+    rows = session.execute(_tests_query(), {"ids": cert_ids})
     out: dict[int, TestOut] = {}
     for result, item_name, site_name, source in rows:
         out.setdefault(
@@ -124,13 +130,41 @@ def certificate_view(
     """Return the API view of a certificate, with the signature checked now."""
     facts = facts or lineage_of(session, cert)
     content = content_of(session, cert, [(c.number, q) for c, q in facts.parents])
-    problem = verify(session, cert.key_id, content, cert.signature)
-    recalls = facts.recalls
     subject = session.get(Subject, cert.subject_id)
+    return build_view(
+        cert,
+        settings,
+        Evidence(
+            content=content,
+            problem=verify(session, cert.key_id, content, cert.signature),
+            subject_kind=subject.kind if subject else cert.template,
+            facts=facts,
+            downstream=_links(session, cert, "down"),
+            tests=tests_of(session, [cert.id, *facts.ancestors]),
+            proofs=[proof_view(p) for p in proofs_of(session, cert.id)],
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What a certificate's view needs beyond its row, however it was looked up."""
+
+    content: dict[str, Any]
+    problem: str | None
+    subject_kind: str
+    facts: Lineage
+    downstream: list[tuple[Certificate, int]]
+    tests: list[TestOut]
+    proofs: list[ProofOut]
+
+
+def build_view(cert: Certificate, settings: Settings, ev: Evidence) -> CertificateOut:
+    """Assemble the view of a certificate from facts already looked up (no queries)."""
+    recalls = ev.facts.recalls
     link = None
     if cert.gtin and cert.lot:
         link = build(public_base(settings), cert.gtin, cert.lot)
-    ancestors = facts.ancestors
     return CertificateOut(
         number=cert.number,
         code=cert.code,
@@ -142,7 +176,7 @@ def certificate_view(
         voided_at=cert.voided_at,
         subject=cert.subject_id,
         subject_name=cert.subject_name,
-        subject_kind=subject.kind if subject else cert.template,
+        subject_kind=ev.subject_kind,
         contact=cert.contact,
         product=cert.product,
         quantity=float(format_quantity(cert.quantity_milli)),
@@ -159,62 +193,16 @@ def certificate_view(
         gtin=cert.gtin,
         lot=cert.lot,
         digital_link=link,
-        upstream=[_link_out(c, q) for c, q in facts.parents],
-        downstream=[_link_out(c, q) for c, q in _links(session, cert, "down")],
-        tests=tests_of(session, [cert.id, *ancestors]),
-        proofs=[proof_view(p) for p in proofs_of(session, cert.id)],
+        upstream=[link_out(c, q) for c, q in ev.facts.parents],
+        downstream=[link_out(c, q) for c, q in ev.downstream],
+        tests=ev.tests,
+        proofs=ev.proofs,
         signature=SignatureOut(
             alg=ALGORITHM,
             key_id=cert.key_id,
             value=cert.signature,
-            verified=problem is None,
-            problem=problem,
+            verified=ev.problem is None,
+            problem=ev.problem,
         ),
-        signed=content,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class ScanPage:
-    """Everything the consumer scan page shows."""
-
-    banner: str  # genuine | voided | recalled | tampered
-    cert: CertificateOut
-    subject: Subject | None
-    chain: list[LinkOut]
-    recalls: list[tuple[Certificate, Recall]]
-    markets: list[MarketOut]
-    stats: ScanStats
-    now: dt.datetime
-
-
-def scan_page(
-    session: Session, cert: Certificate, settings: Settings, now: dt.datetime
-) -> ScanPage:
-    """Assemble the scan page: banner first, then fields, tests, chain, markets, recalls."""
-    facts = lineage_of(session, cert)
-    view = certificate_view(session, cert, settings, facts)
-    recalls = facts.recalls
-    if not view.signature.verified:
-        banner = "tampered"
-    elif recalls:
-        banner = "recalled"
-    elif cert.status == "voided":
-        banner = "voided"
-    else:
-        banner = "genuine"
-    chain = []
-    if facts.ancestors:
-        rows = session.scalars(select(Certificate).where(Certificate.id.in_(facts.ancestors)))
-        by_id = {c.id: c for c in rows}
-        chain = [_link_out(by_id[i], by_id[i].quantity_milli) for i in facts.ancestors]
-    return ScanPage(
-        banner=banner,
-        cert=view,
-        subject=session.get(Subject, cert.subject_id),
-        chain=chain,
-        recalls=recalls,
-        markets=admitting_markets(session, [cert.id]),
-        stats=scan_stats(session, cert),
-        now=now,
+        signed=ev.content,
     )

@@ -1,0 +1,118 @@
+"""Dashboard cold vs warm: overview, KPI page and uptime chart at 1,000 sites, 50,000 devices.
+
+Seeds the fleet as bench/pages.py does (SQLite, or PostgreSQL with --pg), then, in a fresh
+interpreter (compiled-statement caches, figure caches and connections all empty), signs in and
+for each page times its first request (cold) and the p99 of the next n (warm). The figure cache
+is emptied before each page's first request, so a page never profits from another's work.
+Baseline: /healthz p99 in the same process. Also prints the web process's peak RSS after
+serving every page (issue 17 item 6: under 200 MB).
+
+    .venv/bin/python -m bench.dashboard [--sites 1000] [--devices 50000] [--n 30] [--pg URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from bench.pages import seed
+from fangxin.config import Settings
+from fangxin.db import make_engine, upgrade
+
+PAGES = ("/", "/kpi", "/charts/uptime.svg")
+TARGET_MS, TARGET_RSS_MB = 200.0, 200.0
+
+
+def p99(samples: list[float]) -> float:
+    """Return the 99th percentile of samples."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def measure(url: str, data_dir: str, n: int) -> dict[str, Any]:
+    """Child process: time each page cold then warm; return figures and peak RSS."""
+    from fangxin.service.app import create_app  # noqa: PLC0415 - timed from a cold start
+
+    app = create_app(Settings(data_dir=Path(data_dir), database_url=url, ratelimit_enabled=False))
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    login = {"username": "bench", "password": "bench-password", "csrf_token": token}
+    assert client.post("/login", data=login).status_code == 302
+
+    def one(path: str) -> float:
+        began = time.perf_counter()
+        response = client.get(path)
+        took = (time.perf_counter() - began) * 1000
+        assert response.status_code == 200, (path, response.status_code)
+        return took
+
+    health = [one("/healthz") for _ in range(n)]
+    out: dict[str, Any] = {"healthz_p99": p99(health), "pages": {}}
+    for path in PAGES:
+        app.extensions["fangxin"].figures.clear()  # this page's first request computes
+        cold = one(path)
+        warm = [one(path) for _ in range(n)]
+        out["pages"][path] = {"cold": cold, "warm_p99": p99(warm)}
+    out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def main() -> None:
+    """Seed, measure in a fresh process, print figures, baselines and ratios."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sites", type=int, default=1000)
+    parser.add_argument("--devices", type=int, default=50000)
+    parser.add_argument("--n", type=int, default=30)
+    parser.add_argument("--pg", default=None, help="PostgreSQL URL (its public schema is reset)")
+    parser.add_argument("--measure", nargs=2, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure[0], args.measure[1], args.n)))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.pg or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        engine = make_engine(url)
+        if args.pg:
+            with engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        upgrade(engine)
+        began = time.perf_counter()
+        seed(engine, args.sites, args.devices)
+        engine.dispose()
+        print(
+            f"{engine.dialect.name}: {args.sites} sites, {args.devices} devices"
+            f" (seeded in {time.perf_counter() - began:.1f} s); fresh process, {args.n} warm runs"
+        )
+        child = [sys.executable, "-m", "bench.dashboard", "--n", str(args.n)]
+        run = subprocess.run(
+            [*child, "--measure", url, tmp], capture_output=True, text=True, check=True
+        )
+        got = json.loads(run.stdout.strip().splitlines()[-1])
+    base = got["healthz_p99"]
+    print(f"{'page':22} {'cold':>9} {'warm p99':>9} {'cold/warm':>9} {'cold/healthz':>12}")
+    for path, figures in got["pages"].items():
+        cold, warm = figures["cold"], figures["warm_p99"]
+        met = "met" if cold < TARGET_MS and warm < TARGET_MS else "MISSED"
+        print(
+            f"{path:22} {cold:7.1f}ms {warm:7.1f}ms {cold / warm:9.2f} {cold / base:12.1f}"
+            f"   target both < {TARGET_MS:g} ms: {met}"
+        )
+    print(f"baseline /healthz p99 {base:.2f} ms (same process)")
+    rss = got["rss_mb"]
+    verdict = "met" if rss < TARGET_RSS_MB else "MISSED"
+    print(f"web process peak RSS {rss:.0f} MB; target < {TARGET_RSS_MB:g} MB: {verdict}")
+
+
+if __name__ == "__main__":
+    main()
