@@ -16,7 +16,7 @@ NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 
 
 def seed_populations(sessions: sessionmaker[Session]) -> None:
-    """Put back the populations migration 0012 seeds (conftest's PostgreSQL wipe removes them)."""
+    """Put back the populations migration 0015 seeds (conftest's PostgreSQL wipe removes them)."""
     with sessions.begin() as session:
         if session.scalar(select(Population.district).limit(1)) is not None:
             return

@@ -86,7 +86,7 @@ def test_an_import_from_before_labels_were_kept_says_so(
 ) -> None:
     subject(client, admin_key)
     cert = issue(client, admin_key, **imported())
-    with sessions.begin() as session:  # as migration 0012 leaves an older import
+    with sessions.begin() as session:  # as migration 0014 leaves an older import
         session.execute(update(Certificate).values(basis_printed=None))
     page = client.get(f"/c/{cert['code']}").get_data(as_text=True)
     assert 'data-flag="basis-not-printed"' in page

@@ -1,4 +1,4 @@
-"""Migration 0012 carries every follow-up of the old workflow to the new states, audited."""
+"""Migration 0013 carries every follow-up of the old workflow to the new states, audited."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from fangxin.db import make_engine, make_session_factory
 from fangxin.db.migrate import alembic_config
 from tests.helpers import register
 
-BEFORE = "0011_gb28181_timeouts"
+BEFORE = "0012_trust"
 # (item, old state, disposal, lab result) -> (new state, path)
 CASES: list[tuple[tuple[str, str, str | None, str | None], tuple[str, str]]] = [
     (("pesticide-ache", "retest_pending", None, None), ("suspended", "repeat")),

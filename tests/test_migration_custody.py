@@ -1,4 +1,4 @@
-"""Migration 0012_h11_trust carries existing data: cited tests' sites become linked sites of their
+"""Migration 0012_trust carries existing data: cited tests' sites become linked sites of their
 subjects, existing re-issue links become transfers, so nothing issued before stops working."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Migration 0012 carries existing entry checks and certificates to the new states, none lost."""
+"""Migration 0014 carries existing entry checks and certificates to the new states, none lost."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from sqlalchemy import Engine, MetaData, func, insert, select
 from fangxin.db import make_engine
 from fangxin.db.migrate import alembic_config
 
-BEFORE = "0011_gb28181_timeouts"
-AFTER = "0012_h13b_entry_checks"
+BEFORE = "0013_followup_rules"
+AFTER = "0014_entry_checks"
 NOW = dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.UTC)
 
 

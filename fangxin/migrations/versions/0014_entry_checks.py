@@ -6,7 +6,7 @@ external_certificate (awaiting a visual check), flagged refused_as_unknown, thei
 2026-template certificates get their printed labels (fixed by the basis codes); older imports
 keep NULL: their printed labels were not kept when they were imported.
 
-Revision ID: 0012_h13b_entry_checks
+Revision ID: 0014_entry_checks
 Revises: 0011_gb28181_timeouts
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 import fangxin.db
 
-revision = "0012_h13b_entry_checks"
-down_revision = "0011_gb28181_timeouts"
+revision = "0014_entry_checks"
+down_revision = "0013_followup_rules"
 branch_labels = None
 depends_on = None
 

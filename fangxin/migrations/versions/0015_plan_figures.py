@@ -1,7 +1,7 @@
 """Plan figures: populations, licence register, 明厨亮灶 forms, 抽检 counts, imported figures;
 devices keep the heartbeat interval they announced (the applied one is capped per kind).
 
-Revision ID: 0012_h12_plan_figures
+Revision ID: 0015_plan_figures
 Revises: 0011_gb28181_timeouts
 """
 
@@ -10,8 +10,8 @@ import datetime as dt
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_h12_plan_figures"
-down_revision = "0011_gb28181_timeouts"
+revision = "0015_plan_figures"
+down_revision = "0014_entry_checks"
 branch_labels = None
 depends_on = None
 

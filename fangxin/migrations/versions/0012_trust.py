@@ -11,7 +11,7 @@ every test already cited as evidence becomes a linked site of that certificate's
 or commissioned when its basis was commissioned_test only), and every existing re-issue link
 becomes a transfer of the parent to the child's subject.
 
-Revision ID: 0012_h11_trust
+Revision ID: 0012_trust
 Revises: 0011_gb28181_timeouts
 """
 
@@ -23,7 +23,7 @@ from alembic import op
 
 import fangxin.db
 
-revision = "0012_h11_trust"
+revision = "0012_trust"
 down_revision = "0011_gb28181_timeouts"
 branch_labels = None
 depends_on = None

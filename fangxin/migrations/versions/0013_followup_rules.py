@@ -2,9 +2,9 @@
 who tested a result; catalogue editions, clauses, GB 2760 codes, banned items and reagent lots.
 
 Every follow-up is kept: its state is mapped to the new one and the change is an audited event
-(actor "migration:0012"), so the history says what it was.
+(actor "migration:0013"), so the history says what it was.
 
-Revision ID: 0012_h13a_followup_rules
+Revision ID: 0013_followup_rules
 Revises: 0011_gb28181_timeouts
 """
 
@@ -16,13 +16,13 @@ from alembic import op
 
 import fangxin.db
 
-revision = "0012_h13a_followup_rules"
-down_revision = "0011_gb28181_timeouts"
+revision = "0013_followup_rules"
+down_revision = "0012_trust"
 branch_labels = None
 depends_on = None
 
 UTC = fangxin.db.UTCDateTime(timezone=True)
-ACTOR = "migration:0012"
+ACTOR = "migration:0013"
 # old state -> new state, for market self-tests (no banned substance)
 STATES = {
     "retest_pending": "suspended",
