@@ -9,9 +9,8 @@ from typing import Any
 from alembic import command
 from sqlalchemy import Engine, MetaData, Table, func, insert, select
 
-from fangxin.db import make_engine, make_session_factory
+from fangxin.db import make_engine
 from fangxin.db.migrate import alembic_config
-from tests.helpers import register
 
 BEFORE = "0012_trust"
 # (item, old state, disposal, lab result) -> (new state, path)
@@ -43,12 +42,17 @@ def _table(engine: Engine, name: str) -> Table:
 
 
 def _seed_old(engine: Engine) -> None:
-    register(make_session_factory(engine), "m-1", {"rt-1": "rapid_test"})
-    results, followups, events = (
-        _table(engine, n) for n in ("rapid_test_results", "followups", "followup_events")
+    sites, devices, results, followups, events = (
+        _table(engine, n)
+        for n in ("sites", "devices", "rapid_test_results", "followups", "followup_events")
     )
     now = dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.UTC)
     with engine.begin() as conn:
+        # written with reflected tables: the ORM models carry later revisions' columns
+        site = {"id": "m-1", "kind": "market", "district": "新华区", "name": "m-1"}
+        conn.execute(insert(sites).values(**site, created_at=now))
+        device = {"id": "rt-1", "site_id": "m-1", "kind": "rapid_test", "interval_s": 60}
+        conn.execute(insert(devices).values(**device, active=True, created_at=now))
         for n, ((item, state, disposal, lab), _) in enumerate(CASES):
             row: dict[str, Any] = {"device_id": "rt-1", "site_id": "m-1", "result_id": f"r-{n}"}
             row |= {"ts": now, "received_at": now, "item_code": item, "sample_name": "样品"}

@@ -6,18 +6,18 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
 from alembic import command
-from sqlalchemy import select
+from sqlalchemy import Column, Connection, MetaData, Table, insert, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from fangxin.db import make_engine, utcnow
 from fangxin.db.migrate import alembic_config, upgrade
-from fangxin.devices import registry
-from fangxin.devices.schemas import DeviceIn, SiteIn
+from fangxin.devices.models import Device, Site
 from fangxin.trace.certificates.models import (
     Certificate,
     CertificateLink,
@@ -52,64 +52,89 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[str]
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _certificate(n: int, subject: str, basis: list[str], test: int | None) -> Certificate:
-    now = utcnow()
-    return Certificate(
-        number=f"HGZ20261101-{n:06d}",
-        code=f"CODE{n:012d}",
-        subject_id=subject,
-        template="producer",
-        template_version="2026",
-        product="菠菜",
-        quantity_milli=50000,
-        unit="kg",
-        origin="郏县",
-        issued_at=now,
-        subject_name=subject,
-        contact="0375-1234567",
-        commitment="…",
-        basis=basis,
-        test_result_id=test,
-        status="valid",
-        key_id="k1",
-        signature="x",
-        created_at=now,
+def _old(conn: Connection, model: Any) -> Table:
+    """The model's table as it stood at BEFORE: later revisions' columns left out."""
+    existing = {c["name"] for c in inspect(conn).get_columns(model.__tablename__)}
+    columns = (
+        Column(c.name, c.type, primary_key=c.primary_key)
+        for c in model.__table__.columns
+        if c.name in existing
     )
+    return Table(model.__tablename__, MetaData(), *columns)
 
 
-def _old_data(session: Session) -> None:
+def _certificate(n: int, subject: str, basis: list[str], test: int | None) -> dict[str, Any]:
     now = utcnow()
-    for site in ("m-own", "m-lab"):
-        registry.add_site(session, SiteIn(id=site, kind="market", district="郏县", name=site))
-        registry.add_device(session, DeviceIn(id=f"rt-{site}", site=site, kind="rapid_test"), now)
-    for sid, kind in (("s-1", "producer"), ("p-1", "purchaser")):
-        session.add(Subject(id=sid, kind=kind, name=sid, contact="0375-1", district="郏县"))
-    session.add(SigningKey(key_id="k1", public_key="x"))
-    tests = []
-    for site in ("m-own", "m-lab"):
-        row = RapidTestResult(
-            device_id=f"rt-{site}",
-            site_id=site,
-            result_id="r-1",
-            ts=now - dt.timedelta(hours=1),
-            received_at=now,
-            item_code="pesticide-ache",
-            value=10.0,
-            unit="%",
-            verdict="negative",
-            sample_name="菠菜",
-            source="mqtt",
+    return {
+        "id": n,
+        "number": f"HGZ20261101-{n:06d}",
+        "code": f"CODE{n:012d}",
+        "subject_id": subject,
+        "template": "producer",
+        "template_version": "2026",
+        "product": "菠菜",
+        "quantity_milli": 50000,
+        "unit": "kg",
+        "origin": "郏县",
+        "issued_at": now,
+        "subject_name": subject,
+        "contact": "0375-1234567",
+        "commitment": "…",
+        "basis": basis,
+        "test_result_id": test,
+        "status": "valid",
+        "key_id": "k1",
+        "signature": "x",
+        "created_at": now,
+    }
+
+
+def _old_data(conn: Connection) -> None:
+    """Rows as a deployment at BEFORE holds them (written with that revision's columns only)."""
+    now = utcnow()
+    for n, site in enumerate(("m-own", "m-lab"), start=1):
+        conn.execute(
+            insert(_old(conn, Site)),
+            {"id": site, "kind": "market", "district": "郏县", "name": site, "created_at": now},
         )
-        session.add(row)
-        session.flush()
-        tests.append(row.id)
-    own = _certificate(1, "s-1", ["self_test"], tests[0])
-    hired = _certificate(2, "s-1", ["commissioned_test"], tests[1])
-    child = _certificate(3, "p-1", ["quality_control"], None)
-    session.add_all([own, hired, child])
-    session.flush()
-    session.add(CertificateLink(child_id=child.id, parent_id=own.id, quantity_milli=10000))
-    session.commit()
+        device = {"id": f"rt-{site}", "site_id": site, "kind": "rapid_test", "interval_s": 60}
+        conn.execute(insert(_old(conn, Device)), {**device, "active": True, "created_at": now})
+        conn.execute(
+            insert(_old(conn, RapidTestResult)),
+            {
+                "id": n,
+                "device_id": f"rt-{site}",
+                "site_id": site,
+                "result_id": "r-1",
+                "ts": now - dt.timedelta(hours=1),
+                "received_at": now,
+                "item_code": "pesticide-ache",
+                "value": 10.0,
+                "unit": "%",
+                "verdict": "negative",
+                "verdict_mismatch": False,
+                "sample_name": "菠菜",
+                "source": "mqtt",
+            },
+        )
+    for sid, kind in (("s-1", "producer"), ("p-1", "purchaser")):
+        conn.execute(
+            insert(_old(conn, Subject)),
+            {"id": sid, "kind": kind, "name": sid, "contact": "0375-1", "district": "郏县"}
+            | {"created_at": now},
+        )
+    conn.execute(
+        insert(_old(conn, SigningKey)),
+        {"key_id": "k1", "algorithm": "Ed25519", "public_key": "x", "created_at": now},
+    )
+    certificates = _old(conn, Certificate)
+    conn.execute(insert(certificates), _certificate(1, "s-1", ["self_test"], 1))
+    conn.execute(insert(certificates), _certificate(2, "s-1", ["commissioned_test"], 2))
+    conn.execute(insert(certificates), _certificate(3, "p-1", ["quality_control"], None))
+    conn.execute(
+        insert(_old(conn, CertificateLink)),
+        {"child_id": 3, "parent_id": 1, "quantity_milli": 10000},
+    )
 
 
 def test_existing_evidence_and_reissues_are_carried_over(empty_url: str) -> None:
@@ -118,8 +143,8 @@ def test_existing_evidence_and_reissues_are_carried_over(empty_url: str) -> None
         cfg = alembic_config(empty_url)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, BEFORE)
-    with Session(engine) as session:
-        _old_data(session)
+    with engine.begin() as conn:
+        _old_data(conn)
     upgrade(engine)
     with Session(engine) as session:
         links = session.execute(

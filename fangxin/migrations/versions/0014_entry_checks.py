@@ -105,8 +105,8 @@ def downgrade() -> None:
         conn.execute(entries.update().where(entries.c.id == pk).values(status=status, flags=kept))
     op.drop_index(op.f("ix_entry_proofs_entry_id"), table_name="entry_proofs")
     op.drop_table("entry_proofs")
-    with op.batch_alter_table("certificates") as batch:
-        batch.drop_column("basis_printed")
+    # Plain DROP COLUMN (SQLite 3.35+): a batch copy would drop a table other rows refer to.
+    op.execute("ALTER TABLE certificates DROP COLUMN basis_printed")
     with op.batch_alter_table("entry_checks") as batch:
         batch.alter_column(
             "status", existing_type=sa.String(length=24), type_=sa.String(length=16)

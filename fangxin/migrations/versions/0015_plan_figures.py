@@ -123,5 +123,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_plan_licences_district"), table_name="plan_licences")
     op.drop_table("plan_licences")
     op.drop_table("plan_populations")
-    with op.batch_alter_table("devices") as batch:
-        batch.drop_column("announced_interval_s")
+    # Plain DROP COLUMN (SQLite 3.35+), not a batch copy: SQLite would have to drop a table
+    # other rows refer to, which its foreign keys refuse once a deployment holds data.
+    op.execute("ALTER TABLE devices DROP COLUMN announced_interval_s")
