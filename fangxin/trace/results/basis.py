@@ -8,7 +8,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fangxin.trace.results import food_categories
-from fangxin.trace.results.followup_models import Followup
 from fangxin.trace.results.followup_rules import RULES
 from fangxin.trace.results.models import TestItem, TestItemLimit
 from fangxin.trace.results.schemas import ResultOut
@@ -20,7 +19,7 @@ PATH_RULES = {
 }
 
 
-def _item_lines(item: TestItem, categories: set[str], session: Session) -> list[dict[str, str]]:
+def _item_lines(item: TestItem, limits: Sequence[TestItemLimit]) -> list[dict[str, str]]:
     name, unit = item.name_zh, item.unit
     if not item.quantitative:
         return [{"text": f"{name}：定性判定（检出限按试剂批次）", "source": item.standard}]
@@ -37,11 +36,6 @@ def _item_lines(item: TestItem, categories: set[str], session: Session) -> list[
             source = item.suspect_basis or "本地设置"
             lines.append({"text": f"{name}：{band} 为可疑，须复测", "source": source})
         return lines
-    limits = session.scalars(
-        select(TestItemLimit)
-        .where(TestItemLimit.item_code == item.code, TestItemLimit.food_category.in_(categories))
-        .order_by(TestItemLimit.food_category)
-    )
     lines = []
     for lim in limits:
         what = "检出（高于方法检出限" if lim.not_permitted else "超过限量"
@@ -62,10 +56,24 @@ def board_basis(
             found.add(food_categories.canonical(r.sample_category))
     basis = []
     items = select(TestItem).where(TestItem.code.in_(categories)).order_by(TestItem.code)
-    for item in session.scalars(items):
-        basis += _item_lines(item, categories[item.code], session)
-    ids = [p.followup.id for p in positives if p.followup]
-    paths = set(session.scalars(select(Followup.path).where(Followup.id.in_(ids))))
+    judged = list(session.scalars(items))
+    # Items judged by category limits: their limits for the categories seen, in one query.
+    by_limit = [i.code for i in judged if i.quantitative and i.positive_threshold is None]
+    limits: dict[str, list[TestItemLimit]] = {}
+    if by_limit:
+        for lim in session.scalars(
+            select(TestItemLimit)
+            .where(
+                TestItemLimit.item_code.in_(by_limit),
+                TestItemLimit.food_category.in_(set[str]().union(*categories.values())),
+            )
+            .order_by(TestItemLimit.item_code, TestItemLimit.food_category)
+        ):
+            if lim.food_category in categories[lim.item_code]:
+                limits.setdefault(lim.item_code, []).append(lim)
+    for item in judged:
+        basis += _item_lines(item, limits.get(item.code, []))
+    paths = {p.followup.path for p in positives if p.followup}
     wanted = [
         c for path in ("repeat", "recheck", "banned") if path in paths for c in PATH_RULES[path]
     ]

@@ -121,6 +121,7 @@ class FollowupBrief(BaseModel):
     state_zh: str
     retests: int
     disposal: str | None
+    path: str  # repeat | recheck | banned: which rules the case follows
 
 
 class ResultOut(BaseModel):

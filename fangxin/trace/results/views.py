@@ -35,6 +35,7 @@ def brief(followup: Followup) -> FollowupBrief:
         state_zh=STATES.get(followup.state, followup.state),
         retests=followup.retests,
         disposal=followup.disposal,
+        path=followup.path,
     )
 
 
