@@ -240,9 +240,7 @@ def test_the_fit_table_names_catalogue_items(sessions: sessionmaker[Session]) ->
     named = {item for cat in categories().values() for item in cat.items}
     with sessions() as session:
         known = set(session.scalars(select(TestItem.code)))
-    # The banned-pesticide items come with the catalogue change of issue 13 item 18 (branch
-    # h13a): once merged, every code here must be in the catalogue.
-    assert named - known <= {"carbofuran", "phorate", "omethoate"}
+    assert named - known == set()  # every item the fit table names is in the catalogue
     assert {"pesticide-ache", "clenbuterol", "malachite-green"} <= named & known
 
 
