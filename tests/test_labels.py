@@ -157,7 +157,7 @@ def test_print_page_and_qr_endpoints(client: FlaskClient, admin_key: str) -> Non
     dpi = client.get(f"{base}/label.png?dpi=600", headers=auth(secret))
     refused(dpi, 422, "no default for 600 dpi; use one of [203, 300]")
     size = client.get(f"{base}/label.png?size=10x10", headers=auth(secret))
-    refused(size, 422, "label size must be one of ['60x40', '70x50']")
+    refused(size, 422, "label size must be one of ['60x40', '70x50', '100x70']")
     gif = client.get(f"{base}/label.gif", headers=auth(secret))
     refused(gif, 404, "labels come as png, svg, pdf or html")
     refused(client.get(f"{base}/label.png"), 401, "send an API key")

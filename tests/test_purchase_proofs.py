@@ -53,6 +53,7 @@ def test_a_purchaser_without_certificate_or_proof_may_not_issue(
     assert _count(sessions, Certificate) == 0
     # An imported record of an older template is kept as it was issued (admins only).
     older = {**BOUGHT, "template_version": "2023", "issued_at": "2024-05-04T09:30:00+08:00"}
+    older |= {"basis": ["质量安全内部控制合格"], "commitment": "我承诺对销售的食用农产品负责。"}
     assert (
         client.post("/api/v1/certificates", json=older, headers=auth(admin_key)).status_code == 201
     )

@@ -18,6 +18,7 @@ from tests.pages_helpers import PASSWORD, login
 from tests.trace_helpers import (
     PURCHASER,
     auth,
+    hand_over,
     issue,
     issuer,
     key,
@@ -59,7 +60,7 @@ def test_scan_page_of_a_tested_admitted_lot_takes_at_most_three_queries(
     post_results(sessions, [result("r-1", 12.5, certificate=cert["number"])])
     html, statements = scan(rendering(settings, engine), engine, cert["code"])
     # everything the page shows came from those queries
-    for text in ("✔ 真", "有机磷", "m-001市场", '校验<span class="negative">通过'):
+    for text in ("✔ 电子签名校验通过", "有机磷", "m-001市场", '校验<span class="negative">通过'):
         assert text in html, text
     assert len(statements) <= SCAN_QUERIES, statements
 
@@ -81,9 +82,10 @@ def test_scan_page_of_a_reissued_lot_with_a_recalled_parent_takes_at_most_three_
     settings: Settings,
     engine: Engine,
 ) -> None:
-    _, grandparent = setup(client, admin_key)
+    producer, grandparent = setup(client, admin_key)
     subject(client, admin_key, **PURCHASER)
     purchaser = issuer(client, admin_key, "p-001")
+    hand_over(client, producer, grandparent["number"])
     parent = issue(
         client, purchaser, subject="p-001", quantity=20, upstream=[grandparent["number"]]
     )
