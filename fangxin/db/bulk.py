@@ -2,14 +2,14 @@
 
 The statement is compiled once per table and shape, and rows go to the driver's executemany
 with values converted once here: SQLAlchemy's per-row bind processing was half the cost of a
-batch in profiles (bench/ingest.py).
+batch in profiles (bench/ingest.py). On PostgreSQL a batch of new rows travels as one JSON
+array that the server expands (json_populate_recordset): one statement, one round trip.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -31,8 +31,8 @@ class _Compiled:
     names: tuple[str, ...]
     converters: tuple[Convert | None, ...]
     positional: bool
-    # PostgreSQL, DO NOTHING: create the staging table, COPY into it, insert what is new
-    copy: tuple[str, str, str] | None = None
+    # PostgreSQL, DO NOTHING: the statement taking all rows as one JSON array
+    many: str | None = None
 
     def params(self, rows: Sequence[dict[str, Any]], positional: bool) -> list[Any]:
         """Return each row's parameters in the statement's order, converted for the driver."""
@@ -49,8 +49,8 @@ class _Compiled:
         return out
 
 
-# Below this many rows the staging table's extra round trips cost more than they save.
-_COPY_FROM = 50
+# From this many rows on, PostgreSQL gets them as one JSON array rather than row by row.
+_MANY_FROM = 20
 _CACHE: dict[tuple[Any, ...], _Compiled] = {}
 
 
@@ -110,40 +110,28 @@ def _compile(
     order = tuple(result.positiontup) if result.positiontup else names
     converters = tuple(_converter(table.c[n].type, dialect) for n in order)
     if dialect.name == "postgresql" and not update:
-        copy = _copy_sql(table, order, key)
-        compiled = _Compiled(str(result), order, converters, bool(result.positiontup), copy)
+        many = _json_sql(table, order, key)
+        compiled = _Compiled(str(result), order, converters, bool(result.positiontup), many)
     else:
         compiled = _Compiled(str(result), order, converters, bool(result.positiontup))
     _CACHE[cache_key] = compiled
     return compiled
 
 
-def _copy_sql(table: Table, names: Sequence[str], key: Sequence[str]) -> tuple[str, str, str]:
-    # COPY into a per-connection staging table, then one INSERT .. SELECT: per-row executes and
-    # a statement per row count were most of a batch's time on PostgreSQL (bench/ingest.py).
+def _json_sql(table: Table, names: Sequence[str], key: Sequence[str]) -> str:
+    # All rows as one JSON parameter, expanded by the server: one statement and one round trip
+    # per batch, where per-row executes were most of a batch's time on PostgreSQL.
     cols = ", ".join(f'"{n}"' for n in names)
-    stage = f"_bulk_{table.name[:30]}_{zlib.crc32(cols.encode()):08x}"
-    create = (
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage}"
-        f' AS SELECT {cols} FROM "{table.name}" WITH NO DATA'
-    )
     conflict = ", ".join(f'"{k}"' for k in key)
-    insert = (
-        f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM {stage}'
-        f" ON CONFLICT ({conflict}) DO NOTHING; DELETE FROM {stage}"
+    return (
+        f'INSERT INTO "{table.name}" ({cols}) SELECT {cols}'
+        f' FROM json_populate_recordset(NULL::"{table.name}", %s::json)'
+        f" ON CONFLICT ({conflict}) DO NOTHING"
     )
-    return create, f"COPY {stage} ({cols}) FROM STDIN", insert
 
 
-def _copy_insert(session: Session, sql: tuple[str, str, str], params: list[Any]) -> None:
-    create, copy, insert = sql
-    connection = session.connection()
-    connection.exec_driver_sql(create)
-    with connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
-        with cursor.copy(copy) as stream:
-            for values in params:
-                stream.write_row(values)
-        cursor.execute(insert)
+def _json_value(value: Any) -> Any:
+    return _aware(value).isoformat() if isinstance(value, dt.datetime) else value  # type: ignore[union-attr]
 
 
 def _execute(
@@ -156,8 +144,11 @@ def _execute(
     if not rows:
         return
     compiled = _compile(session, table, tuple(rows[0]), key, update)
-    if compiled.copy is not None and len(rows) >= _COPY_FROM:
-        _copy_insert(session, compiled.copy, compiled.params(rows, positional=True))
+    if compiled.many is not None and len(rows) >= _MANY_FROM:
+        # Converted for JSON, not for the driver: datetimes as ISO text, JSON columns nested.
+        data = [{k: _json_value(v) for k, v in row.items()} for row in rows]
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        session.connection().exec_driver_sql(compiled.many, (text,))
     else:
         params = compiled.params(rows, compiled.positional)
         session.connection().exec_driver_sql(compiled.sql, params)
