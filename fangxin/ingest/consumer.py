@@ -232,7 +232,15 @@ class Ingester:
         if client is None:
             self._stop.wait(timeout_s)
             return
-        if client.loop(timeout_s) == mqtt.MQTT_ERR_SUCCESS or self._stop.is_set():
+        if client.loop(timeout_s) == mqtt.MQTT_ERR_SUCCESS:
+            # loop() reads one packet per select(); read on while the socket holds whole ones.
+            pending = self._pending
+            while len(pending) < self.batch_size:
+                before = len(pending)
+                if client.loop_read() != mqtt.MQTT_ERR_SUCCESS or len(pending) == before:
+                    break
+            return
+        if self._stop.is_set():
             return
         self._connected.clear()
         self._stop.wait(self._reconnect_delay)
@@ -241,12 +249,6 @@ class Ingester:
             client.reconnect()  # CONNACK and re-subscription follow in the next loop() calls
         except OSError as exc:
             _LOGGER.warning("Cannot reach broker %s: %s", self.broker.url(), exc)
-
-    def _idle(self, seconds: float) -> None:
-        """Wait while keeping the broker link alive (pings, reconnects) during a retry."""
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            self._pump(min(left, 1.0))
 
     def _store(self, batch: list[_Inbound]) -> None:
         raws = [item.raw for item in batch]
@@ -268,7 +270,9 @@ class Ingester:
                 # Nothing is acked, so nothing is lost: the broker holds the messages meanwhile;
                 # what was stored already is deduplicated when the batch is tried again.
                 _LOGGER.error("Database unavailable, retrying batch in %.1fs: %s", delay, exc)
-                self._idle(delay)
+                until = time.monotonic() + delay
+                while (left := until - time.monotonic()) > 0:
+                    self._pump(min(left, 1.0))  # the broker link stays alive meanwhile
                 delay = min(delay * 2, 30.0)
 
     def _store_singly(self, raws: list[RawMessage]) -> None:
