@@ -2,7 +2,8 @@
 
 The statement is compiled once per table and shape, and rows go to the driver's executemany
 with values converted once here: SQLAlchemy's per-row bind processing was half the cost of a
-batch in profiles (bench/ingest.py).
+batch in profiles (bench/ingest.py). On PostgreSQL a batch of new rows travels as one JSON
+array that the server expands (json_populate_recordset): one statement, one round trip.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Table
@@ -29,8 +31,26 @@ class _Compiled:
     names: tuple[str, ...]
     converters: tuple[Convert | None, ...]
     positional: bool
+    # PostgreSQL, DO NOTHING: the statement taking all rows as one JSON array
+    many: str | None = None
+
+    def params(self, rows: Sequence[dict[str, Any]], positional: bool) -> list[Any]:
+        """Return each row's parameters in the statement's order, converted for the driver."""
+        names = self.names
+        get = itemgetter(*names)
+        single = len(names) == 1
+        converted = [(i, conv) for i, conv in enumerate(self.converters) if conv]
+        out: list[Any] = []
+        for row in rows:
+            values = [get(row)] if single else list(get(row))
+            for i, conv in converted:
+                values[i] = conv(values[i])
+            out.append(tuple(values) if positional else dict(zip(names, values, strict=True)))
+        return out
 
 
+# From this many rows on, PostgreSQL gets them as one JSON array rather than row by row.
+_MANY_FROM = 20
 _CACHE: dict[tuple[Any, ...], _Compiled] = {}
 
 
@@ -88,14 +108,30 @@ def _compile(
         stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
     result = stmt.inline().compile(dialect=dialect, column_keys=list(names))
     order = tuple(result.positiontup) if result.positiontup else names
-    compiled = _Compiled(
-        sql=str(result),
-        names=order,
-        converters=tuple(_converter(table.c[n].type, dialect) for n in order),
-        positional=bool(result.positiontup),
-    )
+    converters = tuple(_converter(table.c[n].type, dialect) for n in order)
+    if dialect.name == "postgresql" and not update:
+        many = _json_sql(table, order, key)
+        compiled = _Compiled(str(result), order, converters, bool(result.positiontup), many)
+    else:
+        compiled = _Compiled(str(result), order, converters, bool(result.positiontup))
     _CACHE[cache_key] = compiled
     return compiled
+
+
+def _json_sql(table: Table, names: Sequence[str], key: Sequence[str]) -> str:
+    # All rows as one JSON parameter, expanded by the server: one statement and one round trip
+    # per batch, where per-row executes were most of a batch's time on PostgreSQL.
+    cols = ", ".join(f'"{n}"' for n in names)
+    conflict = ", ".join(f'"{k}"' for k in key)
+    return (
+        f'INSERT INTO "{table.name}" ({cols}) SELECT {cols}'
+        f' FROM json_populate_recordset(NULL::"{table.name}", %s::json)'
+        f" ON CONFLICT ({conflict}) DO NOTHING"
+    )
+
+
+def _json_value(value: Any) -> Any:
+    return _aware(value).isoformat() if isinstance(value, dt.datetime) else value  # type: ignore[union-attr]
 
 
 def _execute(
@@ -108,16 +144,14 @@ def _execute(
     if not rows:
         return
     compiled = _compile(session, table, tuple(rows[0]), key, update)
-    pairs = list(zip(compiled.names, compiled.converters, strict=True))
-    if compiled.positional:
-        params: list[Any] = [
-            tuple(conv(row[name]) if conv else row[name] for name, conv in pairs) for row in rows
-        ]
+    if compiled.many is not None and len(rows) >= _MANY_FROM:
+        # Converted for JSON, not for the driver: datetimes as ISO text, JSON columns nested.
+        data = [{k: _json_value(v) for k, v in row.items()} for row in rows]
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        session.connection().exec_driver_sql(compiled.many, (text,))
     else:
-        params = [
-            {name: conv(row[name]) if conv else row[name] for name, conv in pairs} for row in rows
-        ]
-    session.connection().exec_driver_sql(compiled.sql, params)
+        params = compiled.params(rows, compiled.positional)
+        session.connection().exec_driver_sql(compiled.sql, params)
 
 
 def insert_ignore(
@@ -136,3 +170,17 @@ def upsert(
 ) -> None:
     """Insert rows (all with the same keys); where the unique key exists, overwrite `update`."""
     _execute(session, table, rows, key, update)
+
+
+def bump(session: Session, table: Any, key: dict[str, Any], column: str) -> int:
+    """Add one to a counter row (created at 1) and return it: one statement, one round trip.
+
+    The row stays locked until the caller's transaction ends, so concurrent callers count on.
+    """
+    dialect = session.get_bind().dialect.name
+    stmt: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    stmt = stmt.values({**key, column: 1})
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key), set_={column: table.c[column] + 1}
+    ).returning(table.c[column])
+    return int(session.execute(stmt).scalar_one())

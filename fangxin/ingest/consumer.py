@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -74,7 +73,9 @@ class Ingester:
         }[protocol]
         self.stats = BatchStats()
         self.protocol: MQTTProtocolVersion | None = None
-        self._queue: queue.Queue[_Inbound] = queue.Queue()
+        self._pending: list[_Inbound] = []
+        self._first_at = 0.0
+        self._reconnect_delay = 1.0
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._subscribed = threading.Event()
@@ -94,7 +95,6 @@ class Ingester:
             manual_ack=True,
         )
         client.enable_logger(logging.getLogger("paho"))
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
         if self.broker.username:
             client.username_pw_set(self.broker.username, self.broker.password)
         if self.broker.tls:
@@ -121,19 +121,20 @@ class Ingester:
         except OSError as exc:
             _LOGGER.warning("Cannot reach broker %s: %s", self.broker.url(), exc)
             return None
-        client.loop_start()
+        # The calling thread runs the network loop until CONNACK and SUBACK (nothing else yet).
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self._connack is None:
-            if self._connected.wait(0.05):
+        while self._connack is None and time.monotonic() < deadline:
+            if client.loop(0.05) != mqtt.MQTT_ERR_SUCCESS:
                 break
         code = self._connack
         if code is not None and not code.is_failure:
             self.protocol = protocol
             # Return once subscribed, so whoever started us can rely on messages being routed.
-            if not self._subscribed.wait(timeout_s):
+            while not self._subscribed.is_set() and time.monotonic() < deadline:
+                client.loop(0.05)
+            if not self._subscribed.is_set():
                 _LOGGER.warning("No SUBACK within %.0fs; carrying on", timeout_s)
             return client
-        client.loop_stop()
         client.disconnect()
         if code is not None and code.getName() in ("Bad user name or password", "Not authorized"):
             raise ConnectRefused(f"broker refused the ingester's credentials: {code}")
@@ -172,6 +173,7 @@ class Ingester:
             _LOGGER.error("Broker refused connection: %s", reason_code)
             return
         self._generation += 1
+        self._reconnect_delay = 1.0
         _LOGGER.info(
             "Connected to %s as %s (session present: %s); subscribing %s",
             self.broker.url(),
@@ -213,32 +215,40 @@ class Ingester:
             )
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        # Runs on paho's network thread: stamp and hand off, nothing that blocks.
+        # Called from inside loop() on our own thread: stamp and keep, nothing that blocks.
         if self._stop.is_set():
             return  # draining: left unacked, the broker redelivers it to the resumed session
-        raw = RawMessage(msg.topic, bytes(msg.payload), dt.datetime.now(dt.UTC), bool(msg.retain))
-        self._queue.put(_Inbound(raw, msg.mid, msg.qos, self._generation))
+        pending = self._pending
+        if not pending:
+            self._first_at = time.monotonic()
+        raw = RawMessage(msg.topic, bytes(msg.payload), dt.datetime.now(dt.UTC), msg.retain)
+        pending.append(_Inbound(raw, msg.mid, msg.qos, self._generation))
 
     # --- processing -------------------------------------------------------------------------
 
-    def _collect(self) -> list[_Inbound]:
+    def _pump(self, timeout_s: float) -> None:
+        """Run paho's network loop once (read, write, keepalive); reconnect if the link is down."""
+        client = self._client
+        if client is None:
+            self._stop.wait(timeout_s)
+            return
+        if client.loop(timeout_s) == mqtt.MQTT_ERR_SUCCESS:
+            # loop() reads one packet per select(); read on while the socket holds whole ones.
+            pending = self._pending
+            while len(pending) < self.batch_size:
+                before = len(pending)
+                if client.loop_read() != mqtt.MQTT_ERR_SUCCESS or len(pending) == before:
+                    break
+            return
+        if self._stop.is_set():
+            return
+        self._connected.clear()
+        self._stop.wait(self._reconnect_delay)
+        self._reconnect_delay = min(self._reconnect_delay * 2, 30.0)
         try:
-            first = self._queue.get(timeout=0.2)
-        except queue.Empty:
-            return []
-        batch = [first]
-        deadline = time.monotonic() + self.flush_s
-        while len(batch) < self.batch_size:
-            remaining = deadline - time.monotonic()
-            try:
-                batch.append(
-                    self._queue.get(timeout=remaining)
-                    if remaining > 0
-                    else self._queue.get_nowait()
-                )
-            except queue.Empty:
-                break
-        return batch
+            client.reconnect()  # CONNACK and re-subscription follow in the next loop() calls
+        except OSError as exc:
+            _LOGGER.warning("Cannot reach broker %s: %s", self.broker.url(), exc)
 
     def _store(self, batch: list[_Inbound]) -> None:
         raws = [item.raw for item in batch]
@@ -260,7 +270,9 @@ class Ingester:
                 # Nothing is acked, so nothing is lost: the broker holds the messages meanwhile;
                 # what was stored already is deduplicated when the batch is tried again.
                 _LOGGER.error("Database unavailable, retrying batch in %.1fs: %s", delay, exc)
-                time.sleep(delay)
+                until = time.monotonic() + delay
+                while (left := until - time.monotonic()) > 0:
+                    self._pump(min(left, 1.0))  # the broker link stays alive meanwhile
                 delay = min(delay * 2, 30.0)
 
     def _store_singly(self, raws: list[RawMessage]) -> None:
@@ -278,8 +290,8 @@ class Ingester:
 
     def _ack(self, batch: list[_Inbound]) -> None:
         client = self._client
-        if client is None:
-            return
+        if client is None or not self._connected.is_set():
+            return  # the broker redelivers the batch to the resumed session; dedupe absorbs it
         generation = self._generation
         for item in batch:  # arrival order, as MQTT §4.6 requires
             # An ack for a message of an earlier connection would hit a reused packet id; the
@@ -288,27 +300,48 @@ class Ingester:
                 client.ack(item.mid, item.qos)
 
     def run(self) -> BatchStats:
-        """Process until stop() is called, then drain what was received, ack it and disconnect."""
+        """Process until stop() is called, then drain what was received, ack it and disconnect.
+
+        One thread owns the network loop and the writes: loop() reads between batches, and the
+        broker's Receive Maximum bounds what waits unacknowledged in memory.
+        """
         if self._client is None:
             self.start()
+        pending = self._pending
         last_log = time.monotonic()
         while True:
-            batch = self._collect()
-            if batch:
-                self._store(batch)
-                self._ack(batch)
-            elif self._stop.is_set():
+            stopping = self._stop.is_set()
+            if pending:
+                wait = self._first_at + self.flush_s - time.monotonic()
+                if len(pending) >= self.batch_size or stopping or wait <= 0:
+                    batch = pending[: self.batch_size]
+                    del pending[: self.batch_size]
+                    self._first_at = time.monotonic()
+                    self._store(batch)
+                    self._ack(batch)
+                    continue
+            elif stopping:
                 break
+            else:
+                wait = 0.1
+            self._pump(wait)
             if time.monotonic() - last_log > 10:
                 last_log = time.monotonic()
                 _LOGGER.info("Ingested so far: %s", self.stats)
-        if self._client is not None:
-            self._client.disconnect()
-            self._client.loop_stop()
-        self.pipeline.sink.close()
+        self._close()
         _LOGGER.info("Ingester stopped: %s", self.stats)
         return self.stats
 
+    def _close(self) -> None:
+        client = self._client
+        if client is not None:
+            client.disconnect()
+            # Write out the last acks and the DISCONNECT (bounded: the broker may be gone).
+            for _ in range(20):
+                if not client.want_write() or client.loop(0.1) != mqtt.MQTT_ERR_SUCCESS:
+                    break
+        self.pipeline.sink.close()
+
     def stop(self) -> None:
-        """Ask run() to drain, flush and return."""
+        """Ask run() to drain, flush and return (from a signal handler or another thread)."""
         self._stop.set()

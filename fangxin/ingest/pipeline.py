@@ -45,7 +45,7 @@ from fangxin.ingest.batch import (
     result_point,
 )
 from fangxin.ingest.models import DeadLetter, SecurityEvent
-from fangxin.ingest.sinks import Point, PointSink
+from fangxin.ingest.sinks import Point, PointSink, SqlSink
 from fangxin.trace.certificates.entries import on_results as decide_waiting_entries
 from fangxin.trace.results.catalogue import Catalogue
 from fangxin.trace.results.intake import Pending, result_row, split_stored, write_results
@@ -74,6 +74,8 @@ class Pipeline:
         self.limits = limits or Limits()
         self.cache = LookupCache(cache_ttl_s)
         self.storage_low_gb = storage_low_gb
+        # The SQL sink keeps results as the records themselves: no point to build for them.
+        self.result_points = not isinstance(sink, SqlSink)
 
     def catalogue(self, session: Session) -> Catalogue:
         """Return the cached catalogue (edits apply within the cache's lifetime)."""
@@ -266,7 +268,8 @@ class Pipeline:
             rows = [p.row for p in written]
             # Entry checks waiting for a test of this lot are decided in the same transaction.
             decide_waiting_entries(session, rows)
-            batch.points.extend(result_point(row) for row in rows)
+            if self.result_points:
+                batch.points.extend(result_point(row) for row in rows)
         insert_ignore(session, Alarm.__table__, batch.alarms, ("device_id", "alarm_id"))
         if batch.dead:
             session.execute(insert(DeadLetter), batch.dead)

@@ -172,7 +172,6 @@ def issue(
     proofs = _proofs(session, subject, data, bool(draws))
     gtin, lot = _gtin_lot(subject, data)
     issued_at = (data.issued_at or now).astimezone(dt.UTC).replace(microsecond=0)
-    number = next_number(session, issued_at.astimezone(ZoneInfo(tz)).date())
     if gtin is not None:
         # Never the sequential number: /01/{gtin}/10/{lot} would resolve a guess to the code.
         lot = lot or f"L{new_code()}"
@@ -180,6 +179,8 @@ def issue(
         if session.scalar(clash) is not None:
             raise CertificateConflict(f"GTIN {gtin} lot {lot} already has a certificate")
     key = ensure_registered(session, signer)
+    # Last before the insert: the day's counter row stays locked until the caller commits.
+    number = next_number(session, issued_at.astimezone(ZoneInfo(tz)).date())
     cert = Certificate(
         number=number,
         code=new_code(),

@@ -8,10 +8,10 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from fangxin.db.bulk import insert_ignore
+from fangxin.db.bulk import bump
 from fangxin.trace.certificates.models import (
     Certificate,
     CertificateLink,
@@ -127,15 +127,12 @@ def new_code() -> str:
 
 
 def next_number(session: Session, day: dt.date) -> str:
-    """Hand out the day's next number; the counter row serialises concurrent issuers."""
+    """Hand out the day's next number; the counter row serialises concurrent issuers.
+
+    Call it last before the insert: the row stays locked until the caller commits.
+    """
     key = day.strftime("%Y%m%d")
-    insert_ignore(session, CertificateSequence.__table__, [{"day": key, "last": 0}], ("day",))
-    last = session.execute(
-        update(CertificateSequence)
-        .where(CertificateSequence.day == key)
-        .values(last=CertificateSequence.last + 1)
-        .returning(CertificateSequence.last)
-    ).scalar_one()
+    last = bump(session, CertificateSequence.__table__, {"day": key}, "last")
     return f"HGZ{key}-{last:06d}"
 
 

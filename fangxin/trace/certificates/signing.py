@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from fangxin.config import ConfigError, Settings
 from fangxin.db import utcnow
+from fangxin.db.bulk import insert_ignore
 from fangxin.trace.certificates.models import SigningKey
 
 _LOGGER = logging.getLogger(__name__)
@@ -140,15 +141,17 @@ def ensure_registered(session: Session, signer: Signer) -> SigningKey:
     """Make sure the signer's public key is published (added in the caller's transaction)."""
     row = session.get(SigningKey, signer.key_id)
     if row is None:
-        row = SigningKey(
-            key_id=signer.key_id,
-            algorithm=ALGORITHM,
-            public_key=b64url(raw_public(signer.public)),
-            created_at=utcnow(),
-        )
-        session.add(row)
-        session.flush()
-    elif row.retired_at is not None:
+        # Concurrent first issuers may both get here: the later insert does nothing.
+        new = {
+            "key_id": signer.key_id,
+            "algorithm": ALGORITHM,
+            "public_key": b64url(raw_public(signer.public)),
+            "created_at": utcnow(),
+            "retired_at": None,
+        }
+        insert_ignore(session, SigningKey.__table__, [new], ("key_id",))
+        row = session.get_one(SigningKey, signer.key_id)
+    if row.retired_at is not None:
         raise ConfigError(f"signing key {row.key_id} is retired: configure a new key")
     return row
 

@@ -14,6 +14,7 @@ from fangxin.trace.results.models import ReagentLot, TestItem, TestItemLimit
 from fangxin.trace.results.schemas import ItemIn, ItemOut, LimitIn, ReagentLotIn, ReagentLotOut
 from fangxin.trace.results.verdicts import (
     ItemRule,
+    Memo,
     Verdict,
     VerdictError,
     derive_verdict,
@@ -90,6 +91,9 @@ class Catalogue:
         """Hold the entries by code, and by Chinese name for senders that use names."""
         self.entries = dict(entries)
         self.by_name = {e.name_zh: e.code for e in entries.values()}
+        # Every message asks again about the same few units and foods: answers kept per snapshot.
+        self._units = Memo(normalise_unit)
+        self._risks = Memo(lambda key: self.entries[key[0]].false_positive_risk(key[1]))
 
     @classmethod
     def load(cls, session: Session) -> Catalogue:
@@ -160,7 +164,7 @@ class Catalogue:
             raise VerdictError(f"item {code!r} is not in the catalogue")
         if not entry.active:
             raise VerdictError(f"item {code!r} is retired from the catalogue")
-        if entry.quantitative and unit and normalise_unit(unit) != normalise_unit(entry.unit):
+        if entry.quantitative and unit and self._units[unit] != self._units[entry.unit]:
             raise VerdictError(f"unit {unit!r} is not the catalogue's {entry.unit!r} for {code}")
         entry.check_scope(category)
         rule = entry.rule_for(category)
@@ -170,7 +174,7 @@ class Catalogue:
             verdict,
             rule.positive_threshold if entry.quantitative else cutoff,
             rule.comparator if entry.quantitative else None,
-            entry.false_positive_risk(sample_name),
+            self._risks[code, sample_name],
         )
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Verdict = Literal["negative", "suspect", "positive"]
 VERDICTS: tuple[Verdict, ...] = ("negative", "suspect", "positive")
@@ -29,6 +30,20 @@ class ItemRule:
     positive_threshold: float | None
     suspect_from: float | None
     category: str | None = None
+
+
+class Memo(dict[Any, Any]):
+    """A dict that computes what it lacks, emptied when it grows past its size."""
+
+    def __init__(self, compute: Callable[[Any], Any], size: int = 10_000) -> None:
+        self.compute = compute
+        self.size = size
+
+    def __missing__(self, key: Any) -> Any:
+        if len(self) > self.size:
+            self.clear()
+        value = self[key] = self.compute(key)
+        return value
 
 
 def normalise_unit(unit: str) -> str:

@@ -1,0 +1,169 @@
+"""Certificate issuance: concurrent issuers vs a bare INSERT-and-commit loop on the same database.
+
+Each of T threads issues certificates the way `POST /api/v1/certificates` does (load the
+subject, `issuance.issue`, commit), one transaction per certificate. The baseline, in the same
+run, is the same T threads each inserting a row and committing: what the database's commits
+allow. Afterwards the day's numbers are checked: unique and gap-free (1..N).
+
+    .venv/bin/python -m bench.issuance [--certificates 2000] [--threads 8] [--pg URL] [--sqlite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from bench.ingest import fresh_database
+from fangxin.db import make_engine, make_session_factory, utcnow
+from fangxin.trace.certificates import issuance
+from fangxin.trace.certificates.credit_code import credit_check_char
+from fangxin.trace.certificates.models import Certificate, Subject
+from fangxin.trace.certificates.schemas import CertificateIn, SubjectIn
+from fangxin.trace.certificates.signing import generate
+from fangxin.trace.certificates.subjects import add_subject
+
+TZ = "Asia/Shanghai"
+SUBJECT = {
+    "id": "s-bench",
+    "kind": "producer",
+    "name": "郏县绿源蔬菜合作社",
+    "credit_code": "93410425MA47XW01K" + credit_check_char("93410425MA47XW01K"),
+    "contact": "0375-1234567",
+    "district": "郏县",
+}
+BODY = CertificateIn(
+    subject="s-bench",
+    product="菠菜",
+    quantity=Decimal(50),
+    unit="kg",
+    origin="河南省平顶山市郏县",
+    basis=["quality_control"],
+)
+
+
+def in_threads(threads: int, total: int, work: Callable[[int], None]) -> float:
+    """Run work(i) for i < total spread over threads; return the elapsed seconds."""
+    counter = iter(range(total))
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            while True:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                work(i)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    start = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    if errors:
+        raise errors[0]
+    return time.perf_counter() - start
+
+
+def bare_inserts(engine: Engine, threads: int, total: int) -> float:
+    """Return rows/s of T threads each inserting one row per transaction."""
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS bench_bare"))
+        conn.execute(text("CREATE TABLE bench_bare (id INTEGER PRIMARY KEY, number TEXT)"))
+
+    def work(i: int) -> None:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO bench_bare VALUES (:i, :n)"), {"i": i, "n": f"n{i}"})
+
+    return total / in_threads(threads, total, work)
+
+
+def issuing(sessions: sessionmaker[Session], threads: int, total: int) -> tuple[float, list[str]]:
+    """Return certificates/s of T concurrent issuers, and the numbers they were given."""
+    signer = generate()
+    numbers: list[str] = []
+
+    def work(_i: int) -> None:
+        with sessions() as session:
+            subject = session.get(Subject, SUBJECT["id"])
+            assert subject is not None
+            cert = issuance.issue(session, BODY, subject, signer, utcnow(), TZ)
+            session.commit()
+            numbers.append(cert.number)
+
+    return total / in_threads(threads, total, work), numbers
+
+
+def check_numbers(sessions: sessionmaker[Session], numbers: list[str]) -> str:
+    """Say whether each day's numbers are unique and run 1..N without a gap."""
+    with sessions() as session:
+        stored = session.scalars(text("SELECT number FROM certificates")).all()
+    by_day: dict[str, list[int]] = {}
+    for number in stored:
+        day, seq = number[3:].split("-")
+        by_day.setdefault(day, []).append(int(seq))
+    ok = sorted(numbers) == sorted(stored) and all(
+        sorted(seqs) == list(range(1, len(seqs) + 1)) for seqs in by_day.values()
+    )
+    return f"{len(stored)} numbers, {'unique and gap-free' if ok else 'NOT unique/gap-free'}"
+
+
+def run(url: str, total: int, threads: int) -> None:
+    """Measure one database and print the figure, the baseline and the ratio."""
+    fresh_database(url)
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    with sessions() as session:
+        add_subject(session, SubjectIn.model_validate(SUBJECT))
+        session.commit()
+    issuing(sessions, threads, min(50, total))  # warm up caches and connections
+    with sessions.begin() as session:
+        session.query(Certificate).delete()
+        session.execute(text("DELETE FROM certificate_sequences"))
+    base = bare_inserts(engine, threads, total)
+    rate, numbers = issuing(sessions, threads, total)
+    verdict = check_numbers(sessions, numbers)
+    engine.dispose()
+    name = make_engine(url).dialect.name
+    print(f"{name:<11} issuance {rate:>8.0f}/s   bare insert+commit {base:>8.0f}/s   ", end="")
+    print(f"ratio {rate / base:.2f}   ({verdict})")
+
+
+def main() -> None:
+    """Parse arguments and run on PostgreSQL (and SQLite if asked)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--certificates", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get(
+            "FANGXIN_BENCH_DATABASE_URL",
+            "postgresql+psycopg://postgres@127.0.0.1:5432/fangxin_bench",
+        ),
+        help="PostgreSQL URL (the database is recreated), or 'none'",
+    )
+    parser.add_argument("--sqlite", action="store_true", help="also measure a SQLite file")
+    args = parser.parse_args()
+    print(f"{args.certificates} certificates, {args.threads} threads, {os.cpu_count()} cores")
+    if args.sqlite:
+        with tempfile.TemporaryDirectory(prefix="fangxin-bench-") as tmp:
+            run(f"sqlite:///{Path(tmp) / 'issue.db'}", args.certificates, args.threads)
+    if args.pg != "none":
+        run(args.pg, args.certificates, args.threads)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""The ingest and issuance benches run end to end at a tiny size, so neither rots (no timing)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from tests.conftest import PG_URL
+
+ROOT = Path(__file__).parent.parent
+
+
+def bench_pg() -> str:
+    """Return a PostgreSQL URL the benches may drop and recreate, or 'none'."""
+    if not PG_URL:
+        return "none"
+    url = make_url(PG_URL)
+    return url.set(database=f"{url.database}_bench").render_as_string(hide_password=False)
+
+
+def run_bench(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_issuance_bench_prints_figure_baseline_and_ratio() -> None:
+    args = ["-m", "bench.issuance", "--certificates", "20", "--threads", "2", "--sqlite"]
+    out = run_bench(*args, "--pg", bench_pg())
+    lines = [line for line in out.splitlines() if "ratio" in line]
+    assert len(lines) == (2 if PG_URL else 1), out
+    for line in lines:
+        assert re.search(r"issuance +\d+/s +bare insert\+commit +\d+/s +ratio \d+\.\d\d", line)
+        assert "20 numbers, unique and gap-free" in line
+
+
+def test_ingest_bench_prints_ratios_against_bare_paho() -> None:
+    scenarios = "abcd" if PG_URL else "ab"
+    out = run_bench(
+        "bench/ingest.py", "--messages", "300", "--scenarios", scenarios, "--pg", bench_pg()
+    )
+    assert "PostgreSQL scenarios not run" not in out, out
+    for name in scenarios[1:]:
+        assert re.search(rf"ratio \({name}\) / \(a\) = \d+\.\d\d", out), out
+    if PG_URL:
+        assert re.search(r"ratio \(d\) / \(c\) = \d+\.\d\d", out), out
