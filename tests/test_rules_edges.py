@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -26,7 +27,16 @@ from tests.results_helpers import (  # noqa: F401 - fixtures
     setup_market,
 )
 from tests.test_roles import seed
-from tests.trace_helpers import auth, issue, issuer, key, market, post_results, subject
+from tests.trace_helpers import (
+    PURCHASER,
+    auth,
+    issue,
+    issuer,
+    key,
+    market,
+    post_results,
+    subject,
+)
 from tests.trace_helpers import result as trace_result
 
 pytestmark = pytest.mark.usefixtures("pristine_catalogue")
@@ -128,7 +138,22 @@ def test_the_signed_content_is_exactly_these_fields(
     assert set(signed["subject"]) == {"id", "name", "contact"}
     assert (signed["gtin"], signed["lot"]) == (GTIN, "L2611")
     assert signed["evidence"] == {"device": "rt-1", "result": "neg-1"}
+    assert signed["v"] == 1
+    # the issue time as signed: UTC, whole seconds, a fixed text form a verifier can rebuild
+    issued = dt.datetime.fromisoformat(cert["issued_at"]).astimezone(dt.UTC)
+    assert signed["issued_at"] == issued.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", signed["issued_at"])
     assert cert["signature"]["verified"] is True
+    # a lot drawn from it signs the link: upstream number and quantity under these names
+    subject(client, admin_key, **PURCHASER)
+    child = issue(
+        client,
+        issuer(client, admin_key, "p-001"),
+        subject="p-001",
+        quantity=10,
+        upstream=[cert["number"]],
+    )
+    assert child["signed"]["upstream"] == [{"number": cert["number"], "quantity": "10"}]
 
 
 @pytest.mark.parametrize(
