@@ -164,7 +164,7 @@ def test_report_as_csv_and_xlsx(
     assert set(rows) == {"k-a1", "k-a2", "k-a3", "k-b1", "k-b2", "m-1"}
     assert rows["k-a1"]["类别"] == "学校食堂"
     assert rows["m-1"]["类别"] == "农贸市场"
-    assert (rows["k-a1"]["区县"], rows["k-a1"]["设备数"], rows["k-a1"]["当前在线数"]) == (
+    assert (rows["k-a1"]["县（市、区）"], rows["k-a1"]["设备数"], rows["k-a1"]["当前在线数"]) == (
         "新华区",
         "1",
         "1",
@@ -197,15 +197,15 @@ def test_report_as_csv_and_xlsx(
     assert book.sheetnames == ["单位", "汇总", "覆盖率", "说明"]
     sites_sheet = [[c.value for c in row] for row in book["单位"].iter_rows()]
     header = sites_sheet[0]
-    assert header[:4] == ["单位编号", "单位名称", "区县", "类别"]
+    assert header[:4] == ["单位编号", "单位名称", "县（市、区）", "类别"]
     by_site = {r[0]: dict(zip(header, r, strict=True)) for r in sites_sheet[1:]}
     assert by_site["m-1"]["类别"] == "农贸市场"
     assert by_site["k-b1"]["当前在线数"] == 1
     sheet = book["汇总"]
     header = [c.value for c in sheet[1]]
-    assert header[:3] == ["区县", "类别", "单位数"]
+    assert header[:3] == ["县（市、区）", "类别", "单位数"]
     first = dict(zip(header, [c.value for c in sheet[2]], strict=True))
-    assert (first["区县"], first["类别"], first["覆盖率"], first["当前在线率"]) == (
+    assert (first["县（市、区）"], first["类别"], first["覆盖率"], first["当前在线率"]) == (
         "全部",
         "全部",
         0.5,

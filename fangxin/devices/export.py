@@ -16,7 +16,7 @@ from fangxin.devices.labels import DEVICE_KINDS, SITE_KINDS, zh
 
 # Column keys and their Chinese headers, in order.
 SUMMARY = (
-    ("district", "区县"),
+    ("district", "县（市、区）"),
     ("category", "类别"),
     ("sites", "单位数"),
     ("licensed_sites", "持证单位数"),
@@ -35,7 +35,7 @@ SUMMARY = (
 COVERAGE = (
     ("target", "目标代码"),
     ("name", "目标"),
-    ("district", "区县"),
+    ("district", "县（市、区）"),
     ("licensed_sites", "持证单位数"),
     ("covered_sites", "已覆盖单位数"),
     ("coverage", "覆盖率"),
@@ -46,7 +46,7 @@ COVERAGE = (
 SITES = (
     ("site", "单位编号"),
     ("name", "单位名称"),
-    ("district", "区县"),
+    ("district", "县（市、区）"),
     ("category", "类别"),
     ("licence_no", "许可证号"),
     ("devices", "设备数"),
@@ -61,7 +61,7 @@ DEVICES = (
     ("kind", "设备类型"),
     ("site", "单位编号"),
     ("name", "单位名称"),
-    ("district", "区县"),
+    ("district", "县（市、区）"),
     ("category", "类别"),
     ("online_now", "当前在线"),
     ("online_s", "在线秒数"),
