@@ -22,7 +22,9 @@ NOW = dt.datetime.now(dt.UTC)
 
 def parse(channel: str, body: object, limits: Limits | None = None) -> list[object]:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return list(parse_elements(channel, raw, NOW, limits or Limits()))  # type: ignore[arg-type]
+    # received now, not at import: the helpers stamp results with the time they are built
+    now = dt.datetime.now(dt.UTC)
+    return list(parse_elements(channel, raw, now, limits or Limits()))  # type: ignore[arg-type]
 
 
 def test_topic_parts() -> None:
