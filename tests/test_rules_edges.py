@@ -30,9 +30,11 @@ from tests.test_roles import seed
 from tests.trace_helpers import (
     PURCHASER,
     auth,
+    hand_over,
     issue,
     issuer,
     key,
+    link_site,
     market,
     post_results,
     subject,
@@ -119,6 +121,7 @@ def full_certificate(client: FlaskClient, admin_key: str, sessions: sessionmaker
     market(sessions)
     post_results(sessions, [trace_result("neg-1", 10.0), trace_result("neg-2", 11.0)])
     subject(client, admin_key, gtin_prefix="952012345")
+    link_site(client, admin_key, "s-001", "m-001")  # the test is the subject's own
     return issue(
         client,
         issuer(client, admin_key, "s-001"),
@@ -146,6 +149,7 @@ def test_the_signed_content_is_exactly_these_fields(
     assert cert["signature"]["verified"] is True
     # a lot drawn from it signs the link: upstream number and quantity under these names
     subject(client, admin_key, **PURCHASER)
+    hand_over(client, issuer(client, admin_key, "s-001"), cert["number"])
     child = issue(
         client,
         issuer(client, admin_key, "p-001"),
