@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from flask import Flask
+from pydantic import create_model
 
 from fangxin.service.app import openapi_document
+from fangxin.service.openapi import Spec
 
 
 def _described(schema: dict[str, Any], schemas: dict[str, Any]) -> bool:
@@ -46,3 +49,15 @@ def test_every_list_endpoint_pages_with_limit_and_cursor(app: Flask) -> None:
                 if not {"limit", "cursor"} <= names or not has_link:
                     unpaged.append(path)
     assert unpaged == []
+
+
+def test_two_models_of_one_name_cannot_share_a_component() -> None:
+    """Components are keyed by class name: a second, different model of that name is refused."""
+    first = create_model("RuleOut", name=(str, ...))
+    second = create_model("RuleOut", rule=(str, ...))
+    spec = Spec()
+    assert spec.ref(first) == spec.ref(first)  # the same model twice is one component
+    with pytest.raises(ValueError, match="both named RuleOut"):
+        spec.ref(second)
+    names = openapi_document()["components"]["schemas"]
+    assert {"RuleOut", "EntryRuleOut", "ProofOut", "EntryProofOut"} <= set(names)

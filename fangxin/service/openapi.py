@@ -56,11 +56,17 @@ class Spec:
 
     def ref(self, model: type[BaseModel]) -> dict[str, str]:
         """Register a model's schema and return a reference to it."""
-        if model.__name__ not in self.schemas:
-            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            self.schemas.update(schema.pop("$defs", {}))
-            self.schemas[model.__name__] = schema
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, found in {**schema.pop("$defs", {}), model.__name__: schema}.items():
+            self._register(name, found)
         return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+    def _register(self, name: str, schema: dict[str, Any]) -> None:
+        # Components are keyed by class name: two models of one name would silently share one
+        # schema, and the API would be checked against the wrong one.
+        known = self.schemas.setdefault(name, schema)
+        if known != schema:
+            raise ValueError(f"two different models are both named {name} in the OpenAPI document")
 
     def add(
         self,

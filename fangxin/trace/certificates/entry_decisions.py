@@ -7,11 +7,11 @@ from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
 
-from fangxin.trace.certificates.entry_proofs import ProofOut
+from fangxin.trace.certificates.entry_proofs import EntryProofOut
 from fangxin.trace.certificates.entry_rules import rule
 from fangxin.trace.certificates.models import EntryCheck
 from fangxin.trace.certificates.records import CertificateConflict
-from fangxin.trace.certificates.schemas import RuleOut, VisualCheckIn
+from fangxin.trace.certificates.schemas import EntryRuleOut, VisualCheckIn
 
 STATUS_LABELS = {
     "admitted": "准予入场",
@@ -62,14 +62,14 @@ def visual_check(
     session.flush()
 
 
-def _rule(name: str) -> RuleOut:
+def _rule(name: str) -> EntryRuleOut:
     found = rule(name)
-    return RuleOut(name=found["name"], rule=found["rule"], source=found["source"])
+    return EntryRuleOut(name=found["name"], rule=found["rule"], source=found["source"])
 
 
 def applied_rules(
-    entry: EntryCheck, proofs: list[ProofOut], item_names: Mapping[str, str] | None = None
-) -> list[RuleOut]:
+    entry: EntryCheck, proofs: list[EntryProofOut], item_names: Mapping[str, str] | None = None
+) -> list[EntryRuleOut]:
     """Return the rules behind an entry's status, each with its source, in the order applied."""
     out = []
     flags = set(entry.flags)
@@ -80,14 +80,16 @@ def applied_rules(
     if "no_certificate" in flags:
         out.append(_rule("no_certificate"))
     for proof in proofs:
-        out.append(RuleOut(name=proof.type_name, rule=f"编号 {proof.number}", source=proof.source))
+        out.append(
+            EntryRuleOut(name=proof.type_name, rule=f"编号 {proof.number}", source=proof.source)
+        )
     test = entry.test_rule
     if test is not None:
         where = test["category"] or "未知类别"
         item = (item_names or {}).get(test["item"], test["item"])
         verb = "适用于" if test["fits"] else "不适用于"
         out.append(
-            RuleOut(
+            EntryRuleOut(
                 name="检测项目与食品类别",
                 rule=f"检测项目 {item} {verb}{where}，阴性结果"
                 + ("可据以放行" if test["fits"] else "不能据以放行"),

@@ -45,7 +45,7 @@ class EntryProof(Base):
     recorded_at: Mapped[dt.datetime]
 
 
-class ProofIn(BaseModel):
+class EntryProofIn(BaseModel):
     """A proof as the entry desk records it: type, number and a photo (base64 JPEG or PNG)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -55,7 +55,7 @@ class ProofIn(BaseModel):
     photo: Annotated[str, Field(min_length=8, max_length=MAX_PHOTO_BYTES * 4 // 3 + 4)]
 
 
-class ProofOut(BaseModel):
+class EntryProofOut(BaseModel):
     """A recorded proof (the photo is fetched on its own URL)."""
 
     id: int
@@ -83,7 +83,7 @@ def decode_photo(text: str) -> tuple[bytes, str]:
     return raw, media
 
 
-def check_proofs(proofs: list[ProofIn]) -> list[tuple[ProofIn, bytes, str]]:
+def check_proofs(proofs: list[EntryProofIn]) -> list[tuple[EntryProofIn, bytes, str]]:
     """Decode every proof's photo before anything is stored (nothing half-stored)."""
     out = []
     for i, proof in enumerate(proofs):
@@ -96,7 +96,10 @@ def check_proofs(proofs: list[ProofIn]) -> list[tuple[ProofIn, bytes, str]]:
 
 
 def add_proofs(
-    session: Session, entry_id: int, checked: list[tuple[ProofIn, bytes, str]], now: dt.datetime
+    session: Session,
+    entry_id: int,
+    checked: list[tuple[EntryProofIn, bytes, str]],
+    now: dt.datetime,
 ) -> None:
     """Store an entry's checked proofs."""
     for proof, raw, media in checked:
@@ -114,14 +117,14 @@ def add_proofs(
     session.flush()
 
 
-def proofs_of(session: Session, entry_id: int) -> list[ProofOut]:
+def proofs_of(session: Session, entry_id: int) -> list[EntryProofOut]:
     """Return an entry's proofs, in the order recorded."""
     rows = session.scalars(
         select(EntryProof).where(EntryProof.entry_id == entry_id).order_by(EntryProof.id)
     )
     kinds = proof_types()
     return [
-        ProofOut(
+        EntryProofOut(
             id=p.id,
             type=p.type,
             type_name=kinds[p.type]["name"],

@@ -10,8 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from fangxin.contract.ids import Id
 from fangxin.trace.certificates.credit_code import check_credit_code
-from fangxin.trace.certificates.entry_proofs import ProofIn
-from fangxin.trace.certificates.entry_proofs import ProofOut as EntryProofOut
+from fangxin.trace.certificates.entry_proofs import EntryProofIn, EntryProofOut
 from fangxin.trace.certificates.proofs import ProofOut
 
 Text = Annotated[str, Field(min_length=1, max_length=100)]
@@ -118,7 +117,7 @@ class EntryIn(_In):
     vendor: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     # The food category (蔬菜, 畜禽肉, 水产品…): which rapid-test items may admit the lot.
     category: Annotated[str, Field(min_length=1, max_length=50)] | None = None
-    proofs: list[ProofIn] = Field(default_factory=list, max_length=5)
+    proofs: list[EntryProofIn] = Field(default_factory=list, max_length=5)
 
 
 class VisualCheckIn(_In):
@@ -128,7 +127,7 @@ class VisualCheckIn(_In):
     note: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
 
-class RuleOut(BaseModel):
+class EntryRuleOut(BaseModel):
     """A rule applied to an entry, with the document it comes from."""
 
     name: str
@@ -233,7 +232,7 @@ class EntryOut(BaseModel):
     proofs: list[EntryProofOut] = Field(default_factory=list)
     visual_checked_at: dt.datetime | None = None
     visual_note: str | None = None
-    rules: list[RuleOut] = Field(default_factory=list)
+    rules: list[EntryRuleOut] = Field(default_factory=list)
 
 
 class MarketOut(BaseModel):
