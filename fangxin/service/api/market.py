@@ -21,7 +21,7 @@ from fangxin.service.api.certificates import register_errors
 from fangxin.service.auth import check_site, current_principal, own_district, requires_role
 from fangxin.service.context import db_session, state
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
-from fangxin.service.problems import Problem, parse_body, problem_response
+from fangxin.service.problems import Problem, parse_body
 from fangxin.trace.certificates import entries, entry_decisions, entry_proofs, epcis
 from fangxin.trace.certificates.models import Certificate, EntryCheck, Subject
 from fangxin.trace.certificates.records import format_quantity
@@ -30,13 +30,7 @@ from fangxin.trace.certificates.views import public_base
 from fangxin.trace.results.models import RapidTestResult, TestItem
 
 bp = Blueprint("certificates_market", __name__, url_prefix="/api/v1")
-register_errors(bp)
-
-
-@bp.errorhandler(entry_proofs.ProofError)
-def _bad_proof(exc: entry_proofs.ProofError) -> Response:
-    errors = [{"field": exc.field, "message": str(exc)}]
-    return problem_response(422, "Invalid proof", str(exc), errors=errors)
+register_errors(bp)  # with it the 422 for a bad proof photo, the same as issuers get
 
 
 def _check_site(site_id: str) -> None:

@@ -14,20 +14,11 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from fangxin.db import Base
 from fangxin.trace.certificates.entry_rules import proof_types
+from fangxin.trace.certificates.proofs import PHOTO_MAX_BYTES, ProofError, photo_type
 
 ProofType = Literal["animal_quarantine", "meat_quality", "test_report", "other"]
-# A phone photo of a paper proof, re-encoded small by the desk app: 2 MiB is plenty.
-MAX_PHOTO_BYTES = 2 * 1024 * 1024
-PHOTO_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
-
-
-class ProofError(ValueError):
-    """A proof that cannot be recorded (bad photo); names the field at fault."""
-
-    def __init__(self, field: str, message: str) -> None:
-        """Name the field at fault."""
-        super().__init__(message)
-        self.field = field
+# One photo rule for every proof: the purchasers' proofs module holds the limit and the check.
+MAX_PHOTO_BYTES = PHOTO_MAX_BYTES
 
 
 class EntryProof(Base):
@@ -75,12 +66,7 @@ def decode_photo(text: str) -> tuple[bytes, str]:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ProofError("photo", "the photo must be base64 (JPEG or PNG)") from exc
-    if len(raw) > MAX_PHOTO_BYTES:
-        raise ProofError("photo", f"the photo is larger than {MAX_PHOTO_BYTES} bytes")
-    media = next((m for magic, m in PHOTO_TYPES.items() if raw.startswith(magic)), None)
-    if media is None:
-        raise ProofError("photo", "the photo must be a JPEG or PNG image")
-    return raw, media
+    return raw, photo_type(raw)
 
 
 def check_proofs(proofs: list[EntryProofIn]) -> list[tuple[EntryProofIn, bytes, str]]:
