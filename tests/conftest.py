@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import uuid
@@ -15,7 +16,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.config import Settings
-from fangxin.db import make_engine, make_session_factory, upgrade
+from fangxin.db import make_engine, make_session_factory, upgrade, utcnow
 from fangxin.migrations.tables import all_tables
 from fangxin.service.app import create_app
 from fangxin.service.auth import create_key
@@ -94,10 +95,31 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
     )
 
 
+class MovableClock:
+    """The app's clock in tests: the wall clock until a test sets it, then exactly that time."""
+
+    def __init__(self) -> None:
+        self.at: dt.datetime | None = None
+
+    def __call__(self) -> dt.datetime:
+        return self.at if self.at is not None else utcnow()
+
+    def set(self, at: dt.datetime) -> None:
+        """Judge every rule at `at` from now on (aware datetimes only)."""
+        assert at.tzinfo is not None
+        self.at = at
+
+
 @pytest.fixture
-def app(settings: Settings, engine: Engine) -> Flask:
-    """Return the web app on the test database."""
-    return create_app(settings, engine)
+def clock() -> MovableClock:
+    """Return the clock the test's app reads "now" from."""
+    return MovableClock()
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine, clock: MovableClock) -> Flask:
+    """Return the web app on the test database, reading its time from `clock`."""
+    return create_app(settings, engine, clock)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,7 +14,7 @@ from fangxin.config import Settings
 from fangxin.ingest.models import DeadLetter
 from fangxin.trace.results.followup_models import Followup, FollowupAlert
 from fangxin.trace.results.models import RapidTestResult
-from tests.conftest import unique
+from tests.conftest import MovableClock, unique
 from tests.helpers import (
     count,
     dumps,
@@ -42,11 +41,6 @@ MEAT = {"name": "猪肉", "category": "畜禽肉", "stall": "C-03", "certificate
 REFERRAL = {"agency": "新华区公安分局", "referral_no": "XH-YX-2026-03"}
 
 
-def set_clock(app: Flask, at: dt.datetime) -> None:
-    """Judge the rules at `at` (the app's injectable clock)."""
-    app.extensions["fangxin"].clock = lambda: at
-
-
 def deadline_of(client: FlaskClient, key: str, fid: int) -> dt.datetime:
     body = client.get(f"/api/v1/followups/{fid}", headers=auth(key)).get_json()
     return dt.datetime.fromisoformat(body["recheck_deadline"])
@@ -54,7 +48,7 @@ def deadline_of(client: FlaskClient, key: str, fid: int) -> dt.datetime:
 
 @pytest.mark.parametrize("door", ["http", "mqtt"])
 def test_recheck_window_edges(
-    app: Flask, client: FlaskClient, sessions: sessionmaker[Session], door: str
+    clock: MovableClock, client: FlaskClient, sessions: sessionmaker[Session], door: str
 ) -> None:
     keys = setup_market(sessions)
     body = posted("g-1", 72.0, source="regulator")
@@ -70,7 +64,7 @@ def test_recheck_window_edges(
     mqtt(sessions, result("g-2", 10.0, retest_of="g-1"), result("g-3", 11.0, retest_of="g-1"))
     assert followup_of(sessions, "g-1").state == "recheck_window"
 
-    set_clock(app, deadline)
+    clock.set(deadline)
     page = client.get(f"/api/v1/followups/{followup.id}", headers=auth(keys.lab)).get_json()
     assert "request_recheck" in page["allowed_actions"]
     assert "accept_result" not in page["allowed_actions"]
@@ -80,7 +74,7 @@ def test_recheck_window_edges(
     assert early.status_code == 409
     assert "may ask for 复检" in early.get_json()["detail"]
 
-    set_clock(app, deadline + dt.timedelta(microseconds=1))
+    clock.set(deadline + dt.timedelta(microseconds=1))
     late = act(client, keys.lab, followup.id, "request_recheck")
     assert late.status_code == 409
     assert "window closed" in late.get_json()["detail"]
@@ -90,12 +84,12 @@ def test_recheck_window_edges(
 
 
 def test_recheck_in_time_goes_to_a_lab_not_a_rapid_method(
-    app: Flask, client: FlaskClient, sessions: sessionmaker[Session]
+    clock: MovableClock, client: FlaskClient, sessions: sessionmaker[Session]
 ) -> None:
     keys = setup_market(sessions)
     assert post(client, keys.lab, posted("g-1", 72.0, source="regulator")).status_code == 201
     fid = followup_of(sessions, "g-1").id
-    set_clock(app, deadline_of(client, keys.lab, fid) - dt.timedelta(seconds=1))
+    clock.set(deadline_of(client, keys.lab, fid) - dt.timedelta(seconds=1))
     asked = act(client, keys.lab, fid, "request_recheck", actor_name="摊主 李四")
     assert asked.get_json()["state"] == "rechecking"
     rapid = {**LAB, "method": "胶体金快速检测卡"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -10,7 +12,7 @@ from sqlalchemy import Engine
 from werkzeug.routing import IntegerConverter, ValidationError
 
 from fangxin.config import Settings
-from fangxin.db import check_migrated, make_engine
+from fangxin.db import check_migrated, make_engine, utcnow
 from fangxin.service import audit, health, metrics, problems, ratelimit, security
 from fangxin.service.api import (
     catalogue,
@@ -67,8 +69,15 @@ class KeyConverter(IntegerConverter):
         return number
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
-    """Build the web app; refuses to start on a database that is not migrated to head."""
+def create_app(
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    clock: Callable[[], dt.datetime] = utcnow,
+) -> Flask:
+    """Build the web app; refuses to start on a database that is not migrated to head.
+
+    `clock` is the app's one "now" (AppState.clock): tests pass one they control.
+    """
     settings = settings or Settings.from_env()
     settings.check_production()
     engine = engine or make_engine(settings.database_url)
@@ -83,7 +92,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     # Every page writes a verdict with the one set of labels (scan page, board, dashboard).
     app.jinja_env.globals["verdict_labels"] = VERDICT_LABELS
-    app.extensions["fangxin"] = build_state(settings, engine, openapi_document)
+    app.extensions["fangxin"] = build_state(settings, engine, openapi_document, clock)
     app.teardown_appcontext(close_session)
     problems.init_app(app)
     security.init_app(app)

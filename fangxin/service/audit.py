@@ -15,7 +15,6 @@ from sqlalchemy import event, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from fangxin.db import utcnow
 from fangxin.service.context import state
 from fangxin.service.models import AuditEntry
 from fangxin.service.problems import Problem
@@ -74,13 +73,13 @@ def entry_for(response: Response | None) -> AuditEntry:
         object_id=_object_id(response) if response is not None else None,
         client=client_address(state().settings.trusted_proxies)[:64],
         request_id=g.get("request_id"),
+        at=state().clock(),
     )
 
 
 def _counted(session: Session, entry: AuditEntry) -> bool:
     """Add one attempt to this address's row of the same refusal this minute, if there is one."""
-    now = utcnow()
-    minute = now.replace(second=0, microsecond=0)
+    minute = entry.at.replace(second=0, microsecond=0)
     row = session.scalar(
         select(AuditEntry.id)
         .where(
@@ -92,7 +91,6 @@ def _counted(session: Session, entry: AuditEntry) -> bool:
         .limit(1)
     )
     if row is None:
-        entry.at = now
         return False
     session.execute(
         update(AuditEntry).where(AuditEntry.id == row).values(attempts=AuditEntry.attempts + 1)

@@ -44,12 +44,16 @@ class AppState:
     figures: FigureCache
     # Returns the document /openapi.json serves (the app factory knows every blueprint).
     openapi_document: Callable[[], dict[str, Any]]
-    # The time rules are judged at (the 4-hour 复检 window): tests replace it to reach the edges.
+    # "Now" for every handler, page, audit row and metric: the time rules are judged at. Set once
+    # by create_app; tests pass a clock they move to reach the edges (midnight, deadlines).
     clock: Callable[[], dt.datetime] = utcnow
 
 
 def build_state(
-    settings: Settings, engine: Engine, openapi_document: Callable[[], dict[str, Any]]
+    settings: Settings,
+    engine: Engine,
+    openapi_document: Callable[[], dict[str, Any]],
+    clock: Callable[[], dt.datetime] = utcnow,
 ) -> AppState:
     """Build the app's state from settings; opens no file or thread of the ingester's."""
     sessions = make_session_factory(engine)
@@ -75,6 +79,7 @@ def build_state(
         scan_buffer=scan_buffer,
         figures=FigureCache(settings.dashboard_cache_s),
         openapi_document=openapi_document,
+        clock=clock,
     )
 
 

@@ -19,7 +19,6 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from fangxin.db import utcnow
 from fangxin.devices.models import Device, IngesterRun
 from fangxin.ingest.models import DeadLetter, SecurityEvent
 from fangxin.service.context import db_session, state
@@ -59,7 +58,7 @@ class DatabaseCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """Query the database and yield the gauges."""
-        session, now = db_session(), utcnow()
+        session, now = db_session(), state().clock()
         for name, model, help_text in (
             ("fangxin_rapid_test_results", RapidTestResult, "Rapid-test results stored"),
             ("fangxin_dead_letters", DeadLetter, "Messages refused with a reason"),

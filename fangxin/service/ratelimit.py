@@ -62,6 +62,7 @@ def _failed_login(response: Response) -> bool:
 def _too_many(exc: RateLimitExceeded) -> Response:
     response = problem_response(429, "Too Many Requests", f"rate limit exceeded: {exc.limit}")
     limiter: Limiter = response_limiter()
+    # The limiter's own wall clock, not AppState.clock: it measures intervals, judges no rule.
     reset = limiter.current_limit.reset_at if limiter.current_limit else time.time() + 1
     response.headers["Retry-After"] = str(max(1, math.ceil(reset - time.time())))
     return response

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from fangxin.db import utcnow
 from fangxin.service import bodies
 from fangxin.service.api.results import refuse_nul
 from fangxin.service.auth import requires_role
-from fangxin.service.context import db_session
+from fangxin.service.context import db_session, state
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.paging import PAGE_PARAMS, listing, page_args, page_of, paged
 from fangxin.service.problems import Problem, parse_body
@@ -42,7 +41,7 @@ def put_item(code: str) -> tuple[Response, int]:
     """Create or replace an item (running processes pick it up within seconds)."""
     body = parse_body(ItemBody)
     session = db_session()
-    created = catalogue.put_item(session, ItemIn(code=code, **body.model_dump()), utcnow())
+    created = catalogue.put_item(session, ItemIn(code=code, **body.model_dump()), state().clock())
     session.commit()
     item = catalogue.get_item(session, code)
     assert item is not None
@@ -54,7 +53,7 @@ def put_item(code: str) -> tuple[Response, int]:
 def retire_item(code: str) -> Response:
     """Retire an item: results naming it stay, new ones are refused."""
     session = db_session()
-    if not catalogue.retire_item(session, code, utcnow()):
+    if not catalogue.retire_item(session, code, state().clock()):
         raise Problem(404, "Not Found", f"item {code} is not in the catalogue")
     session.commit()
     return jsonify(code=code, active=False)
@@ -77,7 +76,7 @@ def put_lot(code: str, lot: str) -> tuple[Response, int]:
     body = parse_body(ReagentLotIn)
     session = db_session()
     try:
-        created = catalogue.put_lot(session, code, lot, body, utcnow())
+        created = catalogue.put_lot(session, code, lot, body, state().clock())
     except catalogue.CatalogueError as exc:
         raise Problem(422, "Cannot register this lot", str(exc)) from None
     session.commit()

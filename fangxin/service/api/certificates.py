@@ -11,7 +11,6 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 from fangxin.config import ConfigError
-from fangxin.db import utcnow
 from fangxin.service import bodies
 from fangxin.service.auth import (
     Principal,
@@ -174,7 +173,9 @@ def issue_certificate() -> tuple[Response, int]:
     if principal.role != "admin" and (data.template_version != "2026" or data.issued_at):
         raise Problem(403, "Forbidden", "only admins import older certificates")
     settings = state().settings
-    cert = issuance.issue(session, data, subject, state().signer, utcnow(), settings.timezone)
+    cert = issuance.issue(
+        session, data, subject, state().signer, state().clock(), settings.timezone
+    )
     session.commit()
     response = _view(cert)
     response.headers["Location"] = f"/api/v1/certificates/{cert.number}"
@@ -193,7 +194,7 @@ def get_certificate(number: str) -> Response:
 def revoke_certificate(number: str) -> Response:
     """Void a certificate with a reason; it stays viewable and says so."""
     cert = certificate_in_scope(number, write=True)
-    records.revoke(db_session(), cert, parse_body(ReasonIn).reason, utcnow())
+    records.revoke(db_session(), cert, parse_body(ReasonIn).reason, state().clock())
     db_session().commit()
     _pages_changed()
     return _view(cert)
@@ -216,7 +217,7 @@ def recall_certificate(number: str) -> tuple[Response, int]:
     """Recall a lot: its page warns, lots downstream are flagged, markets are listed."""
     cert = certificate_in_scope(number, write=False)
     session = db_session()
-    row = recalls.recall(session, cert, parse_body(ReasonIn).reason, utcnow(), None)
+    row = recalls.recall(session, cert, parse_body(ReasonIn).reason, state().clock(), None)
     session.commit()
     _pages_changed()
     return jsonify(recalls.recall_view(session, cert, row).model_dump(mode="json")), 201

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from fangxin.db import utcnow
 from fangxin.service.api.certificates import certificate_in_scope, check_subject, register_errors
 from fangxin.service.auth import current_principal, requires_role
-from fangxin.service.context import db_session
+from fangxin.service.context import db_session, state
 from fangxin.service.openapi import Spec, json_response, path_param
 from fangxin.service.paging import PAGE_PARAMS, listing, page_args, paged
 from fangxin.service.problems import parse_body, problem_response
@@ -93,7 +92,7 @@ def transfer(number: str) -> tuple[Response, int]:
     cert = certificate_in_scope(number, write=True)
     session = db_session()
     purchaser = subjects.get_subject(session, data.purchaser)
-    row = custody.transfer(session, cert, purchaser, utcnow(), current_principal().key_id)
+    row = custody.transfer(session, cert, purchaser, state().clock(), current_principal().key_id)
     session.commit()
     return jsonify(_transfer_out(cert, row)), 201
 

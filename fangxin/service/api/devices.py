@@ -9,7 +9,6 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 from fangxin.days import WindowError, resolve
-from fangxin.db import utcnow
 from fangxin.devices import alarms, registry
 from fangxin.devices.fleet import Filters, fleet_figures
 from fangxin.devices.importer import import_devices
@@ -73,7 +72,7 @@ def _illegal(exc: alarms.WorkflowError) -> Response:
 @requires_role("regulator")
 def device_uptime_view(device_id: str) -> Response:
     """One device's online, offline and unknown seconds, uptime and offline periods."""
-    session, now, query = db_session(), utcnow(), _query()
+    session, now, query = db_session(), state().clock(), _query()
     found = alarms.device_site(session, device_id)
     if found is None:
         raise registry.NotFound(f"device {device_id} is not registered")
@@ -97,7 +96,7 @@ def device_uptime_view(device_id: str) -> Response:
 @requires_role("regulator")
 def uptime_view() -> Response:
     """Report online rate and coverage per district and category against the targets."""
-    session, now, query = db_session(), utcnow(), _query()
+    session, now, query = db_session(), state().clock(), _query()
     start, end = _window(query, now)
     report = uptime_report(session, start, end, now, **_report_options(query))
     if query.format != "json":
@@ -109,7 +108,7 @@ def uptime_view() -> Response:
 @requires_role("regulator")
 def worst_view() -> Response:
     """List the N devices and N sites with the lowest uptime in the window."""
-    session, now, query = db_session(), utcnow(), _query()
+    session, now, query = db_session(), state().clock(), _query()
     start, end = _window(query, now)
     fleet = fleet_figures(session, start, end, now, **_report_options(query))
     return jsonify(
@@ -123,7 +122,7 @@ def offline_view() -> Response:
     """Active devices offline now, longest outage first."""
     query = _query()
     filters, page = Filters(query.district, query.category, query.kind), page_args()
-    return paged(page_of(offline_now(db_session(), utcnow(), filters), page), page)
+    return paged(page_of(offline_now(db_session(), state().clock(), filters), page), page)
 
 
 @bp.get("/uptime/targets")
@@ -171,8 +170,8 @@ def alarms_view() -> Response:
     district = scoped_district(args.get("district"))
     tz = state().settings.timezone
     try:
-        since = resolve(args["from"], None, utcnow(), tz)[0] if "from" in args else None
-        until = resolve(None, args["to"], utcnow(), tz)[1] if "to" in args else None
+        since = resolve(args["from"], None, state().clock(), tz)[0] if "from" in args else None
+        until = resolve(None, args["to"], state().clock(), tz)[1] if "to" in args else None
     except (WindowError, ValueError) as exc:
         raise Problem(400, "Bad query", str(exc)) from exc
     stmt = alarms.alarms_query(
@@ -219,7 +218,7 @@ def alarm_status(alarm_pk: int) -> Response:
     alarms.change_status(
         alarm,
         data.status,
-        utcnow(),
+        state().clock(),
         tz=state().settings.timezone,
         notice_no=data.notice_no,
         resolution=data.resolution,
@@ -238,7 +237,7 @@ def import_view() -> tuple[Response, int]:
         raise Problem(400, "Bad Request", "send the CSV (id,site,kind[,interval_s,channel])")
     session = db_session()
     result = import_devices(
-        session, text.splitlines(), utcnow(), sip_realm=state().settings.sip_realm
+        session, text.splitlines(), state().clock(), sip_realm=state().settings.sip_realm
     )
     session.commit()
     return jsonify(result.model_dump(mode="json")), 200 if result.imported else 422
@@ -249,7 +248,7 @@ def import_view() -> tuple[Response, int]:
 def rotate_view(device_id: str) -> Response:
     """Give a device a new MQTT password (shown once)."""
     session = db_session()
-    created = registry.rotate_credentials(session, device_id, utcnow())
+    created = registry.rotate_credentials(session, device_id, state().clock())
     session.commit()
     return jsonify(created.model_dump())
 

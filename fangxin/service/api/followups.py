@@ -6,7 +6,6 @@ from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from fangxin.db import utcnow
 from fangxin.devices import registry
 from fangxin.devices.models import Site
 from fangxin.service import bodies
@@ -148,7 +147,7 @@ def read_alert(alert_id: int) -> Response:
     if alert is None or not in_scope(principal.district, alert.district):
         raise Problem(404, "Not Found", f"alert {alert_id} does not exist")
     if alert.read_at is None:
-        alert.read_at, alert.read_by = utcnow(), _actor(principal, None)
+        alert.read_at, alert.read_by = state().clock(), _actor(principal, None)
     session.commit()
     return jsonify(id=alert.id, read_at=alert.read_at.isoformat())
 

@@ -14,7 +14,6 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fangxin.db import utcnow
 from fangxin.devices import registry
 from fangxin.devices.models import Site
 from fangxin.service.api.certificates import register_errors
@@ -90,7 +89,7 @@ def check_entry(site_id: str) -> tuple[Response, int]:
     session = db_session()
     site = registry.get_site(session, site_id)
     data = parse_body(EntryIn)
-    entry = entries.check_entry(session, site, data, utcnow(), current_principal().key_id)
+    entry = entries.check_entry(session, site, data, state().clock(), current_principal().key_id)
     session.commit()
     response = jsonify(entry_out(entry).model_dump(mode="json"))
     response.headers["Location"] = f"/api/v1/sites/{site_id}/entries/{entry.id}"
@@ -119,7 +118,7 @@ def visual_check(site_id: str, entry_id: int) -> Response:
     entry = _entry(site_id, entry_id)
     data = parse_body(VisualCheckIn)
     session = db_session()
-    entry_decisions.visual_check(session, entry, data, utcnow(), current_principal().key_id)
+    entry_decisions.visual_check(session, entry, data, state().clock(), current_principal().key_id)
     session.commit()
     return jsonify(entry_out(entry).model_dump(mode="json"))
 
@@ -180,7 +179,7 @@ def epcis_events() -> Response:
         if (start is None or dt.datetime.fromisoformat(e["eventTime"]) >= start)
         and (end is None or dt.datetime.fromisoformat(e["eventTime"]) < end)
     ]
-    body = epcis.document(found, public_base(settings), utcnow())
+    body = epcis.document(found, public_base(settings), state().clock())
     return Response(
         json.dumps(body, ensure_ascii=False),
         mimetype="application/ld+json",

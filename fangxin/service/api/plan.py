@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel
 
-from fangxin.db import utcnow
+from fangxin.days import local_day
 from fangxin.devices.importer import rows as csv_rows
 from fangxin.service.auth import requires_role, scoped_district
 from fangxin.service.context import db_session, state
@@ -56,7 +56,7 @@ def post_import(kind: str) -> Response:
         raise Problem(413, "Too many rows", f"at most {MAX_ROWS} rows per import")
     session = db_session()
     try:
-        result = import_rows(session, kind, rows, source, utcnow())
+        result = import_rows(session, kind, rows, source, state().clock())
     except ImportRefused as exc:
         session.rollback()
         errors = [p.model_dump() for p in exc.problems]
@@ -121,15 +121,15 @@ def _out(k: Kpi) -> dict[str, Any]:
 @requires_role("regulator")
 def get_kpis() -> Response:
     """Return the year's KPIs per district (a district key: its own)."""
-    now = utcnow()
+    now, settings = state().clock(), state().settings
+    this_year = local_day(now, settings.timezone)[0].year  # the plan's years are local
     try:
-        year = int(request.args.get("year", now.year))
+        year = int(request.args.get("year", this_year))
     except ValueError as exc:
         raise Problem(400, "Bad Request", "year must be a number") from exc
-    if not plan().first_year <= year <= now.year:
-        raise Problem(404, "Not Found", f"years {plan().first_year}..{now.year}")
+    if not plan().first_year <= year <= this_year:
+        raise Problem(404, "Not Found", f"years {plan().first_year}..{this_year}")
     district = scoped_district(request.args.get("district"))
-    settings = state().settings
     rows = kpis(
         db_session(),
         year,

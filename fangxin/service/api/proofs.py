@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from fangxin.db import utcnow
 from fangxin.devices.models import Site
 from fangxin.service import bodies
 from fangxin.service.api.certificates import check_subject, register_errors
 from fangxin.service.auth import check_site, current_principal, requires_role
-from fangxin.service.context import db_session
+from fangxin.service.context import db_session, state
 from fangxin.service.openapi import Spec, json_response, path_param
 from fangxin.service.problems import Problem, parse_body
 from fangxin.trace.certificates import subjects
@@ -81,7 +80,7 @@ def add_proof(subject_id: str) -> tuple[Response, int]:
     check_subject(principal, subject, write=True)
     data, photo = _body()
     proof = record_proof(
-        session, data, photo, utcnow(), subject_id=subject.id, key_id=principal.key_id
+        session, data, photo, state().clock(), subject_id=subject.id, key_id=principal.key_id
     )
     session.commit()
     response = jsonify(proof_view(proof).model_dump(mode="json"))

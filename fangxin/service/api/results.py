@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 from fangxin.contract.payloads import PayloadError, SiteResultPayload, validate_elements
 from fangxin.days import day_bounds, local_day
-from fangxin.db import utcnow
 from fangxin.devices import registry
 from fangxin.devices.models import Site
 from fangxin.ingest.pipeline import Pipeline
@@ -74,7 +73,7 @@ def commit(session: Session) -> None:
 def parse_day(text: str | None, zone: str) -> tuple[dt.date, dt.datetime, dt.datetime]:
     """Return a day (YYYY-MM-DD, default today) and its bounds in the city's zone."""
     if not text:
-        return local_day(utcnow(), zone)
+        return local_day(state().clock(), zone)
     try:
         day = dt.date.fromisoformat(text)
     except ValueError:
@@ -97,7 +96,7 @@ def post_results() -> tuple[Response, int] | Response:
     count = len(data) if isinstance(data, list) else 1
     if count > MAX_RESULTS:
         raise Problem(413, "Too Many Results", f"{count} results; at most {MAX_RESULTS} a request")
-    session, now = db_session(), utcnow()
+    session, now = db_session(), state().clock()
     scope = principal.site_id if principal.role == "lab" else None
     door = pipeline()
     if form == "province":
@@ -138,7 +137,7 @@ def _day_body(site_id: str) -> tuple[Site, dict[str, Any]]:
     return site, {
         "site": {"id": site.id, "name": site.name, "district": site.district},
         "date": day.isoformat(),
-        "as_of": utcnow().isoformat(),
+        "as_of": state().clock().isoformat(),
         "summary": figures.as_json(),
         "positives": [p.model_dump(mode="json") for p in positives],
         "results": [r.model_dump(mode="json") for r in results],

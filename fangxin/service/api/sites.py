@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel
 
-from fangxin.db import utcnow
 from fangxin.devices import registry
 from fangxin.devices.schemas import DeviceCreated, DeviceIn, DeviceOut, SiteIn, SiteOut
 from fangxin.service import bodies
@@ -54,7 +53,7 @@ def list_sites() -> Response:
 def add_device() -> tuple[Response, int]:
     """Register a device; the answer carries its MQTT password, shown this once."""
     session = db_session()
-    created = registry.add_device(session, parse_body(DeviceIn), utcnow())
+    created = registry.add_device(session, parse_body(DeviceIn), state().clock())
     session.commit()
     return _created(created)
 
@@ -63,7 +62,7 @@ def add_device() -> tuple[Response, int]:
 @requires_role("regulator")
 def list_devices() -> Response:
     """List devices with their liveness, optionally of a site, paged."""
-    now, page = utcnow(), page_args()
+    now, page = state().clock(), page_args()
     devices = registry.list_devices(db_session(), request.args.get("site"))
     district = own_district(current_principal())
     if district:  # a district office sees its own district's devices only
@@ -78,7 +77,7 @@ def site_status(site_id: str) -> Response:
     """Smart-market status: today's results by verdict, devices known and online, and more."""
     session = db_session()
     site = registry.get_site(session, site_id)
-    body = compute_status(session, site, utcnow(), state().settings.timezone)
+    body = compute_status(session, site, state().clock(), state().settings.timezone)
     return jsonify({"site": SiteOut.model_validate(site).model_dump(mode="json"), **body})
 
 

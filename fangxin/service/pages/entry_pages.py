@@ -5,9 +5,8 @@ from __future__ import annotations
 from flask import Response, abort, render_template
 from sqlalchemy import select
 
-from fangxin.db import utcnow
 from fangxin.devices.models import Site
-from fangxin.service.context import db_session
+from fangxin.service.context import db_session, state
 from fangxin.service.pages.dashboard import bp, login_required, visible_site
 from fangxin.trace.certificates import entry_proofs, entry_rules
 from fangxin.trace.certificates.entry_decisions import FLAG_LABELS, STATUS_LABELS, applied_rules
@@ -52,7 +51,7 @@ def entries_page(site_id: str) -> str:
         flags=FLAG_LABELS,
         categories=entry_rules.rules()["categories"],
         names=names,
-        now=utcnow(),
+        now=state().clock(),
     )
 
 

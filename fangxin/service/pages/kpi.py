@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from fangxin.config import Settings
 from fangxin.contract.cells import safe_cell
-from fangxin.db import utcnow
+from fangxin.days import local_day
 from fangxin.service.context import db_session, state
 from fangxin.service.pages.dashboard import bp, login_required, viewer, xlsx_response
 from fangxin.trace.plan.kpis import kpis, plan_note
@@ -38,8 +38,13 @@ COLUMNS = (
 )
 
 
+def _this_year() -> int:
+    """Return the current year in the city's time zone (the plan's years are local)."""
+    return local_day(state().clock(), state().settings.timezone)[0].year
+
+
 def _year() -> int:
-    now_year = utcnow().year
+    now_year = _this_year()
     try:
         year = int(request.args.get("year", now_year))
     except ValueError:
@@ -53,13 +58,13 @@ def _year() -> int:
 @login_required
 def kpi_page() -> str:
     """Show the targets against progress per district for a year, with their sources."""
-    year, now, settings = _year(), utcnow(), state().settings
+    year, now, settings = _year(), state().clock(), state().settings
     rows = year_kpis(db_session(), year, now, settings, viewer().district)
     return render_template(
         "dash_kpi.html",
         rows=rows,
         year=year,
-        years=list(range(now.year, plan().first_year - 1, -1)),
+        years=list(range(_this_year(), plan().first_year - 1, -1)),
         now=now,
         plan=plan(),
         note=plan_note(plan(), year),
@@ -72,7 +77,7 @@ def kpi_page() -> str:
 @login_required
 def kpi_xlsx() -> Response:
     """Export the year's KPIs as XLSX (the page's columns)."""
-    year, now, settings = _year(), utcnow(), state().settings
+    year, now, settings = _year(), state().clock(), state().settings
     rows = year_kpis(db_session(), year, now, settings, viewer().district)
     body = xlsx(rows, year, now, settings.timezone, settings.internet_mclz_min_share)
     return xlsx_response(body, f"kpi-{year}.xlsx")

@@ -16,7 +16,6 @@ from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy import select
 
 from fangxin.config import ConfigError
-from fangxin.db import utcnow
 from fangxin.devices.models import Site
 from fangxin.service import bodies
 from fangxin.service.caches import PageCache
@@ -98,7 +97,7 @@ def flush_scans(force: bool = False) -> bool:
 
 def _count_scan(cert_id: int, cache: PageCache) -> bool:
     """Count this scan; whether the buffer was written (this scan included)."""
-    settings, now = state().settings, utcnow()
+    settings, now = state().settings, state().clock()
     day = now.astimezone(ZoneInfo(settings.timezone)).date()
     user = signed_in_user()
     site_id = None
@@ -136,7 +135,7 @@ def scan(code: str) -> Response:
         _count_scan(hit[0], cache)
         return _page(hit[1])
     settings = state().settings
-    page = scan_page(db_session(), code, settings, utcnow())
+    page = scan_page(db_session(), code, settings, state().clock())
     if page is None:
         return _not_found(code)
     if _count_scan(page.row.id, cache):

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fangxin.days import WindowError, last_days, local_day, resolve
-from fangxin.db import utcnow
 from fangxin.devices import alarms, registry
 from fangxin.devices.fleet import Filters
 from fangxin.devices.labels import BEAT_FIELDS
@@ -61,7 +60,7 @@ WINDOWS = {"1": 1, "7": 7, "30": 30}
 @login_required
 def overview() -> str:
     """Show the city (or the viewer's district): markets, kitchens, trends, alerts."""
-    session, now, scope = db_session(), utcnow(), viewer().district
+    session, now, scope = db_session(), state().clock(), viewer().district
     _, start, end = local_day(now, tz())
     return render_template(
         "dash_overview.html",
@@ -81,7 +80,7 @@ def chart(metric: str) -> Response:
     """Render a 30-day trend of the viewer's scope as SVG."""
     if metric not in CHARTS:
         abort(404)
-    now = utcnow()
+    now = state().clock()
     _, today_start, _ = local_day(now, tz())
     bounds = last_days(today_start, TREND_DAYS)
     district = viewer().district
@@ -110,7 +109,7 @@ def chart(metric: str) -> Response:
 @login_required
 def site_page(site_id: str) -> str:
     """Show a site's status, devices, open alarms and today's results."""
-    session, now = db_session(), utcnow()
+    session, now = db_session(), state().clock()
     site = visible_site(session.get(Site, site_id))
     if site.kind == "kitchen":
         return _kitchen_page(session, site, now)
@@ -186,7 +185,7 @@ def _bands(report: dict[str, Any], start: dt.datetime, end: dt.datetime) -> list
 @login_required
 def device_page(device_id: str) -> str:
     """Show a device's uptime timeline over a window, recent heartbeats and alarms."""
-    session, now = db_session(), utcnow()
+    session, now = db_session(), state().clock()
     found = alarms.device_site(session, device_id)
     device, site = found if found else (None, None)
     site = visible_site(site)
@@ -229,14 +228,14 @@ def uptime_file(fmt: str) -> Response:
         abort(404)
     try:
         query = ReportQuery.model_validate({**request.args.to_dict(), "format": fmt})
-        start, end = resolve(query.start, query.end, utcnow(), tz())
+        start, end = resolve(query.start, query.end, state().clock(), tz())
     except (ValidationError, WindowError):
         abort(400)
     if query.district and not in_scope(viewer().district, query.district):
         abort(403)
     filters = Filters(query.district or viewer().district, query.category, query.kind)
     business = query.hours == "business"
-    now = utcnow()
+    now = state().clock()
     report = uptime_report(
         db_session(), start, end, now, tz=tz(), business_hours=business, filters=filters
     )
