@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fangxin.contract.payloads import ResultPayload
-from fangxin.db import utcnow
 from fangxin.db.bulk import insert_ignore
 from fangxin.trace.results.catalogue import Catalogue
 from fangxin.trace.results.followup import after_results
@@ -137,7 +136,10 @@ def _link_retests(
 
 
 def write_results(
-    session: Session, pending: Sequence[Pending], on_error: Callable[[Any, str], None]
+    session: Session,
+    pending: Sequence[Pending],
+    on_error: Callable[[Any, str], None],
+    now: dt.datetime,
 ) -> list[Pending]:
     """Insert results (duplicates skipped), link retests, open and advance follow-ups.
 
@@ -150,5 +152,5 @@ def write_results(
     linked = _link_retests(session, retests, on_error) if retests else []
     insert_ignore(session, _R.__table__, [p.row for p in linked], KEY)
     written = originals + linked
-    after_results(session, [p.row for p in written], utcnow())
+    after_results(session, [p.row for p in written], now)
     return written
