@@ -105,9 +105,9 @@ class MovableClock:
         return self.at if self.at is not None else utcnow()
 
     def set(self, at: dt.datetime) -> None:
-        """Judge every rule at `at` from now on (aware datetimes only)."""
+        """Judge every rule at `at` from now on; kept in UTC, as the wall clock gives it."""
         assert at.tzinfo is not None
-        self.at = at
+        self.at = at.astimezone(dt.UTC)
 
 
 @pytest.fixture
