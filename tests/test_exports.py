@@ -16,6 +16,7 @@ from fangxin.devices import registry
 from fangxin.devices.schemas import DeviceIn, SiteIn
 from fangxin.service.auth import create_key
 from fangxin.trace.results.exports import HEADERS
+from tests.conftest import MovableClock
 from tests.helpers import CST, result
 from tests.results_helpers import (  # noqa: F401 - fixtures
     SITE,
@@ -28,11 +29,15 @@ from tests.results_helpers import (  # noqa: F401 - fixtures
 )
 
 pytestmark = pytest.mark.usefixtures("pristine_catalogue")
-TODAY = dt.datetime.now(CST).date().isoformat()
 
 
-def two_districts(sessions: sessionmaker[Session]) -> Market:
-    """Three results at a 新华区 market, one at a 卫东区 market, one of last week."""
+def two_districts(sessions: sessionmaker[Session], clock: MovableClock) -> tuple[Market, str]:
+    """Three results at a 新华区 market, one at a 卫东区 market, one of last week; their day.
+
+    The app's clock stops a minute after the tests: "today" is theirs, even across midnight.
+    """
+    tested = utcnow().astimezone(CST)
+    clock.set(tested + dt.timedelta(minutes=1))
     keys = setup_market(sessions)
     with sessions.begin() as session:
         registry.add_site(
@@ -41,25 +46,25 @@ def two_districts(sessions: sessionmaker[Session]) -> Market:
         registry.add_device(
             session, DeviceIn(id="rt-east", site="m-east", kind="rapid_test"), utcnow()
         )
-    last_week = (dt.datetime.now(CST) - dt.timedelta(days=7)).isoformat()
+    now, last_week = tested.isoformat(), (tested - dt.timedelta(days=7)).isoformat()
     sample = {"name": "韭菜", "category": "蔬菜", "stall": "C-3", "certificate": "HGZ-42"}
     mqtt(
         sessions,
-        result("r-1", 12.5),
-        result("r-2", 45.0, sample=sample),
-        result("r-3", 66.0, tester="王芳"),
+        result("r-1", 12.5, ts=now),
+        result("r-2", 45.0, sample=sample, ts=now),
+        result("r-3", 66.0, tester="王芳", ts=now),
         result("r-old", 10.0, ts=last_week),
     )
-    mqtt(sessions, result("e-1", 20.0), site="m-east", device="rt-east")
-    return keys
+    mqtt(sessions, result("e-1", 20.0, ts=now), site="m-east", device="rt-east")
+    return keys, tested.date().isoformat()
 
 
 def test_csv_opens_with_chinese_headers(
-    client: FlaskClient, sessions: sessionmaker[Session]
+    client: FlaskClient, sessions: sessionmaker[Session], clock: MovableClock
 ) -> None:
-    keys = two_districts(sessions)
+    keys, today = two_districts(sessions, clock)
     response = client.get(
-        f"/api/v1/results/export?format=csv&from={TODAY}&to={TODAY}", headers=auth(keys.regulator)
+        f"/api/v1/results/export?format=csv&from={today}&to={today}", headers=auth(keys.regulator)
     )
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
@@ -80,15 +85,17 @@ def test_csv_opens_with_chinese_headers(
     assert second["检测项目"].startswith("有机磷")
     assert rows[2]["处置状态"] == "暂停销售，待复测"
     assert rows[2]["检测员"] == "王芳"
-    assert rows[0]["检测时间"].startswith(TODAY)
+    assert rows[0]["检测时间"].startswith(today)
     assert len(rows[0]["检测时间"]) == len("2026-11-29 07:58:10")
 
 
-def test_xlsx_opens_with_openpyxl(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
-    keys = two_districts(sessions)
-    week_ago = (dt.datetime.now(CST) - dt.timedelta(days=7)).date().isoformat()
+def test_xlsx_opens_with_openpyxl(
+    client: FlaskClient, sessions: sessionmaker[Session], clock: MovableClock
+) -> None:
+    keys, today = two_districts(sessions, clock)
+    week_ago = (dt.date.fromisoformat(today) - dt.timedelta(days=7)).isoformat()
     response = client.get(
-        f"/api/v1/results/export?format=xlsx&from={week_ago}&to={TODAY}", headers=auth(keys.admin)
+        f"/api/v1/results/export?format=xlsx&from={week_ago}&to={today}", headers=auth(keys.admin)
     )
     assert response.status_code == 200
     book = openpyxl.load_workbook(io.BytesIO(response.get_data()))
@@ -109,8 +116,10 @@ def test_xlsx_opens_with_openpyxl(client: FlaskClient, sessions: sessionmaker[Se
     assert first[HEADERS.index("检测值")] == 10.0
 
 
-def test_scopes_and_bad_requests(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
-    keys = two_districts(sessions)
+def test_scopes_and_bad_requests(
+    client: FlaskClient, sessions: sessionmaker[Session], clock: MovableClock
+) -> None:
+    keys, today = two_districts(sessions, clock)
     lab = client.get("/api/v1/results/export", headers=auth(keys.lab))
     assert lab.status_code == 200
     ids = [r["结果编号"] for r in csv.DictReader(io.StringIO(lab.get_data().decode("utf-8-sig")))]
@@ -129,7 +138,7 @@ def test_scopes_and_bad_requests(client: FlaskClient, sessions: sessionmaker[Ses
     # read to the end: a streamed export holds its transaction until then
     assert "e-1" in everything.get_data(as_text=True)
     assert client.get("/api/v1/results/export?format=pdf", headers=auth(city)).status_code == 400
-    backwards = f"/api/v1/results/export?from={TODAY}&to=2020-01-01"
+    backwards = f"/api/v1/results/export?from={today}&to=2020-01-01"
     assert client.get(backwards, headers=auth(city)).status_code == 400
     assert client.get("/api/v1/results/export").status_code == 401
     assert SITE == "m-300"
