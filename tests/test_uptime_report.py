@@ -23,6 +23,7 @@ from fangxin.devices.models import Device, Site
 from fangxin.devices.report import device_uptime
 from fangxin.devices.schemas import DeviceIn, SiteIn
 from fangxin.service.auth import create_key
+from tests.conftest import MovableClock
 from tests.devices_helpers import HOUR, at, feed_at, kitchen, observed, outages, seed_targets
 
 DAY = 24 * HOUR
@@ -71,10 +72,14 @@ def test_sql_report_agrees_with_per_device_arithmetic(
         assert sum(d.figures.unknown_s for d in fleet.devices) > 0
 
 
-def city(sessions: sessionmaker[Session]) -> dt.datetime:
-    """Two districts: licensed kitchens with and without a camera online, a market; its now."""
+def city(sessions: sessionmaker[Session], clock: MovableClock) -> dt.datetime:
+    """Two districts: licensed kitchens with and without a camera online, a market; its now.
+
+    The app's clock stops at that now: "online now" and "offline for" are exact, not clock-bound.
+    """
     seed_targets(sessions)
     now = utcnow()
+    clock.set(now)
     created = now - dt.timedelta(hours=2)
     kitchen(sessions, "k-a1", ["cam-a1"], district="新华区", category="学校食堂", created=created)
     kitchen(sessions, "k-a2", ["cam-a2"], district="新华区", category="学校食堂", created=created)
@@ -116,9 +121,9 @@ def rows_by(report: list[dict[str, object]]) -> dict[tuple[object, object], dict
 
 
 def test_report_coverage_and_online_rate_against_targets(
-    client: FlaskClient, admin_key: str, sessions: sessionmaker[Session]
+    client: FlaskClient, admin_key: str, sessions: sessionmaker[Session], clock: MovableClock
 ) -> None:
-    now = city(sessions)
+    now = city(sessions, clock)
     body = client.get(
         "/api/v1/uptime", query_string=window(now), headers=auth(admin_key)
     ).get_json()
@@ -152,9 +157,9 @@ def _csv(response: object) -> list[dict[str, str]]:
 
 
 def test_report_as_csv_and_xlsx(
-    client: FlaskClient, admin_key: str, sessions: sessionmaker[Session]
+    client: FlaskClient, admin_key: str, sessions: sessionmaker[Session], clock: MovableClock
 ) -> None:
-    now = city(sessions)
+    now = city(sessions, clock)
     response = client.get(
         "/api/v1/uptime", query_string={"format": "csv", **window(now)}, headers=auth(admin_key)
     )
@@ -227,8 +232,10 @@ def test_report_as_csv_and_xlsx(
     assert "T" not in str(about["开始"])  # local time to the second, not ISO
 
 
-def test_district_scoped_key(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
-    city(sessions)
+def test_district_scoped_key(
+    client: FlaskClient, sessions: sessionmaker[Session], clock: MovableClock
+) -> None:
+    city(sessions, clock)
     with sessions() as session:
         key = create_key(session, "regulator", district="新华区")
         session.commit()
@@ -245,23 +252,25 @@ def test_district_scoped_key(client: FlaskClient, sessions: sessionmaker[Session
 
 
 def test_worst_and_offline_now(
-    client: FlaskClient, admin_key: str, sessions: sessionmaker[Session]
+    client: FlaskClient, admin_key: str, sessions: sessionmaker[Session], clock: MovableClock
 ) -> None:
-    seeded = city(sessions)
+    seeded = city(sessions, clock)
     worst = client.get("/api/v1/uptime/worst?n=2", headers=auth(admin_key)).get_json()
     assert [d["device"] for d in worst["devices"]] == ["cam-a2", "cam-a1"]
     assert worst["devices"][0]["uptime"] == 0
     assert [s["site"] for s in worst["sites"]][0] == "k-a2"
     offline = client.get("/api/v1/devices/offline", headers=auth(admin_key)).get_json()
     assert [d["device"] for d in offline] == ["cam-a2"]
-    # offline since its registration 2 h before the seeding, up to now (whenever that is)
-    assert 7200 <= offline[0]["offline_s"] <= (utcnow() - seeded).total_seconds() + 7200
+    assert offline[0]["offline_s"] == 7200  # since its registration 2 h before the seeding
+    clock.set(seeded + dt.timedelta(seconds=90))
+    offline = client.get("/api/v1/devices/offline", headers=auth(admin_key)).get_json()
+    assert offline[0]["offline_s"] == 7290
 
 
 def test_device_uptime_endpoint_and_bad_windows(
-    client: FlaskClient, admin_key: str, sessions: sessionmaker[Session]
+    client: FlaskClient, admin_key: str, sessions: sessionmaker[Session], clock: MovableClock
 ) -> None:
-    now = city(sessions)
+    now = city(sessions, clock)
     body = client.get(
         "/api/v1/devices/cam-a1/uptime", query_string=window(now), headers=auth(admin_key)
     ).get_json()
@@ -280,9 +289,9 @@ def test_device_uptime_endpoint_and_bad_windows(
 
 
 def test_targets_are_configurable(
-    client: FlaskClient, admin_key: str, sessions: sessionmaker[Session]
+    client: FlaskClient, admin_key: str, sessions: sessionmaker[Session], clock: MovableClock
 ) -> None:
-    city(sessions)
+    city(sessions, clock)
     response = client.put(
         "/api/v1/uptime/targets/mclz",
         json={"target": 0.5, "due": "2026-12-31"},
@@ -301,8 +310,8 @@ def test_targets_are_configurable(
     assert denied.status_code == 403
 
 
-def test_filters_by_category(sessions: sessionmaker[Session]) -> None:
-    city(sessions)
+def test_filters_by_category(sessions: sessionmaker[Session], clock: MovableClock) -> None:
+    city(sessions, clock)
     with sessions() as session:
         fleet = fleet_figures(
             session, utcnow() - dt.timedelta(hours=1), utcnow(), utcnow(),
@@ -312,9 +321,13 @@ def test_filters_by_category(sessions: sessionmaker[Session]) -> None:
 
 
 def test_uptime_report_command(
-    sessions: sessionmaker[Session], db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sessions: sessionmaker[Session],
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    clock: MovableClock,
 ) -> None:
-    city(sessions)
+    city(sessions, clock)
     monkeypatch.setenv("FANGXIN_DATABASE_URL", db_url)
     runner = CliRunner()
     out = runner.invoke(main, ["uptime", "report", "--format", "csv", "--district", "新华区"])
