@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -15,6 +16,7 @@ from fangxin.ingest.batch import RawMessage
 from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import SqlSink
 from fangxin.service.auth import create_key
+from tests.conftest import MovableClock
 from tests.devices_helpers import at, beats, feed, kitchen, tick
 
 SITE = "k-200"
@@ -36,7 +38,7 @@ def alarms(sessions: sessionmaker[Session]) -> list[Alarm]:
 
 
 def test_workflow_with_rectification_notice(
-    client: FlaskClient, admin_key: str, sessions: sessionmaker[Session]
+    client: FlaskClient, admin_key: str, sessions: sessionmaker[Session], clock: MovableClock
 ) -> None:
     kitchen(sessions, SITE, ["cam-1"])
     feed(sessions, SITE, "cam-1", "alarm", 100, ai_alarm("a-1", "rodent"))
@@ -50,17 +52,20 @@ def test_workflow_with_rectification_notice(
     assert wrong.status_code == 409
     assert wrong.mimetype == "application/problem+json"
     assert "may move to notified, closed" in wrong.get_json()["detail"]
+    clock.set(at(200))
     notified = client.post(
         url,
         json={"status": "notified", "notice_no": "新市监餐整〔2026〕17号"},
         headers=auth(admin_key),
     ).get_json()
     assert (notified["status"], notified["notice_no"]) == ("notified", "新市监餐整〔2026〕17号")
-    assert notified["notified_at"] is not None
+    assert dt.datetime.fromisoformat(notified["notified_at"]) == at(200)
+    clock.set(at(300))
     rectifying = client.post(
         url, json={"status": "rectifying", "note": "已约谈"}, headers=auth(admin_key)
     )
-    assert rectifying.get_json()["rectifying_at"] is not None
+    assert dt.datetime.fromisoformat(rectifying.get_json()["rectifying_at"]) == at(300)
+    clock.set(at(400))
     closed = client.post(url, json={"status": "closed"}, headers=auth(admin_key)).get_json()
     assert (closed["status"], closed["resolution"], closed["note"]) == (
         "closed",
@@ -68,7 +73,7 @@ def test_workflow_with_rectification_notice(
         "已约谈",
     )
     steps = [closed["notified_at"], closed["rectifying_at"], closed["closed_at"]]
-    assert steps == sorted(steps)
+    assert [dt.datetime.fromisoformat(s) for s in steps] == [at(200), at(300), at(400)]
     again = client.post(url, json={"status": "notified"}, headers=auth(admin_key))
     assert again.status_code == 409
     assert (
