@@ -168,10 +168,10 @@ def alarms_view() -> Response:
     """Alarms newest first, filtered by district, site, status, category (ai|device), type."""
     args = request.args
     district = scoped_district(args.get("district"))
-    tz = state().settings.timezone
+    tz, now = state().settings.timezone, state().clock()
     try:
-        since = resolve(args["from"], None, state().clock(), tz)[0] if "from" in args else None
-        until = resolve(None, args["to"], state().clock(), tz)[1] if "to" in args else None
+        since = resolve(args["from"], None, now, tz)[0] if "from" in args else None
+        until = resolve(None, args["to"], now, tz)[1] if "to" in args else None
     except (WindowError, ValueError) as exc:
         raise Problem(400, "Bad query", str(exc)) from exc
     stmt = alarms.alarms_query(
