@@ -27,7 +27,7 @@ from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.pages.scan import clear_pages
 from fangxin.service.paging import PAGE_PARAMS, listing, page_args, paged
 from fangxin.service.problems import Problem, parse_body, problem_response
-from fangxin.trace.certificates import issuance, qr, recalls, records, subjects
+from fangxin.trace.certificates import qr, recalls, records, subjects
 from fangxin.trace.certificates.models import Certificate, Recall, Subject
 from fangxin.trace.certificates.proofs import ProofError
 from fangxin.trace.certificates.schemas import (
@@ -173,9 +173,7 @@ def issue_certificate() -> tuple[Response, int]:
     check_subject(principal, subject, write=True)
     if principal.role != "admin" and (data.template_version != "2026" or data.issued_at):
         raise Problem(403, "Forbidden", "only admins import older certificates")
-    settings = state().settings
-    cert = issuance.issue(session, data, subject, state().signer, utcnow(), settings.timezone)
-    session.commit()
+    cert = state().issuer.issue(session, data, subject, utcnow())
     response = _view(cert)
     response.headers["Location"] = f"/api/v1/certificates/{cert.number}"
     return response, 201
