@@ -7,10 +7,13 @@ import threading
 from typing import Any
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.db import utcnow
+from fangxin.service.models import AuditEntry
 from fangxin.trace.certificates import issuance
 from fangxin.trace.certificates.issue_queue import IssueQueue
 from fangxin.trace.certificates.models import Certificate, Subject
@@ -22,7 +25,7 @@ from fangxin.trace.certificates.records import (
 from fangxin.trace.certificates.schemas import CertificateIn, SubjectIn
 from fangxin.trace.certificates.signing import generate
 from fangxin.trace.certificates.subjects import add_subject
-from tests.trace_helpers import CERT, PRODUCER, PURCHASER
+from tests.trace_helpers import CERT, PRODUCER, PURCHASER, auth, setup
 
 TZ = "Asia/Shanghai"
 PREFIX = "614141"
@@ -180,3 +183,39 @@ def test_issue_all_numbers_in_request_order(sessions: sessionmaker[Session], cou
     numbers = [c.number for c in outcomes if isinstance(c, Certificate)]
     assert _seqs(numbers) == list(range(1, count + 1))
     assert numbers == sorted(numbers)
+
+
+def test_concurrent_posts_each_commit_their_audit_row_with_their_certificate(
+    app: Flask, client: FlaskClient, admin_key: str, sessions: sessionmaker[Session]
+) -> None:
+    secret, first = setup(client, admin_key)
+    answers: list[tuple[int, dict[str, Any]]] = []
+    errors: list[BaseException] = []
+
+    def caller(t: int) -> None:
+        try:
+            own = app.test_client()
+            for i in range(4):
+                body = {**CERT, "unit": "桶" if (t + i) % 4 == 0 else "kg"}
+                response = own.post("/api/v1/certificates", json=body, headers=auth(secret))
+                answers.append((response.status_code, response.get_json()))
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=caller, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    assert sorted(status for status, _ in answers) == [201] * 12 + [422] * 4
+    numbers = [first["number"]] + [body["number"] for status, body in answers if status == 201]
+    assert _seqs(numbers) == list(range(1, 14))
+    with sessions() as session:
+        rows = session.scalars(
+            select(AuditEntry).where(AuditEntry.endpoint == "certificates.issue_certificate")
+        ).all()
+    assert sorted(r.status for r in rows) == [201] * 13 + [422] * 4
+    assert sorted(r.object_id or "" for r in rows if r.status == 201) == sorted(
+        f"number={n}" for n in numbers
+    )

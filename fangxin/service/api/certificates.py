@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from fangxin.config import ConfigError
 from fangxin.db import utcnow
-from fangxin.service import bodies
+from fangxin.service import audit, bodies
 from fangxin.service.auth import (
     Principal,
     check_district,
@@ -173,7 +173,9 @@ def issue_certificate() -> tuple[Response, int]:
     check_subject(principal, subject, write=True)
     if principal.role != "admin" and (data.template_version != "2026" or data.issued_at):
         raise Problem(403, "Forbidden", "only admins import older certificates")
-    cert = state().issuer.issue(session, data, subject, utcnow())
+    entry = audit.shared_entry()
+    cert = state().issuer.issue(session, data, subject, utcnow(), also=[entry])
+    audit.committed(entry)
     response = _view(cert)
     response.headers["Location"] = f"/api/v1/certificates/{cert.number}"
     return response, 201

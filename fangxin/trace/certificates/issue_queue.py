@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,7 @@ class _Request:
     data: CertificateIn
     subject_id: str
     now: dt.datetime
+    also: Sequence[object] = ()  # rows committed with the certificate (its audit entry)
     cert: Certificate | None = None  # in the leader's session
     values: dict[str, Any] = field(default_factory=dict)  # its columns, for the caller's
     error: Exception | None = None
@@ -57,15 +58,25 @@ class IssueQueue:
         self._leading = False
 
     def issue(
-        self, session: Session, data: CertificateIn, subject: Subject, now: dt.datetime
+        self,
+        session: Session,
+        data: CertificateIn,
+        subject: Subject,
+        now: dt.datetime,
+        also: Sequence[object] = (),
     ) -> Certificate:
-        """Issue and commit one certificate (the session is committed); return it."""
+        """Issue and commit one certificate with the rows `also`; return it.
+
+        The certificate is durable when this returns. Its transaction may be another caller's:
+        the caller's own session is committed only if it led the batch.
+        """
         if session.get_bind().dialect.name != "postgresql":
             # SQLite has one writer and its readers keep their snapshot: no grouping there.
+            session.add_all(also)
             cert = issuance.issue(session, data, subject, self._signer, now, self._tz)
             session.commit()
             return cert
-        request = _Request(data, subject.id, now)
+        request = _Request(data, subject.id, now, also)
         batch = self._wait(request)
         if batch:
             self._lead(session, batch)
@@ -195,5 +206,6 @@ class IssueQueue:
                 r.deferred = True
                 continue
             drawn |= parents
+            session.add_all(r.also)
             drafts.append((r, draft))
         return drafts
