@@ -1,9 +1,10 @@
 """Certificate issuance: concurrent issuers vs a bare INSERT-and-commit loop on the same database.
 
 Each of T threads issues certificates the way `POST /api/v1/certificates` does (load the
-subject, `issuance.issue`, commit), one transaction per certificate. The baseline, in the same
-run, is the same T threads each inserting a row and committing: what the database's commits
-allow. Afterwards the day's numbers are checked: unique and gap-free (1..N).
+subject, `IssueQueue.issue`, which commits; on PostgreSQL concurrent issuers share commits).
+The baseline, in the same run, is the same T threads each inserting a row and committing:
+what the database's commits allow. Afterwards the day's numbers are checked: unique and
+gap-free (1..N).
 
     .venv/bin/python -m bench.issuance [--certificates 2000] [--threads 8] [--pg URL] [--sqlite]
 """
@@ -24,8 +25,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bench.ingest import fresh_database
 from fangxin.db import make_engine, make_session_factory, utcnow
-from fangxin.trace.certificates import issuance
 from fangxin.trace.certificates.credit_code import credit_check_char
+from fangxin.trace.certificates.issue_queue import IssueQueue
 from fangxin.trace.certificates.models import Certificate, Subject
 from fangxin.trace.certificates.schemas import CertificateIn, SubjectIn
 from fangxin.trace.certificates.signing import generate
@@ -93,14 +94,14 @@ def bare_inserts(engine: Engine, threads: int, total: int) -> float:
 
 def issuing(sessions: sessionmaker[Session], threads: int, total: int) -> tuple[float, list[str]]:
     """Return certificates/s of T concurrent issuers, and the numbers they were given."""
-    signer = generate()
+    queue = IssueQueue(generate(), TZ)
     numbers: list[str] = []
 
     def work(_i: int) -> None:
         with sessions() as session:
             subject = session.get(Subject, SUBJECT["id"])
             assert subject is not None
-            cert = issuance.issue(session, BODY, subject, signer, utcnow(), TZ)
+            cert = queue.issue(session, BODY, subject, utcnow())
             session.commit()
             numbers.append(cert.number)
 

@@ -1,7 +1,8 @@
 """Scan page under the production server, against /healthz of the same app; issuance rate.
 
-1. Issuance: certificates issued in-process as the API does (validate, number, sign, store,
-   commit each) plus the SVG QR of each; certificates per second.
+1. Issuance: certificates issued in-process as the API does (validate, number, sign, store and
+   commit through IssueQueue: concurrent issuers share commits on PostgreSQL) plus the SVG QR
+   of each; certificates per second.
 2. Serving: `fangxin serve` (gunicorn, 2 workers x 4 threads) on a free port; keep-alive client
    threads hit /healthz, then the scan page /c/{code} (which logs each scan), for the same time
    each. Requests/s, p50 and p99 latency; the scan page's rate as a ratio to /healthz's.
@@ -29,7 +30,8 @@ from sqlalchemy import text
 
 from fangxin.db import make_engine, make_session_factory, upgrade, utcnow
 from fangxin.sim.broker import free_port
-from fangxin.trace.certificates import issuance, qr
+from fangxin.trace.certificates import qr
+from fangxin.trace.certificates.issue_queue import IssueQueue
 from fangxin.trace.certificates.schemas import CertificateIn, SubjectIn
 from fangxin.trace.certificates.signing import generate
 from fangxin.trace.certificates.subjects import add_subject
@@ -69,7 +71,7 @@ def issue_rate(url: str, count: int, issuers: int) -> tuple[float, list[str]]:
     """Issue certificates with signing and the SVG QR from issuer threads; (per second, codes)."""
     engine = make_engine(url)
     sessions = make_session_factory(engine)
-    signer = generate()
+    queue = IssueQueue(generate(), "Asia/Shanghai")
     data = CertificateIn.model_validate(CERT)
     with sessions() as session:
         subject = add_subject(
@@ -88,8 +90,7 @@ def issue_rate(url: str, count: int, issuers: int) -> tuple[float, list[str]]:
     def issuer(n: int) -> None:
         for _ in range(n):
             with sessions() as session:
-                cert = issuance.issue(session, data, subject, signer, utcnow(), "Asia/Shanghai")
-                session.commit()
+                cert = queue.issue(session, data, subject, utcnow())  # commits, as the API does
                 svg = qr.svg(qr.make(f"http://localhost:8000/c/{cert.code}", 4))
                 assert svg.startswith("<svg")
                 codes.append(cert.code)

@@ -172,15 +172,15 @@ def upsert(
     _execute(session, table, rows, key, update)
 
 
-def bump(session: Session, table: Any, key: dict[str, Any], column: str) -> int:
-    """Add one to a counter row (created at 1) and return it: one statement, one round trip.
+def bump(session: Session, table: Any, key: dict[str, Any], column: str, by: int = 1) -> int:
+    """Add `by` to a counter row (created at `by`) and return it: one statement, one round trip.
 
     The row stays locked until the caller's transaction ends, so concurrent callers count on.
     """
     dialect = session.get_bind().dialect.name
     stmt: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    stmt = stmt.values({**key, column: 1})
+    stmt = stmt.values({**key, column: by})
     stmt = stmt.on_conflict_do_update(
-        index_elements=list(key), set_={column: table.c[column] + 1}
+        index_elements=list(key), set_={column: table.c[column] + by}
     ).returning(table.c[column])
     return int(session.execute(stmt).scalar_one())

@@ -102,11 +102,27 @@ def _auditable() -> bool:
     return request.method not in READ_METHODS and request.endpoint is not None
 
 
+def shared_entry() -> AuditEntry:
+    """Return this request's pending audit row for a transaction another session may commit.
+
+    Group commit (IssueQueue) stores a request's changes in whichever caller's session leads:
+    the row goes with them, so it is still written in the transaction of the changes.
+    """
+    entry = entry_for(None)
+    g.audit_entry = entry
+    return entry
+
+
+def committed(entry: AuditEntry) -> None:
+    """Note that the shared entry was committed with its changes: the response finishes it."""
+    g.audit_id = entry.id
+
+
 def _before_commit(session: Session) -> None:
     """Write this request's audit row in the transaction of its changes, or refuse them."""
     if not has_request_context() or session is not g.get("db") or not _auditable():
         return
-    if g.get("audit_id") is not None:
+    if g.get("audit_id") is not None or g.get("audit_entry") is not None:
         return
     session.flush()  # the handler's own changes first: their errors stay theirs
     entry = entry_for(None)

@@ -19,6 +19,7 @@ from fangxin.ingest.outbox import OutboxSink
 from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import PointSink, SqlSink
 from fangxin.service.caches import FigureCache, PageCache
+from fangxin.trace.certificates.issue_queue import IssueQueue
 from fangxin.trace.certificates.scans import ScanBuffer, record_scans
 from fangxin.trace.certificates.signing import Signer, signer_from_settings
 from fangxin.trace.notify.webhooks import BackgroundSender, Backoff, Dispatcher
@@ -34,6 +35,8 @@ class AppState:
     engine: Engine
     sessions: sessionmaker[Session]
     signer: Signer
+    # Concurrent POST /certificates of this process share transactions and commits.
+    issuer: IssueQueue
     # The HTTP results door: its registry and catalogue caches live per process. Its points go
     # to SQL, or to the outbox the ingester relays to InfluxDB: never a sink of its own.
     results: Pipeline
@@ -62,11 +65,13 @@ def build_state(
     scan_buffer = ScanBuffer(settings.scan_flush_s)
     if scan_buffer.flush_s > 0:
         atexit.register(_final_flush, scan_buffer, sessions)
+    signer = signer_from_settings(settings)
     return AppState(
         settings=settings,
         engine=engine,
         sessions=sessions,
-        signer=signer_from_settings(settings),
+        signer=signer,
+        issuer=IssueQueue(signer, settings.timezone),
         results=Pipeline(sink, limits),
         webhooks=BackgroundSender(
             Dispatcher(

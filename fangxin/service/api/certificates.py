@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 from fangxin.config import ConfigError
-from fangxin.service import bodies
+from fangxin.service import audit, bodies
 from fangxin.service.auth import (
     Principal,
     check_district,
@@ -26,7 +26,7 @@ from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.pages.scan import clear_pages
 from fangxin.service.paging import PAGE_PARAMS, listing, page_args, paged
 from fangxin.service.problems import Problem, parse_body, problem_response
-from fangxin.trace.certificates import issuance, qr, recalls, records, subjects
+from fangxin.trace.certificates import qr, recalls, records, subjects
 from fangxin.trace.certificates.models import Certificate, Recall, Subject
 from fangxin.trace.certificates.proofs import ProofError
 from fangxin.trace.certificates.schemas import (
@@ -172,11 +172,9 @@ def issue_certificate() -> tuple[Response, int]:
     check_subject(principal, subject, write=True)
     if principal.role != "admin" and (data.template_version != "2026" or data.issued_at):
         raise Problem(403, "Forbidden", "only admins import older certificates")
-    settings = state().settings
-    cert = issuance.issue(
-        session, data, subject, state().signer, state().clock(), settings.timezone
-    )
-    session.commit()
+    entry = audit.shared_entry()
+    cert = state().issuer.issue(session, data, subject, state().clock(), also=[entry])
+    audit.committed(entry)
     response = _view(cert)
     response.headers["Location"] = f"/api/v1/certificates/{cert.number}"
     return response, 201

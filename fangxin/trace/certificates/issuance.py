@@ -26,7 +26,7 @@ from fangxin.trace.certificates.records import (
     find,
     format_quantity,
     new_code,
-    next_number,
+    next_numbers,
     normalise_unit,
     signed_content,
     to_milli,
@@ -154,15 +154,21 @@ def _gtin_lot(subject: Subject, data: CertificateIn) -> tuple[str | None, str | 
     return gtin, data.lot
 
 
-def issue(
-    session: Session,
-    data: CertificateIn,
-    subject: Subject,
-    signer: Signer,
-    now: dt.datetime,
-    tz: str,
-) -> Certificate:
-    """Validate, number, sign and store a certificate (the caller commits)."""
+@dataclass(slots=True)
+class Draft:
+    """A validated certificate waiting for its number, its signature and its row."""
+
+    cert: Certificate
+    draws: list[_Draw]
+    evidence: RapidTestResult | None
+    proofs: list[QualityProof]
+    day: dt.date
+
+
+def prepare(
+    session: Session, data: CertificateIn, subject: Subject, now: dt.datetime, tz: str
+) -> Draft:
+    """Validate a request against the records; raise for bad input, number nothing."""
     commitment, basis, basis_printed = printed(
         data.template_version, subject.kind, data.basis, data.commitment
     )
@@ -178,11 +184,7 @@ def issue(
         clash = select(Certificate.id).where(Certificate.gtin == gtin, Certificate.lot == lot)
         if session.scalar(clash) is not None:
             raise CertificateConflict(f"GTIN {gtin} lot {lot} already has a certificate")
-    key = ensure_registered(session, signer)
-    # Last before the insert: the day's counter row stays locked until the caller commits.
-    number = next_number(session, issued_at.astimezone(ZoneInfo(tz)).date())
     cert = Certificate(
-        number=number,
         code=new_code(),
         subject_id=subject.id,
         template=subject.kind,
@@ -201,24 +203,60 @@ def issue(
         lot=lot,
         test_result_id=evidence.id if evidence else None,
         status="valid",
-        key_id=key.key_id,
         created_at=now,
     )
-    upstream = [(d.parent.number, d.quantity_milli) for d in draws]
-    ev = (evidence.device_id, evidence.result_id) if evidence else None
-    cert.signature = signer.sign(signed_content(cert, upstream, ev, proofs))
-    session.add(cert)
-    session.flush()
-    for d in draws:
-        session.add(
-            CertificateLink(
-                child_id=cert.id, parent_id=d.parent.id, quantity_milli=d.quantity_milli
+    return Draft(cert, draws, evidence, proofs, issued_at.astimezone(ZoneInfo(tz)).date())
+
+
+def store(session: Session, drafts: list[Draft], signer: Signer) -> None:
+    """Give validated drafts their numbers, sign and insert them (the caller commits).
+
+    The day counters are bumped last, once a day for all drafts, in day order: each counter
+    row stays locked until the commit, and no draft that fails validation ever takes a number.
+    """
+    key = ensure_registered(session, signer)
+    by_day: dict[dt.date, list[Draft]] = {}
+    for draft in drafts:
+        by_day.setdefault(draft.day, []).append(draft)
+    for day in sorted(by_day):
+        group = by_day[day]
+        for draft, number in zip(group, next_numbers(session, day, len(group)), strict=True):
+            draft.cert.number = number
+    for draft in drafts:
+        cert = draft.cert
+        cert.key_id = key.key_id
+        upstream = [(d.parent.number, d.quantity_milli) for d in draft.draws]
+        ev = (draft.evidence.device_id, draft.evidence.result_id) if draft.evidence else None
+        cert.signature = signer.sign(signed_content(cert, upstream, ev, draft.proofs))
+    session.add_all([draft.cert for draft in drafts])
+    session.flush()  # one INSERT ... RETURNING for all of them
+    for draft in drafts:
+        cert_id = draft.cert.id
+        for d in draft.draws:
+            session.add(
+                CertificateLink(
+                    child_id=cert_id, parent_id=d.parent.id, quantity_milli=d.quantity_milli
+                )
             )
-        )
-    if evidence is not None:
-        session.add(
-            CertificateTest(certificate_id=cert.id, result_id=evidence.id, source="evidence")
-        )
-    link_proofs(session, cert.id, proofs)
+        if draft.evidence is not None:
+            session.add(
+                CertificateTest(
+                    certificate_id=cert_id, result_id=draft.evidence.id, source="evidence"
+                )
+            )
+        link_proofs(session, cert_id, draft.proofs)
     session.flush()
-    return cert
+
+
+def issue(
+    session: Session,
+    data: CertificateIn,
+    subject: Subject,
+    signer: Signer,
+    now: dt.datetime,
+    tz: str,
+) -> Certificate:
+    """Validate, number, sign and store a certificate (the caller commits)."""
+    draft = prepare(session, data, subject, now, tz)
+    store(session, [draft], signer)
+    return draft.cert

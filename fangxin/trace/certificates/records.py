@@ -126,14 +126,14 @@ def new_code() -> str:
     return base64.b32encode(secrets.token_bytes(CODE_BYTES)).decode("ascii").rstrip("=")
 
 
-def next_number(session: Session, day: dt.date) -> str:
-    """Hand out the day's next number; the counter row serialises concurrent issuers.
+def next_numbers(session: Session, day: dt.date, count: int = 1) -> list[str]:
+    """Hand out the day's next `count` numbers; the counter row serialises concurrent issuers.
 
     Call it last before the insert: the row stays locked until the caller commits.
     """
     key = day.strftime("%Y%m%d")
-    last = bump(session, CertificateSequence.__table__, {"day": key}, "last")
-    return f"HGZ{key}-{last:06d}"
+    last = bump(session, CertificateSequence.__table__, {"day": key}, "last", count)
+    return [f"HGZ{key}-{n:06d}" for n in range(last - count + 1, last + 1)]
 
 
 def find(session: Session, ref: str) -> Certificate | None:
