@@ -27,7 +27,7 @@ from fangxin.devices.models import Site
 from fangxin.ingest.pipeline import Pipeline
 from fangxin.service import bodies
 from fangxin.service.auth import check_site, current_principal, requires_role, scoped_district
-from fangxin.service.context import MAX_RESULTS, db_session, state
+from fangxin.service.context import MAX_RESULTS, db_session, read_session, state
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.problems import Problem, problem_response
 from fangxin.trace.notify.webhooks import ENQUEUED_KEY, BackgroundSender
@@ -129,7 +129,7 @@ def post_results() -> tuple[Response, int] | Response:
 
 def _day_body(site_id: str, *, dump: bool = True) -> tuple[Site, dict[str, Any]]:
     """Return a market's day as its board shows it: results as JSON, or (dump=False) ResultOut."""
-    session = db_session()
+    session = read_session()  # a public read: no transaction round trips
     site = registry.get_site(session, site_id)
     day, start, end = parse_day(request.args.get("date"), state().settings.timezone)
     figures = day_figures(session, site.id, start, end)
