@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import ColumnElement, Table, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -50,6 +50,27 @@ LIVE_COLUMNS = (
 )
 
 
+class Liveness(Protocol):
+    """What is_online reads of a device: a Device, or a row of just these columns."""
+
+    @property
+    def interval_s(self) -> int: ...
+    @property
+    def reported_interval_s(self) -> int | None: ...
+    @property
+    def missed_beats(self) -> int: ...
+    @property
+    def last_seen_at(self) -> dt.datetime | None: ...
+    @property
+    def state(self) -> str | None: ...
+    @property
+    def state_at(self) -> dt.datetime | None: ...
+    @property
+    def conn_state(self) -> str | None: ...
+    @property
+    def deadline(self) -> dt.datetime | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Transition:
     """A device entering a state at a moment, and why."""
@@ -65,7 +86,7 @@ def timeout(interval_s: int, missed_beats: int = MISSED_BEATS) -> dt.timedelta:
     return dt.timedelta(seconds=missed_beats * interval_s)
 
 
-def effective_interval(device: Device) -> int:
+def effective_interval(device: Liveness) -> int:
     """Return the heartbeat interval in force: the latest status payload's, else the registry's."""
     return device.reported_interval_s or device.interval_s
 
@@ -80,7 +101,7 @@ def offline_now_clause(now: dt.datetime) -> ColumnElement[bool]:
     return or_(Device.conn_state != ONLINE, Device.conn_state.is_(None), Device.deadline <= now)
 
 
-def is_online(device: Device, now: dt.datetime) -> bool:
+def is_online(device: Liveness, now: dt.datetime) -> bool:
     """Tell whether a device is online now: its connectivity events say so, within its timeout."""
     if device.conn_state is not None:
         return online_now(device.conn_state, device.deadline, now)

@@ -157,8 +157,24 @@ def list_devices(session: Session, site_id: str | None = None) -> Sequence[Devic
     return session.scalars(stmt).all()
 
 
+# What is_online reads of a device.
+LIVENESS_COLUMNS = (
+    Device.interval_s,
+    Device.reported_interval_s,
+    Device.missed_beats,
+    Device.last_seen_at,
+    Device.state,
+    Device.state_at,
+    Device.conn_state,
+    Device.deadline,
+)
+
+
 def status_section(ctx: StatusContext) -> dict[str, Any]:
     """Status keys about the site's devices."""
-    devices = list_devices(ctx.session, ctx.site.id)
+    # Only the columns liveness reads, as rows: loading 50 whole devices was half the status.
+    devices = ctx.session.execute(
+        select(Device.active, *LIVENESS_COLUMNS).where(Device.site_id == ctx.site.id)
+    ).all()
     online = sum(1 for d in devices if d.active and is_online(d, ctx.now))
     return {"devices": {"known": len(devices), "online": online}}

@@ -34,6 +34,12 @@ class AppState:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    # The engine (and its sessions) of read-only doors, the scan page: autocommit on the same
+    # pool, so a read costs its queries alone, no BEGIN and ROLLBACK round trips (PostgreSQL's
+    # READ COMMITTED gives each statement its own snapshot either way; pysqlite begins only
+    # before writes).
+    reader: Engine
+    reads: sessionmaker[Session]
     signer: Signer
     # Concurrent POST /certificates of this process share transactions and commits.
     issuer: IssueQueue
@@ -60,6 +66,7 @@ def build_state(
 ) -> AppState:
     """Build the app's state from settings; opens no file or thread of the ingester's."""
     sessions = make_session_factory(engine)
+    reader = engine.execution_options(isolation_level="AUTOCOMMIT")
     sink: PointSink = OutboxSink() if settings.influx_enabled else SqlSink()
     limits = Limits(max_items=MAX_RESULTS, max_skew=dt.timedelta(seconds=settings.max_clock_skew_s))
     scan_buffer = ScanBuffer(settings.scan_flush_s)
@@ -70,6 +77,8 @@ def build_state(
         settings=settings,
         engine=engine,
         sessions=sessions,
+        reader=reader,
+        reads=make_session_factory(reader),
         signer=signer,
         issuer=IssueQueue(signer, settings.timezone),
         results=Pipeline(sink, limits),
@@ -108,6 +117,14 @@ def db_session() -> Session:
     """Return this request's session; the handler commits, teardown closes."""
     if "db" not in g:
         g.db = state().sessions()
+    session: Session = g.db
+    return session
+
+
+def read_session() -> Session:
+    """Open this request's session on the autocommit reads, for a door that never writes in it."""
+    if "db" not in g:
+        g.db = state().reads()
     session: Session = g.db
     return session
 

@@ -9,7 +9,7 @@ from fangxin.devices import registry
 from fangxin.devices.schemas import DeviceCreated, DeviceIn, DeviceOut, SiteIn, SiteOut
 from fangxin.service import bodies
 from fangxin.service.auth import current_principal, own_district, requires_role, scoped_district
-from fangxin.service.context import db_session, state
+from fangxin.service.context import db_session, read_session, state
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.paging import PAGE_PARAMS, listing, page_args, page_of, paged
 from fangxin.service.problems import parse_body, problem_response
@@ -75,7 +75,7 @@ def list_devices() -> Response:
 @bp.get("/sites/<site_id>/status")
 def site_status(site_id: str) -> Response:
     """Smart-market status: today's results by verdict, devices known and online, and more."""
-    session = db_session()
+    session = read_session()  # a public read: no transaction round trips
     site = registry.get_site(session, site_id)
     body = compute_status(session, site, state().clock(), state().settings.timezone)
     return jsonify({"site": SiteOut.model_validate(site).model_dump(mode="json"), **body})

@@ -19,7 +19,7 @@ from fangxin.config import ConfigError
 from fangxin.devices.models import Site
 from fangxin.service import bodies
 from fangxin.service.caches import PageCache
-from fangxin.service.context import db_session, state
+from fangxin.service.context import db_session, read_session, state
 from fangxin.service.openapi import Spec, json_response, path_param
 from fangxin.service.pages.dashboard import signed_in_user
 from fangxin.service.problems import Problem
@@ -127,7 +127,7 @@ def scan(code: str) -> Response:
     cache = page_cache()
     hit = cache.get(code)
     if hit is None and code in cache.known:
-        with state().engine.connect() as conn:  # a read, no session: most scans stop here
+        with state().reader.connect() as conn:  # a read, no session: most stop here
             hit = cache.same(code, lambda: fingerprint(conn, code))
         if hit is not None:
             cache.put(code, *hit)
@@ -135,7 +135,7 @@ def scan(code: str) -> Response:
         _count_scan(hit[0], cache)
         return _page(hit[1])
     settings = state().settings
-    page = scan_page(db_session(), code, settings, state().clock())
+    page = scan_page(read_session(), code, settings, state().clock())
     if page is None:
         return _not_found(code)
     if _count_scan(page.row.id, cache):
