@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Float, Integer, and_, case, cast, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from fangxin.devices.models import ConnectivityEvent, Device, Site
+from fangxin.devices.models import MQTT_DOOR, SIP_DOOR, ConnectivityEvent, Device, Site
 from fangxin.devices.observation import DOORS, door_clause, unknown_periods
 from fangxin.devices.uptime import DAY, Clock, Hours
 
@@ -60,25 +60,41 @@ def _counted(t: Any, shift: Any, per_day: Any, dialect: str) -> Any:
     return days * per_day + func.min(shifted - days * DAY, per_day)
 
 
-def _hours_table(session: Session, tz: str, start: dt.datetime, business: bool) -> Any:
-    """Return a derived table of every set of hours kitchens keep: shift and counted seconds."""
+HourSets = dict[tuple[str, str], tuple[float, float]]
+
+
+def _hour_sets(session: Session, tz: str, start: dt.datetime, business: bool) -> HourSets:
+    """Return every set of hours kitchens keep: (opens, closes) -> (shift, counted per day)."""
     pairs: list[tuple[str, str]] = [
         (o, c) for o, c in session.execute(select(Site.opens, Site.closes).distinct())
     ] or [("00:00", "00:00")]
-    rows = []
+    out = {}
     for opens, closes in pairs:
         clock = Clock.of(Hours.parse(opens, closes) if business else None, tz, start)
         shift = clock.offset_s - (clock.hours.opens if clock.hours else 0)
-        per_day = clock.hours.per_day if clock.hours else DAY
-        rows.append(
-            select(
-                literal(opens).label("opens"),
-                literal(closes).label("closes"),
-                literal(float(shift), Float).label("shift"),
-                literal(float(per_day), Float).label("per_day"),
-            )
+        out[(opens, closes)] = (float(shift), float(clock.hours.per_day if clock.hours else DAY))
+    return out
+
+
+def _hours_table(sets: HourSets) -> Any:
+    """Return the sets of hours as a derived table to join sites on."""
+    rows = [
+        select(
+            literal(opens).label("opens"),
+            literal(closes).label("closes"),
+            literal(shift, Float).label("shift"),
+            literal(per_day, Float).label("per_day"),
         )
+        for (opens, closes), (shift, per_day) in sets.items()
+    ]
     return union_all(*rows).subquery("hours")
+
+
+def _counted_py(t: float, shift: float, per_day: float) -> float:
+    """Return _counted in Python, operation for operation (the same float results)."""
+    shifted = t + shift
+    days = int(shifted / DAY)
+    return days * per_day + min(shifted - days * DAY, per_day)
 
 
 def _unknown_spans(
@@ -86,7 +102,7 @@ def _unknown_spans(
 ) -> list[tuple[Any, float, float]]:
     """Return (whose door, start, end) of each door's unobserved spans, as epoch seconds."""
     return [
-        (door_clause(door), a.timestamp(), b.timestamp())
+        (door, a.timestamp(), b.timestamp())
         for door in DOORS
         for a, b in unknown_periods(session, start, end, now, door=door)
     ]
@@ -104,15 +120,16 @@ def site_seconds(
 ) -> dict[str, SiteSeconds]:
     """Return each kitchen's camera seconds over [start, end) cut at now, in a fixed few queries.
 
-    The queries: the sets of business hours, each door's observed runs, then one grouped pass
-    over the devices (their counted time and its unobserved part) and one over the outages
-    (their counted time and its unobserved part); none runs per site or per device.
+    The queries: the sets of business hours, each door's observed runs, a count of the devices
+    registered before the window (they count alike), one grouped pass over the later ones and
+    one over the outages (counted time and its unobserved part); none per site or device.
     """
     dialect = session.get_bind().dialect.name
     lo, hi = (func.greatest, func.least) if dialect == "postgresql" else (func.max, func.min)
     end = max(start, min(end, now))
     w0, w1 = start.timestamp(), end.timestamp()
-    hours = _hours_table(session, tz, start, business_hours)
+    sets = _hour_sets(session, tz, start, business_hours)
+    hours = _hours_table(sets)
     joined = and_(hours.c.opens == Site.opens, hours.c.closes == Site.closes)
     scope = [
         Site.kind == "kitchen",
@@ -135,18 +152,40 @@ def site_seconds(
         parts = [
             case(
                 (
-                    and_(mine, overlaps(u0, u1)),
+                    and_(door_clause(door), overlaps(u0, u1)),
                     counted(hi(b, literal(u1, Float))) - counted(lo(a, literal(u0, Float))),
                 ),
                 else_=literal(0.0, Float),
             )
-            for mine, u0, u1 in spans
+            for door, u0, u1 in spans
         ]
         return func.sum(sum(parts[1:], parts[0])) if parts else literal(0.0, Float)
 
+    totals: dict[str, tuple[str, int, float, float]] = {}
+    # Devices registered before the window all count alike: a count per site, hours and door.
+    sip = door_clause(SIP_DOOR).label("sip")
+    for site_id, site_district, opens, closes, is_sip, n in session.execute(
+        select(Site.id, Site.district, Site.opens, Site.closes, sip, func.count(Device.id))
+        .select_from(Device)
+        .join(Site, Site.id == Device.site_id)
+        .where(*scope, Device.created_at <= start)
+        .group_by(Site.id, Site.district, Site.opens, Site.closes, sip)
+    ):
+        if (opens, closes) not in sets:
+            continue
+        shift, per_day = sets[(opens, closes)]
+        door = SIP_DOOR if is_sip else MQTT_DOOR
+        total = n * (_counted_py(w1, shift, per_day) - _counted_py(w0, shift, per_day))
+        unknown = n * sum(
+            _counted_py(u1, shift, per_day) - _counted_py(u0, shift, per_day)
+            for d, u0, u1 in spans
+            if d == door
+        )
+        _, n0, t0, k0 = totals.get(site_id, (site_district, 0, 0.0, 0.0))
+        totals[site_id] = (site_district, n0 + n, t0 + total, k0 + unknown)
     created = epoch_sql(Device.created_at, dialect)
     far = literal(w1, Float)  # a device's time runs to the window's end
-    totals = session.execute(
+    for site_id, site_district, n, total, unknown in session.execute(
         select(
             Site.id,
             Site.district,
@@ -157,9 +196,11 @@ def site_seconds(
         .select_from(Device)
         .join(Site, Site.id == Device.site_id)
         .join(hours, joined)
-        .where(*scope)
+        .where(*scope, Device.created_at > start)
         .group_by(Site.id, Site.district)
-    ).all()
+    ):
+        _, n0, t0, k0 = totals.get(site_id, (site_district, 0, 0.0, 0.0))
+        totals[site_id] = (site_district, n0 + n, t0 + float(total or 0), k0 + float(unknown or 0))
     stop = func.coalesce(E.until_s, literal(now.timestamp(), Float))
     offline = {
         site: (float(off or 0), float(u_off or 0))
@@ -183,13 +224,13 @@ def site_seconds(
         )
     }
     out = {}
-    for site_id, site_district, n, total, u_total in totals:
+    for site_id, (site_district, n, total, u_total) in totals.items():
         off, u_off = offline.get(site_id, (0.0, 0.0))
         out[site_id] = SiteSeconds(
             site_id,
             site_district,
             int(n),
-            max(float(total or 0) - float(u_total or 0), 0.0),
+            max(total - u_total, 0.0),
             max(off - u_off, 0.0),
         )
     return out
