@@ -8,13 +8,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, false, func, not_, or_, select
+from sqlalchemy import Float, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from fangxin.devices.connectivity import online_now
 from fangxin.devices.models import MQTT_DOOR, ConnectivityEvent, Device, Site
 from fangxin.devices.observation import DOORS, door_of, unknown_periods
-from fangxin.devices.uptime import Clock, Figures, Hours, Span, clip, unknown_seconds
+from fangxin.devices.uptime import Clock, Figures, Hours, Span, unknown_seconds
 
 E = ConnectivityEvent
 
@@ -78,9 +78,9 @@ def _offline_seconds(
 ) -> dict[str, float]:
     """Sum, per device, the counted offline seconds in the window its door observed.
 
-    The bulk (periods wholly inside the window and clear of any door's unknown time) is summed
-    in SQL; the few cut by the window's edges or by unknown time are fetched and cut in Python,
-    each by its own door's unknown time.
+    One grouped pass over the periods: each is cut to the window in SQL and summed, and so is
+    its overlap with each unknown span (there are a few); each device then subtracts the
+    overlaps with its own door's unknown time. Reading the periods once is the cost floor.
     """
     dialect = session.get_bind().dialect.name
     w0, w1 = window
@@ -93,33 +93,27 @@ def _offline_seconds(
     scope = [E.state == "offline", at < w1, or_(E.until_s.is_(None), until > w0)]
     if where:  # unfiltered, the covering index is read in device order with nothing to join
         scope.append(E.device_id.in_(select(Device.id).join(Site).where(*where)))
-    touches_unknown = or_(
-        false(),
-        *(
-            and_(at < ue, or_(E.until_s.is_(None), until > us))
-            for us, ue in sorted({u for spans in unknown.values() for u in spans})
-        ),
+    lo, hi = (func.greatest, func.least) if dialect == "postgresql" else (func.max, func.min)
+    stop = func.coalesce(E.until_s, literal(now_s, Float))
+    spans = sorted({u for door_spans in unknown.values() for u in door_spans})
+
+    def counted(a: Any, b: Any) -> Any:
+        return clock.sql(hi(stop, literal(b, Float)), dialect) - clock.sql(
+            lo(E.at_s, literal(a, Float)), dialect
+        )
+
+    cuts = [
+        func.sum(case((and_(E.at_s < ue, stop > us), counted(us, ue)), else_=0.0))
+        for us, ue in spans
+    ]
+    rows = session.execute(
+        select(E.device_id, func.sum(counted(w0, w1)), *cuts).where(*scope).group_by(E.device_id)
     )
-    inside = and_(at >= w0, until <= w1)
-    bulk = (
-        select(E.device_id, func.sum(clock.sql(E.until_s, dialect) - clock.sql(E.at_s, dialect)))
-        .where(*scope, inside, not_(touches_unknown))
-        .group_by(E.device_id)
-    )
-    out = {device: float(seconds) for device, seconds in session.execute(bulk)}
-    rest = select(E.device_id, E.at_s, E.until_s).where(
-        *scope, or_(E.at_s < w0, E.until_s.is_(None), until > w1, touches_unknown)
-    )
-    for device, start, end in session.execute(rest):
-        part = clip((start, now_s if end is None else end), window)
-        if part is None:
-            continue
-        seconds = clock.measure(*part)
-        for u in unknown[door_of_device.get(device, MQTT_DOOR)]:
-            both = clip(part, u)
-            if both:
-                seconds -= clock.measure(*both)
-        out[device] = out.get(device, 0.0) + seconds
+    out = {}
+    for device, seconds, *overlaps in rows:
+        mine = set(unknown[door_of_device.get(device, MQTT_DOOR)])
+        cut = sum(float(o or 0) for u, o in zip(spans, overlaps, strict=True) if u in mine)
+        out[device] = float(seconds) - cut
     return out
 
 

@@ -11,10 +11,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, Integer, and_, cast, func, literal, or_, select, union_all
+from sqlalchemy import Float, Integer, and_, case, cast, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from fangxin.devices.models import ConnectivityEvent, Device, Site
+from fangxin.devices.models import MQTT_DOOR, SIP_DOOR, ConnectivityEvent, Device, Site
 from fangxin.devices.observation import DOORS, door_clause, unknown_periods
 from fangxin.devices.uptime import DAY, Clock, Hours
 
@@ -60,25 +60,52 @@ def _counted(t: Any, shift: Any, per_day: Any, dialect: str) -> Any:
     return days * per_day + func.min(shifted - days * DAY, per_day)
 
 
-def _hours_table(session: Session, tz: str, start: dt.datetime, business: bool) -> Any:
-    """Return a derived table of every set of hours kitchens keep: shift and counted seconds."""
+HourSets = dict[tuple[str, str], tuple[float, float]]
+
+
+def _hour_sets(session: Session, tz: str, start: dt.datetime, business: bool) -> HourSets:
+    """Return every set of hours kitchens keep: (opens, closes) -> (shift, counted per day)."""
     pairs: list[tuple[str, str]] = [
         (o, c) for o, c in session.execute(select(Site.opens, Site.closes).distinct())
     ] or [("00:00", "00:00")]
-    rows = []
+    out = {}
     for opens, closes in pairs:
         clock = Clock.of(Hours.parse(opens, closes) if business else None, tz, start)
         shift = clock.offset_s - (clock.hours.opens if clock.hours else 0)
-        per_day = clock.hours.per_day if clock.hours else DAY
-        rows.append(
-            select(
-                literal(opens).label("opens"),
-                literal(closes).label("closes"),
-                literal(float(shift), Float).label("shift"),
-                literal(float(per_day), Float).label("per_day"),
-            )
+        out[(opens, closes)] = (float(shift), float(clock.hours.per_day if clock.hours else DAY))
+    return out
+
+
+def _hours_table(sets: HourSets) -> Any:
+    """Return the sets of hours as a derived table to join sites on."""
+    rows = [
+        select(
+            literal(opens).label("opens"),
+            literal(closes).label("closes"),
+            literal(shift, Float).label("shift"),
+            literal(per_day, Float).label("per_day"),
         )
+        for (opens, closes), (shift, per_day) in sets.items()
+    ]
     return union_all(*rows).subquery("hours")
+
+
+def _counted_py(t: float, shift: float, per_day: float) -> float:
+    """Return _counted in Python, operation for operation (the same float results)."""
+    shifted = t + shift
+    days = int(shifted / DAY)
+    return days * per_day + min(shifted - days * DAY, per_day)
+
+
+def _unknown_spans(
+    session: Session, start: dt.datetime, end: dt.datetime, now: dt.datetime
+) -> list[tuple[Any, float, float]]:
+    """Return (whose door, start, end) of each door's unobserved spans, as epoch seconds."""
+    return [
+        (door, a.timestamp(), b.timestamp())
+        for door in DOORS
+        for a, b in unknown_periods(session, start, end, now, door=door)
+    ]
 
 
 def site_seconds(
@@ -93,14 +120,16 @@ def site_seconds(
 ) -> dict[str, SiteSeconds]:
     """Return each kitchen's camera seconds over [start, end) cut at now, in a fixed few queries.
 
-    The queries: the sets of business hours, totals, outages, each door's observed runs, and
-    the unknown time of devices and of outages; none runs per site or per device.
+    The queries: the sets of business hours, each door's observed runs, a count of the devices
+    registered before the window (they count alike), one grouped pass over the later ones and
+    one over the outages (counted time and its unobserved part); none per site or device.
     """
     dialect = session.get_bind().dialect.name
     lo, hi = (func.greatest, func.least) if dialect == "postgresql" else (func.max, func.min)
     end = max(start, min(end, now))
     w0, w1 = start.timestamp(), end.timestamp()
-    hours = _hours_table(session, tz, start, business_hours)
+    sets = _hour_sets(session, tz, start, business_hours)
+    hours = _hours_table(sets)
     joined = and_(hours.c.opens == Site.opens, hours.c.closes == Site.closes)
     scope = [
         Site.kind == "kitchen",
@@ -109,24 +138,78 @@ def site_seconds(
         Device.created_at < end,
         *([Site.district == district] if district else []),
     ]
+    # Each device's own door's unobserved time is unknown for it (as in the uptime report).
+    spans = _unknown_spans(session, start, end, now)
 
     def counted(t: Any) -> Any:
         return _counted(t, hours.c.shift, hours.c.per_day, dialect)
 
-    born = lo(epoch_sql(Device.created_at, dialect), literal(w0, Float))
-    totals = session.execute(
-        select(Site.id, Site.district, func.count(Device.id), func.sum(counted(w1) - counted(born)))
+    def within(a: Any, b: Any) -> Any:
+        return counted(hi(b, literal(w1, Float))) - counted(lo(a, literal(w0, Float)))
+
+    def unknown_part(a: Any, b: Any, overlaps: Any) -> Any:
+        """Return the counted part of [a, b) its device's door did not observe (0 if none)."""
+        parts = [
+            case(
+                (
+                    and_(door_clause(door), overlaps(u0, u1)),
+                    counted(hi(b, literal(u1, Float))) - counted(lo(a, literal(u0, Float))),
+                ),
+                else_=literal(0.0, Float),
+            )
+            for door, u0, u1 in spans
+        ]
+        return func.sum(sum(parts[1:], parts[0])) if parts else literal(0.0, Float)
+
+    totals: dict[str, tuple[str, int, float, float]] = {}
+    # Devices registered before the window all count alike: a count per site, hours and door.
+    sip = door_clause(SIP_DOOR).label("sip")
+    for site_id, site_district, opens, closes, is_sip, n in session.execute(
+        select(Site.id, Site.district, Site.opens, Site.closes, sip, func.count(Device.id))
+        .select_from(Device)
+        .join(Site, Site.id == Device.site_id)
+        .where(*scope, Device.created_at <= start)
+        .group_by(Site.id, Site.district, Site.opens, Site.closes, sip)
+    ):
+        if (opens, closes) not in sets:
+            continue
+        shift, per_day = sets[(opens, closes)]
+        door = SIP_DOOR if is_sip else MQTT_DOOR
+        total = n * (_counted_py(w1, shift, per_day) - _counted_py(w0, shift, per_day))
+        unknown = n * sum(
+            _counted_py(u1, shift, per_day) - _counted_py(u0, shift, per_day)
+            for d, u0, u1 in spans
+            if d == door
+        )
+        _, n0, t0, k0 = totals.get(site_id, (site_district, 0, 0.0, 0.0))
+        totals[site_id] = (site_district, n0 + n, t0 + total, k0 + unknown)
+    created = epoch_sql(Device.created_at, dialect)
+    far = literal(w1, Float)  # a device's time runs to the window's end
+    for site_id, site_district, n, total, unknown in session.execute(
+        select(
+            Site.id,
+            Site.district,
+            func.count(Device.id),
+            func.sum(within(created, far)),
+            unknown_part(created, far, lambda u0, u1: created < u1),
+        )
         .select_from(Device)
         .join(Site, Site.id == Device.site_id)
         .join(hours, joined)
-        .where(*scope)
+        .where(*scope, Device.created_at > start)
         .group_by(Site.id, Site.district)
-    ).all()
-    period_end = func.coalesce(E.until_s, literal(now.timestamp(), Float))
-    a, b = lo(E.at_s, literal(w0, Float)), hi(period_end, literal(w1, Float))
-    offline: dict[str, float] = dict(
-        session.execute(
-            select(Site.id, func.sum(counted(b) - counted(a)))
+    ):
+        _, n0, t0, k0 = totals.get(site_id, (site_district, 0, 0.0, 0.0))
+        totals[site_id] = (site_district, n0 + n, t0 + float(total or 0), k0 + float(unknown or 0))
+    stop = func.coalesce(E.until_s, literal(now.timestamp(), Float))
+    offline = {
+        site: (float(off or 0), float(u_off or 0))
+        for site, off, u_off in session.execute(
+            select(
+                Site.id,
+                func.sum(within(E.at_s, stop)),
+                unknown_part(E.at_s, stop, lambda u0, u1: and_(E.at_s < u1, stop > u0)),
+            )
             .select_from(E)
             .join(Device, Device.id == E.device_id)
             .join(Site, Site.id == Device.site_id)
@@ -138,89 +221,16 @@ def site_seconds(
                 or_(E.until_s.is_(None), E.until_s > w0),
             )
             .group_by(Site.id)
-        ).all()
-    )
-    unknown = _unknown_seconds(session, start, end, now, hours, joined, scope, counted, lo, hi)
+        )
+    }
     out = {}
-    for site_id, site_district, n, total in totals:
-        u_total, u_off = unknown.get(site_id, (0.0, 0.0))
+    for site_id, (site_district, n, total, u_total) in totals.items():
+        off, u_off = offline.get(site_id, (0.0, 0.0))
         out[site_id] = SiteSeconds(
             site_id,
             site_district,
             int(n),
-            max(float(total or 0) - u_total, 0.0),
-            max(float(offline.get(site_id) or 0) - u_off, 0.0),
+            max(total - u_total, 0.0),
+            max(off - u_off, 0.0),
         )
     return out
-
-
-def _unknown_seconds(
-    session: Session,
-    start: dt.datetime,
-    end: dt.datetime,
-    now: dt.datetime,
-    hours: Any,
-    joined: Any,
-    scope: list[Any],
-    counted: Any,
-    lo: Any,
-    hi: Any,
-) -> dict[str, tuple[float, float]]:
-    """Per site: counted seconds no door observed, of the devices' time and of their outages."""
-    spans = [
-        (door, a.timestamp(), b.timestamp())
-        for door in DOORS
-        for a, b in unknown_periods(session, start, end, now, door=door)
-    ]
-    if not spans:
-        return {}
-    dialect = session.get_bind().dialect.name
-    table = union_all(
-        *(
-            select(
-                literal(door).label("door"),
-                literal(a, Float).label("u0"),
-                literal(b, Float).label("u1"),
-            )
-            for door, a, b in spans
-        )
-    ).subquery("unknown")
-    # Each device's own door's unobserved time is unknown for it (as in the uptime report).
-    own_door = or_(*(and_(table.c.door == door, door_clause(door)) for door in DOORS))
-    born = lo(epoch_sql(Device.created_at, dialect), table.c.u0)
-    in_devices: dict[str, float] = dict(
-        session.execute(
-            select(Site.id, func.sum(counted(table.c.u1) - counted(born)))
-            .select_from(Device)
-            .join(Site, Site.id == Device.site_id)
-            .join(hours, joined)
-            .join(table, and_(own_door, epoch_sql(Device.created_at, dialect) < table.c.u1))
-            .where(*scope)
-            .group_by(Site.id)
-        ).all()
-    )
-    period_end = func.coalesce(E.until_s, literal(now.timestamp(), Float))
-    a, b = lo(E.at_s, table.c.u0), hi(period_end, table.c.u1)
-    in_outages: dict[str, float] = dict(
-        session.execute(
-            select(Site.id, func.sum(counted(b) - counted(a)))
-            .select_from(E)
-            .join(Device, Device.id == E.device_id)
-            .join(Site, Site.id == Device.site_id)
-            .join(hours, joined)
-            .join(
-                table,
-                and_(
-                    own_door,
-                    E.at_s < table.c.u1,
-                    or_(E.until_s.is_(None), E.until_s > table.c.u0),
-                ),
-            )
-            .where(*scope, E.state == "offline")
-            .group_by(Site.id)
-        ).all()
-    )
-    return {
-        site: (float(in_devices.get(site) or 0), float(in_outages.get(site) or 0))
-        for site in set(in_devices) | set(in_outages)
-    }
