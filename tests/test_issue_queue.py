@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -28,6 +29,14 @@ from fangxin.trace.certificates.subjects import add_subject
 from tests.trace_helpers import CERT, PRODUCER, PURCHASER, auth, setup
 
 TZ = "Asia/Shanghai"
+
+
+def _noon() -> dt.datetime:
+    """Yesterday's local noon: a day's numbers and a back-dated lot never straddle midnight."""
+    local = utcnow().astimezone(ZoneInfo(TZ)).replace(hour=12, minute=0, second=0, microsecond=0)
+    return (local - dt.timedelta(days=1)).astimezone(dt.UTC)
+
+
 PREFIX = "614141"
 
 
@@ -56,7 +65,7 @@ def test_a_bad_request_in_a_batch_takes_no_number(sessions: sessionmaker[Session
     queue = IssueQueue(generate(), TZ)
     with sessions() as session:
         producer = session.get_one(Subject, PRODUCER["id"])
-        now = utcnow()
+        now = _noon()
         outcomes = queue.issue_all(
             session,
             [(_body(), producer, now), (_body(unit="桶"), producer, now), (_body(), producer, now)],
@@ -78,7 +87,7 @@ def test_a_batch_the_database_refuses_is_issued_one_by_one(
     twin = _body(gtin="06141411234562", lot="A1")
     with sessions() as session:
         producer = session.get_one(Subject, PRODUCER["id"])
-        now = utcnow()
+        now = _noon()
         # Both pass validation (neither is stored yet); the unique (gtin, lot) refuses the batch.
         outcomes = queue.issue_all(
             session, [(twin, producer, now), (_body(), producer, now), (twin, producer, now)]
@@ -96,12 +105,12 @@ def test_a_rolled_back_issue_leaves_no_gap(sessions: sessionmaker[Session]) -> N
     signer = generate()
     with sessions() as session:
         producer = session.get_one(Subject, PRODUCER["id"])
-        dropped = issuance.issue(session, _body(), producer, signer, utcnow(), TZ)
+        dropped = issuance.issue(session, _body(), producer, signer, _noon(), TZ)
         assert dropped.number.endswith("-000001")
         session.rollback()
     with sessions() as session:
         producer = session.get_one(Subject, PRODUCER["id"])
-        kept = IssueQueue(signer, TZ).issue(session, _body(), producer, utcnow())
+        kept = IssueQueue(signer, TZ).issue(session, _body(), producer, _noon())
     assert kept.number.endswith("-000001")
     assert _stored(sessions) == [kept.number]
 
@@ -109,7 +118,7 @@ def test_a_rolled_back_issue_leaves_no_gap(sessions: sessionmaker[Session]) -> N
 def test_draws_on_one_lot_in_one_batch_cannot_overdraw(sessions: sessionmaker[Session]) -> None:
     _subjects(sessions)
     queue = IssueQueue(generate(), TZ)
-    now = utcnow()
+    now = _noon()
     with sessions() as session:
         purchaser = session.get_one(Subject, PURCHASER["id"])
         lot = _body(
@@ -144,7 +153,7 @@ def test_concurrent_callers_each_get_their_own_outcome(sessions: sessionmaker[Se
                     bad = (t + i) % 3 == 0
                     try:
                         cert = queue.issue(
-                            session, _body(unit="桶" if bad else "kg"), producer, utcnow()
+                            session, _body(unit="桶" if bad else "kg"), producer, _noon()
                         )
                     except CertificateError:
                         refused.append(t)
@@ -179,7 +188,7 @@ def test_issue_all_numbers_in_request_order(sessions: sessionmaker[Session], cou
     queue = IssueQueue(generate(), TZ)
     with sessions() as session:
         producer = session.get_one(Subject, PRODUCER["id"])
-        outcomes = queue.issue_all(session, [(_body(), producer, utcnow())] * count)
+        outcomes = queue.issue_all(session, [(_body(), producer, _noon())] * count)
     numbers = [c.number for c in outcomes if isinstance(c, Certificate)]
     assert _seqs(numbers) == list(range(1, count + 1))
     assert numbers == sorted(numbers)
