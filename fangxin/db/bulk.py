@@ -2,8 +2,9 @@
 
 The statement is compiled once per table and shape, and rows go to the driver's executemany
 with values converted once here: SQLAlchemy's per-row bind processing was half the cost of a
-batch in profiles (bench/ingest.py). On PostgreSQL a batch of new rows travels as one JSON
-array that the server expands (json_populate_recordset): one statement, one round trip.
+batch in profiles (bench/ingest.py). On PostgreSQL a batch of rows (inserted, or upserted
+when their keys differ) travels as one JSON array that the server expands
+(json_populate_recordset): one statement, one round trip.
 """
 
 from __future__ import annotations
@@ -109,8 +110,8 @@ def _compile(
     result = stmt.inline().compile(dialect=dialect, column_keys=list(names))
     order = tuple(result.positiontup) if result.positiontup else names
     converters = tuple(_converter(table.c[n].type, dialect) for n in order)
-    if dialect.name == "postgresql" and not update:
-        many = _json_sql(table, order, key)
+    if dialect.name == "postgresql":
+        many = _json_sql(table, order, key, update)
         compiled = _Compiled(str(result), order, converters, bool(result.positiontup), many)
     else:
         compiled = _Compiled(str(result), order, converters, bool(result.positiontup))
@@ -118,20 +119,32 @@ def _compile(
     return compiled
 
 
-def _json_sql(table: Table, names: Sequence[str], key: Sequence[str]) -> str:
+def _json_sql(table: Table, names: Sequence[str], key: Sequence[str], update: Sequence[str]) -> str:
     # All rows as one JSON parameter, expanded by the server: one statement and one round trip
     # per batch, where per-row executes were most of a batch's time on PostgreSQL.
     cols = ", ".join(f'"{n}"' for n in names)
     conflict = ", ".join(f'"{k}"' for k in key)
+    action = "DO NOTHING"
+    if update:
+        action = "DO UPDATE SET " + ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in update)
     return (
         f'INSERT INTO "{table.name}" ({cols}) SELECT {cols}'
         f' FROM json_populate_recordset(NULL::"{table.name}", %s::json)'
-        f" ON CONFLICT ({conflict}) DO NOTHING"
+        f" ON CONFLICT ({conflict}) {action}"
     )
 
 
-def _json_value(value: Any) -> Any:
-    return _aware(value).isoformat() if isinstance(value, dt.datetime) else value  # type: ignore[union-attr]
+def _json_default(value: Any) -> Any:
+    # Called by the JSON encoder for what JSON has no type for: datetimes, as ISO text.
+    if isinstance(value, dt.datetime):
+        return _aware(value).isoformat()  # type: ignore[union-attr]
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _unique(rows: Sequence[dict[str, Any]], key: Sequence[str]) -> bool:
+    # One INSERT … ON CONFLICT DO UPDATE may not touch a row twice; row by row it may.
+    get = itemgetter(*key)
+    return len({get(row) for row in rows}) == len(rows)
 
 
 def _execute(
@@ -144,10 +157,10 @@ def _execute(
     if not rows:
         return
     compiled = _compile(session, table, tuple(rows[0]), key, update)
-    if compiled.many is not None and len(rows) >= _MANY_FROM:
-        # Converted for JSON, not for the driver: datetimes as ISO text, JSON columns nested.
-        data = [{k: _json_value(v) for k, v in row.items()} for row in rows]
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    if compiled.many is not None and len(rows) >= _MANY_FROM and (not update or _unique(rows, key)):
+        # Encoded for JSON, not for the driver: datetimes as ISO text (by the C encoder's
+        # callback, not a Python pass over every value), JSON columns nested.
+        text = json.dumps(rows, ensure_ascii=False, separators=(",", ":"), default=_json_default)
         session.connection().exec_driver_sql(compiled.many, (text,))
     else:
         params = compiled.params(rows, compiled.positional)

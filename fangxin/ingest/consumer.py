@@ -18,6 +18,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.contract.topics import shared_subscription
+from fangxin.ingest.acks import ack_in_order
 from fangxin.ingest.batch import BatchStats, RawMessage, dead_letter
 from fangxin.ingest.mqtt_url import BrokerAddress
 from fangxin.ingest.pipeline import Pipeline
@@ -293,11 +294,14 @@ class Ingester:
         if client is None or not self._connected.is_set():
             return  # the broker redelivers the batch to the resumed session; dedupe absorbs it
         generation = self._generation
-        for item in batch:  # arrival order, as MQTT §4.6 requires
-            # An ack for a message of an earlier connection would hit a reused packet id; the
-            # broker redelivers that message on the resumed session and dedupe absorbs it.
-            if item.qos > 0 and item.generation == generation:
-                client.ack(item.mid, item.qos)
+        # An ack for a message of an earlier connection would hit a reused packet id; the
+        # broker redelivers that message on the resumed session and dedupe absorbs it.
+        current = [item for item in batch if item.qos > 0 and item.generation == generation]
+        if all(item.qos == 1 for item in current):
+            ack_in_order(client, [item.mid for item in current])  # arrival order (MQTT §4.6)
+            return
+        for item in current:  # QoS 2 (the subscription asks for 1): paho's PUBCOMP, in order
+            client.ack(item.mid, item.qos)
 
     def run(self) -> BatchStats:
         """Process until stop() is called, then drain what was received, ack it and disconnect.

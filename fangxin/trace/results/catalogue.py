@@ -94,6 +94,7 @@ class Catalogue:
         # Every message asks again about the same few units and foods: answers kept per snapshot.
         self._units = Memo(normalise_unit)
         self._risks = Memo(lambda key: self.entries[key[0]].false_positive_risk(key[1]))
+        self._rules = Memo(lambda key: self._rule(*key))
 
     @classmethod
     def load(cls, session: Session) -> Catalogue:
@@ -144,6 +145,24 @@ class Catalogue:
             return code_or_name
         return self.by_name.get(code_or_name)
 
+    def _rule(
+        self, code: str, category: str | None, unit: str | None
+    ) -> tuple[Entry, ItemRule] | str:
+        # What a result's item, food and unit decide, whatever its value: the entry and rule,
+        # or why it cannot be judged. Kept per snapshot: every message asks the same few.
+        entry = self.entries.get(code)
+        if entry is None:
+            return f"item {code!r} is not in the catalogue"
+        if not entry.active:
+            return f"item {code!r} is retired from the catalogue"
+        if entry.quantitative and unit and self._units[unit] != self._units[entry.unit]:
+            return f"unit {unit!r} is not the catalogue's {entry.unit!r} for {code}"
+        try:
+            entry.check_scope(category)
+            return entry, entry.rule_for(category)
+        except VerdictError as exc:
+            return str(exc)
+
     def judge(
         self,
         code: str,
@@ -159,15 +178,10 @@ class Catalogue:
         A qualitative result records its reagent lot's cut-off as its threshold when the lot
         is registered: the kit, not a fixed table, sets it.
         """
-        entry = self.entries.get(code)
-        if entry is None:
-            raise VerdictError(f"item {code!r} is not in the catalogue")
-        if not entry.active:
-            raise VerdictError(f"item {code!r} is retired from the catalogue")
-        if entry.quantitative and unit and self._units[unit] != self._units[entry.unit]:
-            raise VerdictError(f"unit {unit!r} is not the catalogue's {entry.unit!r} for {code}")
-        entry.check_scope(category)
-        rule = entry.rule_for(category)
+        found = self._rules[code, category, unit]
+        if isinstance(found, str):
+            raise VerdictError(found)
+        entry, rule = found
         verdict = derive_verdict(rule, value, device_verdict)
         cutoff = entry.cutoffs.get(reagent_lot) if reagent_lot else None
         return Judgement(
