@@ -25,7 +25,7 @@ def _points(n: int, fps: float) -> list[Point]:
 def _stored(sessions: sessionmaker[Session]) -> list[tuple[dt.datetime, dict[str, object]]]:
     with sessions() as session:
         rows = session.execute(select(SeriesPoint.ts, SeriesPoint.fields).order_by(SeriesPoint.ts))
-        return [(ts, fields) for ts, fields in rows]
+        return [(ts, dict(fields)) for ts, fields in rows]
 
 
 def test_batch_upsert_overwrites_each_point_once(sessions: sessionmaker[Session]) -> None:
