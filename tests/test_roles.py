@@ -409,11 +409,13 @@ def test_one_site_rule() -> None:
     check_site(key_of("admin", A), "m-9", B)
     with pytest.raises(Problem) as lab:
         check_site(key_of("lab", site="m-001"), "m-002", A)
+    assert (lab.value.status, lab.value.title) == (403, "Forbidden")
     assert lab.value.detail == "this API key is scoped to site m-001"
     with pytest.raises(Problem) as regulator:
         check_site(key_of("regulator", A), "m-002", B)
-    assert (regulator.value.status, regulator.value.detail) == (
+    assert (regulator.value.status, regulator.value.title, regulator.value.detail) == (
         403,
+        "Forbidden",
         f"this API key is scoped to {A}",
     )
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -160,6 +162,25 @@ def test_the_signed_content_is_exactly_these_fields(
     assert child["signed"]["upstream"] == [{"number": cert["number"], "quantity": "10"}]
 
 
+def test_the_signed_issue_time_is_utc_whatever_the_hosts_zone(
+    client: FlaskClient, admin_key: str, sessions: sessionmaker[Session]
+) -> None:
+    """A server run with TZ=Asia/Shanghai signs the same UTC text a verifier rebuilds."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Shanghai"
+    time.tzset()
+    try:
+        cert = full_certificate(client, admin_key, sessions)
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+    issued = dt.datetime.fromisoformat(cert["issued_at"]).astimezone(dt.UTC)
+    assert cert["signed"]["issued_at"] == issued.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @pytest.mark.parametrize(
     ("column", "value"),
     [
@@ -257,7 +278,9 @@ def test_every_list_refuses_another_district_through_its_query(
         url = template.format(**ids)
         response = client.get(quote(url, safe="/?=&"), headers=auth(ids["reg_b"]))
         if response.status_code == 403:
-            assert "scoped to 卫东区" in response.get_json()["detail"], url
+            body = response.get_json()
+            assert body["title"] == "Forbidden", url
+            assert "scoped to 卫东区" in body["detail"], url
             continue
         assert response.status_code == 200, (url, response.status_code)
         text = response.get_data(as_text=True)
