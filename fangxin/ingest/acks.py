@@ -30,3 +30,12 @@ def ack_in_order(client: mqtt.Client, mids: Sequence[int]) -> None:
             client.ack(mid, 1)
         return
     queue(PUBACK, puback_bytes(mids), 0, 0)
+
+
+def ack_batch(client: mqtt.Client, acks: Sequence[tuple[int, int]]) -> None:
+    """Acknowledge (mid, qos) pairs in arrival order (MQTT §4.6): QoS 1 alone as one packet."""
+    if all(qos == 1 for _, qos in acks):
+        ack_in_order(client, [mid for mid, _ in acks])
+        return
+    for mid, qos in acks:  # QoS 2 (the subscription asks for 1): paho's PUBCOMP, in order
+        client.ack(mid, qos)

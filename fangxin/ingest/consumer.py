@@ -18,7 +18,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.contract.topics import shared_subscription
-from fangxin.ingest.acks import ack_in_order
+from fangxin.ingest.acks import ack_batch
 from fangxin.ingest.batch import BatchStats, RawMessage, dead_letter
 from fangxin.ingest.mqtt_url import BrokerAddress
 from fangxin.ingest.pipeline import Pipeline
@@ -296,12 +296,9 @@ class Ingester:
         generation = self._generation
         # An ack for a message of an earlier connection would hit a reused packet id; the
         # broker redelivers that message on the resumed session and dedupe absorbs it.
-        current = [item for item in batch if item.qos > 0 and item.generation == generation]
-        if all(item.qos == 1 for item in current):
-            ack_in_order(client, [item.mid for item in current])  # arrival order (MQTT §4.6)
-            return
-        for item in current:  # QoS 2 (the subscription asks for 1): paho's PUBCOMP, in order
-            client.ack(item.mid, item.qos)
+        ack_batch(
+            client, [(i.mid, i.qos) for i in batch if i.qos > 0 and i.generation == generation]
+        )
 
     def run(self) -> BatchStats:
         """Process until stop() is called, then drain what was received, ack it and disconnect.
