@@ -11,99 +11,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fangxin.devices.connectivity import ONLINE, effective_interval, offline_now_clause, online_now
+from fangxin.devices.connectivity import ONLINE, effective_interval, offline_now_clause
 from fangxin.devices.fleet import Filters, Fleet, fleet_figures
-from fangxin.devices.models import ConnectivityEvent, CoverageTarget, Device, Site
-from fangxin.devices.observation import door_of, unknown_periods
+from fangxin.devices.models import CoverageTarget, Device, Site
 from fangxin.devices.report_rows import category_of, device_rows, site_rows
-from fangxin.devices.uptime import Clock, Figures, Hours, window_figures
+from fangxin.devices.timeline import device_uptime as device_uptime  # its callers import it here
+from fangxin.devices.uptime import Figures
 
 CAMERA_KINDS = ("camera", "nvr")
 ALL = "全部"
-
-
-def _iso(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat()
-
-
-def _minus(
-    span: tuple[float, float], holes: list[tuple[float, float]]
-) -> list[tuple[float, float]]:
-    """Return the parts of an epoch span outside sorted, disjoint holes."""
-    out, cursor = [], span[0]
-    for h0, h1 in holes:
-        if h1 <= cursor or h0 >= span[1]:
-            continue
-        if h0 > cursor:
-            out.append((cursor, h0))
-        cursor = max(cursor, h1)
-    if cursor < span[1]:
-        out.append((cursor, span[1]))
-    return out
-
-
-def device_uptime(
-    session: Session,
-    device: Device,
-    site: Site,
-    start: dt.datetime,
-    end: dt.datetime,
-    now: dt.datetime,
-    *,
-    tz: str,
-    business_hours: bool,
-) -> dict[str, Any]:
-    """Return one device's figures over [start, end) and its offline periods in the window."""
-    end = max(start, min(end, now))
-    w0, w1 = start.timestamp(), end.timestamp()
-    rows = session.execute(
-        select(ConnectivityEvent.at_s, ConnectivityEvent.until_s, ConnectivityEvent.cause)
-        .where(
-            ConnectivityEvent.device_id == device.id,
-            ConnectivityEvent.state == "offline",
-            ConnectivityEvent.at_s < w1,
-            or_(ConnectivityEvent.until_s.is_(None), ConnectivityEvent.until_s > w0),
-        )
-        .order_by(ConnectivityEvent.at_s)
-    ).all()
-    hours = Hours.parse(site.opens, site.closes) if business_hours else None
-    clock = Clock.of(hours, tz, start)
-    door = door_of(device.gb_id, device.sip_parent)  # its own door's downtime is unknown
-    unknown = [
-        (a.timestamp(), b.timestamp())
-        for a, b in unknown_periods(session, start, end, now, door=door)
-    ]
-    span = (max(w0, device.created_at.timestamp()), w1)
-    offline = [(a, u if u is not None else now.timestamp()) for a, u, _ in rows]
-    figures = window_figures(span, offline, unknown, clock)
-    periods = []
-    for a, u, cause in rows:
-        stop = u if u is not None else now.timestamp()
-        # The table classifies time as the figures do: an ingester outage is unknown, not offline.
-        for p0, p1 in _minus((a, stop), unknown):
-            periods.append(
-                {
-                    "from": _iso(p0),
-                    "to": None if u is None and p1 >= stop else _iso(p1),
-                    "cause": cause,
-                    "seconds": round(clock.measure(max(p0, w0), min(p1, w1)), 3),
-                }
-            )
-    return {
-        "device": device.id,
-        "site": site.id,
-        "from": start.isoformat(),
-        "to": end.isoformat(),
-        "business_hours": f"{site.opens}-{site.closes}" if business_hours else None,
-        "door": door,
-        **figures.as_dict(),
-        "online_now": online_now(device.conn_state, device.deadline, now),
-        "offline_periods": periods,
-        "unknown_periods": [{"from": _iso(a), "to": _iso(b)} for a, b in unknown],
-    }
 
 
 @dataclass(slots=True)

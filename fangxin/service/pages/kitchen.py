@@ -12,7 +12,8 @@ from fangxin.days import local_day
 from fangxin.devices import alarms, registry
 from fangxin.devices.fleet import Filters, fleet_figures
 from fangxin.devices.models import CoverageTarget, Site
-from fangxin.devices.report import CAMERA_KINDS, device_uptime
+from fangxin.devices.report import CAMERA_KINDS
+from fangxin.devices.timeline import devices_uptime
 from fangxin.devices.uptime import Figures
 
 WINDOWS = (("今日", 0), ("近7日", 7), ("近30日", 30))
@@ -60,8 +61,8 @@ def kitchen_context(session: Session, site: Site, now: dt.datetime, tz: str) -> 
         windows.append({"label": label, "total": total, "devices": per_device})
     week = now - dt.timedelta(days=7)
     timelines, periods = [], []
-    for camera in cameras:
-        report = device_uptime(session, camera, site, week, now, now, tz=tz, business_hours=False)
+    reports = devices_uptime(session, cameras, site, week, now, now, tz=tz, business_hours=False)
+    for camera, report in zip(cameras, reports, strict=True):
         timelines.append((camera, report))
         periods += period_rows(report, camera.id)
     periods.sort(key=lambda p: p["from"], reverse=True)
