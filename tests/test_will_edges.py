@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from fangxin.devices.connectivity import OFFLINE, ONLINE, Live, Transition
+from fangxin.devices.connectivity import OFFLINE, ONLINE, Live, Transition, is_online
 from fangxin.devices.models import Device
 from fangxin.devices.sweep import restart_grace
 from tests.devices_helpers import at, kitchen
@@ -99,3 +101,39 @@ def test_restart_grace_gives_online_devices_one_timeout_and_no_less(
         "cam-edge": at(1300),
     }
     assert "Restart grace: 1 online devices get one timeout before any offline" in caplog.messages
+
+
+def test_a_message_stamped_like_the_last_one_changes_nothing() -> None:
+    live = online()
+    live.go(OFFLINE, T0 + dt.timedelta(seconds=60), "timeout")
+    live.out.clear()
+    live.alive(T0)  # the same receive time as the last message: an older batch, processed late
+    assert (live.out, live.conn_state, live.last_seen_at) == ([], OFFLINE, T0)
+    live.alive(T0 + US)  # a newer one ends the outage, never before the outage began
+    assert live.out == [Transition("cam-1", ONLINE, T0 + dt.timedelta(seconds=60), "message")]
+
+
+def unmigrated(**fields: Any) -> SimpleNamespace:
+    """A device no connectivity rule has touched yet (conn_state NULL): judged on its fields."""
+    base = {
+        "conn_state": None,
+        "deadline": None,
+        "state": None,
+        "state_at": None,
+        "last_seen_at": None,
+        "interval_s": 60,
+        "reported_interval_s": None,
+        "announced_interval_s": None,
+        "missed_beats": 5,
+    }
+    return SimpleNamespace(**{**base, **fields})
+
+
+def test_an_unmigrated_device_is_online_within_its_own_beat_count() -> None:
+    assert is_online(unmigrated(), T0) is False  # never heard from
+    heard = unmigrated(last_seen_at=T0)
+    assert is_online(heard, T0 + dt.timedelta(seconds=300) - US) is True  # 5 x 60 s
+    assert is_online(heard, T0 + dt.timedelta(seconds=300)) is False
+    # an `offline` declared at the instant of its last message wins over that message
+    declared = unmigrated(last_seen_at=T0, state=OFFLINE, state_at=T0)
+    assert is_online(declared, T0 + US) is False
