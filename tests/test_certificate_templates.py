@@ -40,6 +40,7 @@ def test_an_import_keeps_its_printed_text_and_labels(
     assert cert["basis_labels"] == ["质量安全内部控制合格", "自我检测合格"]
     assert cert["basis"] == ["quality_control", "self_test"]
     assert cert["signed"]["basis_printed"] == cert["basis_labels"]  # the signature covers them
+    assert cert["signed"]["v"] == 2  # content version 2: with the printed labels
     assert cert["signature"]["verified"] is True
     assert "文号未核实" in cert["template_source"]
     page = client.get(f"/c/{cert['code']}").get_data(as_text=True)

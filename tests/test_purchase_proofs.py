@@ -87,6 +87,8 @@ def test_a_recorded_proof_with_its_photo_lets_a_purchaser_issue(
     assert cert.status_code == 201, cert.get_json()
     assert cert.get_json()["signature"]["verified"] is True
     assert [p["number"] for p in cert.get_json()["signed"]["proofs"]] == ["4100123456", "RP-77"]
+    signed_keys = [set(p) for p in cert.get_json()["signed"]["proofs"]]
+    assert signed_keys == [{"kind", "number", "photo_sha256"}] * 2
     shown = [(p["kind_label"], p["number"]) for p in cert.get_json()["proofs"]]
     assert shown == [("动物检疫合格证明", "4100123456"), ("肉品品质检验合格证明", "RP-77")]
     with sessions.begin() as session:  # quietly dropping a cited proof breaks the signature
