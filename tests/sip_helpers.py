@@ -73,10 +73,18 @@ def start_door(settings: Settings, sessions: sessionmaker[Session], **kwargs: ob
     return start(sip_settings(settings), "127.0.0.1", 0, sessions=sessions, **kwargs)  # type: ignore[arg-type]
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_sip_port() -> int:
+    """A port on 127.0.0.1 free for both UDP and TCP (SIPp binds the one its transport uses)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue  # an outgoing TCP connection holds this number
+                return port
 
 
 def sipp(
@@ -93,9 +101,33 @@ def sipp(
     timeout_s: int = 20,
 ) -> subprocess.CompletedProcess[str]:
     """Run SIPp as the device against the gateway on 127.0.0.1; returns when the scenario ends."""
+    for _ in range(5):
+        own_port = local_port or free_sip_port()
+        done = _run_sipp(
+            scenario, port, gb_id, password, transport, own_port, ooc, expires, ka_ms, timeout_s
+        )
+        # Another process may take the free port before SIPp binds it; SIPp then sends nothing.
+        unbound = "Unable to bind main socket" in done.stdout + done.stderr
+        if local_port is not None or not unbound:
+            return done
+    return done
+
+
+def _run_sipp(
+    scenario: str,
+    port: int,
+    gb_id: str,
+    password: str,
+    transport: str,
+    local_port: int,
+    ooc: str | None,
+    expires: int,
+    ka_ms: int,
+    timeout_s: int,
+) -> subprocess.CompletedProcess[str]:
     command = [
         "sipp", f"127.0.0.1:{port}", "-sf", str(SIPP / scenario), "-m", "1", "-t", transport,
-        "-i", "127.0.0.1", "-p", str(local_port or free_udp_port()),
+        "-i", "127.0.0.1", "-p", str(local_port),
         "-au", gb_id, "-ap", password,
         "-key", "gbid", gb_id, "-key", "platform", PLATFORM, "-key", "realm", REALM,
         "-key", "expires", str(expires), "-key", "ka_ms", str(ka_ms),
