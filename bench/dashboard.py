@@ -5,7 +5,8 @@ interpreter (compiled-statement caches, figure caches and connections all empty)
 for each page times its first request (cold) and the p99 of the next n (warm). The figure cache
 is emptied before each page's first request, so a page never profits from another's work.
 Baseline: /healthz p99 in the same process. Also prints the web process's peak RSS after
-serving every page (issue 17 item 6: under 200 MB).
+serving every page (issue 17 item 6: under 200 MB), and its RSS after imports and after
+create_app: the imported stack is most of it.
 
     .venv/bin/python -m bench.dashboard [--sites 1000] [--devices 50000] [--n 30] [--pg URL]
 """
@@ -42,6 +43,7 @@ def measure(url: str, data_dir: str, n: int) -> dict[str, Any]:
     """Child process: time each page cold then warm; return figures and peak RSS."""
     from fangxin.service.app import create_app  # noqa: PLC0415 - timed from a cold start
 
+    imported_mb = _rss_mb()["VmRSS"]
     app = create_app(Settings(data_dir=Path(data_dir), database_url=url, ratelimit_enabled=False))
     client = app.test_client()
     page = client.get("/login").get_data(as_text=True)
@@ -58,13 +60,32 @@ def measure(url: str, data_dir: str, n: int) -> dict[str, Any]:
 
     health = [one("/healthz") for _ in range(n)]
     out: dict[str, Any] = {"healthz_p99": p99(health), "pages": {}}
+    signed_in = _rss_mb()
+    out["imports_mb"], out["app_mb"], out["app_peak_mb"] = (
+        imported_mb,
+        signed_in["VmRSS"],
+        signed_in["VmHWM"],
+    )
     for path in PAGES:
         app.extensions["fangxin"].figures.clear()  # this page's first request computes
         cold = one(path)
         warm = [one(path) for _ in range(n)]
         out["pages"][path] = {"cold": cold, "warm_p99": p99(warm)}
-    out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    served = _rss_mb()
+    out["rss_mb"], out["served_mb"] = served["VmHWM"], served["VmRSS"]
     return out
+
+
+def _rss_mb() -> dict[str, float]:
+    """Return this process's resident set now (VmRSS) and at its peak (VmHWM), in MB."""
+    # Not getrusage's ru_maxrss: Linux carries it across fork and exec, so this child reported
+    # the peak of the parent that had just seeded the fleet (249 MB, against 145 of its own).
+    status = Path("/proc/self/status")
+    if not status.exists():  # not Linux: ru_maxrss is this process's own there
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return {"VmRSS": peak, "VmHWM": peak}
+    fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+    return {k: int(fields[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM")}
 
 
 def main() -> None:
@@ -112,6 +133,11 @@ def main() -> None:
     rss = got["rss_mb"]
     verdict = "met" if rss < TARGET_RSS_MB else "MISSED"
     print(f"web process peak RSS {rss:.0f} MB; target < {TARGET_RSS_MB:g} MB: {verdict}")
+    print(
+        f"  RSS after imports {got['imports_mb']:.0f} MB; after create_app and sign-in"
+        f" {got['app_mb']:.0f} MB (peak {got['app_peak_mb']:.0f}: a scrypt password check"
+        f" takes 32 MB while it runs); after serving every page {got['served_mb']:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from functools import cache
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -10,8 +13,27 @@ from fangxin.service.models import User
 
 DASHBOARD_ROLES = ("admin", "regulator")
 MIN_PASSWORD = 10
-# Checked against when the username is unknown, so both paths cost one hash.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+# One scrypt hash at a time per process: each takes 32 MB (n=2^15, r=8) outside the GIL, so a
+# burst of logins on a worker's four threads took 128 MB at once. A hash is CPU-bound: on the
+# two cores two workers already use, queueing them costs no throughput.
+_HASHING = threading.Lock()
+
+
+def _hash(password: str) -> str:
+    with _HASHING:
+        return generate_password_hash(password)
+
+
+def _matches(pwhash: str, password: str) -> bool:
+    with _HASHING:
+        return check_password_hash(pwhash, password)
+
+
+@cache
+def _dummy_hash() -> str:
+    """Return the hash checked when the username is unknown: both paths cost one hash."""
+    # Made on first use, not at import: every process importing this module paid a hash.
+    return _hash("not-a-real-password")
 
 
 def _check_password(password: str) -> None:
@@ -30,7 +52,7 @@ def add_user(
         raise ValueError(f"user {username} exists")
     user = User(
         username=username,
-        password_hash=generate_password_hash(password),
+        password_hash=_hash(password),
         role=role,
         district=district or None,
     )
@@ -43,9 +65,9 @@ def check_login(session: Session, username: str, password: str) -> User | None:
     """Return the active account of these credentials, or None."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None or user.disabled_at is not None:
-        check_password_hash(_DUMMY_HASH, password)
+        _matches(_dummy_hash(), password)
         return None
-    return user if check_password_hash(user.password_hash, password) else None
+    return user if _matches(user.password_hash, password) else None
 
 
 def set_password(session: Session, username: str, password: str) -> User:
@@ -54,7 +76,7 @@ def set_password(session: Session, username: str, password: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise ValueError(f"user {username} does not exist")
-    user.password_hash = generate_password_hash(password)
+    user.password_hash = _hash(password)
     end_sessions(user)
     return user
 

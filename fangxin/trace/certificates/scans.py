@@ -36,6 +36,10 @@ def record_scans(session: Session, rows: list[dict[str, Any]]) -> None:
     """Add counted scans (certificate_id, day, visitor, site_id, signed_in, count, times)."""
     if not rows:
         return
+    # In key order: web workers flushing at once then lock shared rows in the same order and
+    # one waits for the other's commit. In arrival order they deadlocked on PostgreSQL, and the
+    # victim's request failed after deadlock_timeout (1 s) with its buffered scans lost.
+    rows = sorted(rows, key=_row_key)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(CertificateScan)
@@ -47,6 +51,10 @@ def record_scans(session: Session, rows: list[dict[str, Any]]) -> None:
         },
     )
     session.execute(stmt, rows)
+
+
+def _row_key(row: dict[str, Any]) -> tuple[int, dt.date, str, str]:
+    return (row["certificate_id"], row["day"], row["visitor"], row["site_id"])
 
 
 def record_scan(
