@@ -21,8 +21,9 @@ from fangxin.trace.certificates.models import (
 )
 from fangxin.trace.certificates.proofs import ProofOut, proof_view, proofs_of
 from fangxin.trace.certificates.recalls import lineage, recalls_affecting
-from fangxin.trace.certificates.records import content_of, format_quantity
+from fangxin.trace.certificates.records import content_of, format_quantity, signed_content
 from fangxin.trace.certificates.schemas import (
+    CertificateIn,
     CertificateOut,
     LinkOut,
     SignatureOut,
@@ -142,6 +143,35 @@ def certificate_view(
             downstream=_links(session, cert, "down"),
             tests=tests_of(session, [cert.id, *facts.ancestors]),
             proofs=[proof_view(p) for p in proofs_of(session, cert.id)],
+        ),
+    )
+
+
+def links_nothing(data: CertificateIn) -> bool:
+    """Tell whether a request's certificate would cite no upstream lot, test or proof."""
+    return not data.upstream and data.test_result is None and not data.proofs
+
+
+def fresh_view(
+    session: Session, cert: Certificate, settings: Settings, subject: Subject
+) -> CertificateOut:
+    """Return certificate_view of a certificate just issued from a request that links nothing.
+
+    Such a certificate has no link, test or proof rows, and nothing downstream or recalled can
+    cite it before its number is answered: the view is its row and its signature, checked now.
+    """
+    content = signed_content(cert, [], None, [])
+    return build_view(
+        cert,
+        settings,
+        Evidence(
+            content=content,
+            problem=verify(session, cert.key_id, content, cert.signature),
+            subject_kind=subject.kind,
+            facts=Lineage([], [], []),
+            downstream=[],
+            tests=[],
+            proofs=[],
         ),
     )
 
