@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.helpers import counted
 from tests.trace_helpers import (
     CERT,
-    PRODUCER,
     PURCHASER,
     auth,
     hand_over,
@@ -62,7 +61,7 @@ def _keys(client: FlaskClient, admin_key: str) -> dict[str, str]:
     subject(client, admin_key, **PURCHASER)
     return {
         "admin": admin_key,
-        "issuer": issuer(client, admin_key, PRODUCER["id"]),
+        "issuer": issuer(client, admin_key, "s-001"),
         "buyer": issuer(client, admin_key, PURCHASER["id"]),
     }
 
@@ -86,7 +85,7 @@ def test_lots_citing_upstream_tests_or_proofs_are_answered_as_they_are_read(
     keys = _keys(client, admin_key)
     market(sessions)
     post_results(sessions, [result("neg", 12.0)])
-    link_site(client, admin_key, PRODUCER["id"], "m-001")
+    link_site(client, admin_key, "s-001", "m-001")
     tested, _ = _post(
         client,
         keys["issuer"],
@@ -107,7 +106,9 @@ def test_lots_citing_upstream_tests_or_proofs_are_answered_as_they_are_read(
         headers=auth(keys["buyer"]),
     )
     assert proof.status_code == 201, proof.get_json()
-    proved, _ = _post(client, keys["buyer"], {"subject": "p-001", "proofs": [proof.json["id"]]})
+    proved, _ = _post(
+        client, keys["buyer"], {"subject": "p-001", "proofs": [proof.get_json()["id"]]}
+    )
     shown = client.application.json.loads(proved)
     assert shown["proofs"] != []
     assert proved == _get(client, admin_key, shown["number"])
