@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from fangxin.trace.certificates.models import Certificate, Subject
+from fangxin.trace.certificates.views import certificate_view, fresh_view
 from tests.helpers import counted
 from tests.trace_helpers import (
     CERT,
@@ -76,6 +78,28 @@ def test_a_lot_citing_nothing_is_answered_as_it_is_read_without_link_queries(
     assert posted == _get(client, admin_key, number)
     touched = [t for t in LINKED_TABLES if any(t in s for s in statements)]
     assert touched == []
+
+
+def test_the_fresh_view_checks_the_signature_without_reading_the_key(
+    client: FlaskClient, admin_key: str, sessions: sessionmaker[Session]
+) -> None:
+    keys = _keys(client, admin_key)
+    posted, _ = _post(client, keys["issuer"], {})
+    number = client.application.json.loads(posted)["number"]
+    state = client.application.extensions["fangxin"]
+    with sessions() as session:
+        cert = session.scalars(select(Certificate).where(Certificate.number == number)).one()
+        producer = session.get_one(Subject, "s-001")
+        with counted(state.engine) as statements:
+            fresh = fresh_view(session, cert, state.settings, producer, state.signer)
+        assert statements == []
+        assert fresh == certificate_view(session, cert, state.settings)
+        assert fresh.signature.verified is True
+        cert.product = "韭菜"  # what a forged row would say: the in-hand key refuses it
+        forged = fresh_view(session, cert, state.settings, producer, state.signer)
+        assert forged.signature.verified is False
+        assert forged.signature.problem == "signature does not match the record"
+        assert forged == certificate_view(session, cert, state.settings)
     assert b'"verified":true' in posted.replace(b" ", b"")
 
 

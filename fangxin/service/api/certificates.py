@@ -177,7 +177,7 @@ def issue_certificate() -> tuple[Response, int]:
     audit.committed(entry)
     if links_nothing(data):
         # Most lots cite nothing: their view needs no lineage, test or proof queries.
-        view = fresh_view(session, cert, state().settings, subject)
+        view = fresh_view(session, cert, state().settings, subject, state().signer)
         response = jsonify(view.model_dump(mode="json"))
     else:
         response = _view(cert)
