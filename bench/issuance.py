@@ -3,16 +3,24 @@
 Each of T threads issues certificates the way `POST /api/v1/certificates` does (load the
 subject, `IssueQueue.issue`, which commits; on PostgreSQL concurrent issuers share commits).
 The baseline, in the same run, is the same T threads each inserting a row and committing:
-what the database's commits allow. Afterwards the day's numbers are checked: unique and
-gap-free (1..N).
+what the database's commits allow. With --http the same count also goes through the door
+itself: `fangxin serve` (gunicorn, 2 workers x 4 threads), T keep-alive clients posting
+`POST /api/v1/certificates` with an issuer key (auth, audit row, JSON view included).
+Afterwards the day's numbers are checked: unique and gap-free (1..N).
 
     .venv/bin/python -m bench.issuance [--certificates 2000] [--threads 8] [--pg URL] [--sqlite]
+                                       [--http]
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -24,7 +32,10 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.ingest import fresh_database
+from bench.scan import wait_up
 from fangxin.db import make_engine, make_session_factory, utcnow
+from fangxin.service.auth import create_key
+from fangxin.sim.broker import free_port
 from fangxin.trace.certificates.credit_code import credit_check_char
 from fangxin.trace.certificates.issue_queue import IssueQueue
 from fangxin.trace.certificates.models import Certificate, Subject
@@ -108,6 +119,49 @@ def issuing(sessions: sessionmaker[Session], threads: int, total: int) -> tuple[
     return total / in_threads(threads, total, work), numbers
 
 
+def posting(
+    url: str, sessions: sessionmaker[Session], threads: int, total: int
+) -> tuple[float, list[str]]:
+    """Return the rate of T keep-alive clients posting to `fangxin serve`, and their numbers."""
+    with sessions() as session:
+        key = create_key(session, "issuer", subject_id=SUBJECT["id"], name="bench")
+        session.commit()
+    body = json.dumps(BODY.model_dump(mode="json"), ensure_ascii=False).encode()
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    local = threading.local()
+    numbers: list[str] = []
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="fangxin-bench-") as tmp:
+        env = {**os.environ, "FANGXIN_DATA_DIR": tmp, "FANGXIN_DATABASE_URL": url}
+        env["FANGXIN_RATELIMIT_ENABLED"] = "false"
+        cmd = [sys.executable, "-m", "fangxin.cli", "--log-level", "WARNING", "serve"]
+        proc = subprocess.Popen(
+            [*cmd, "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+        def work(_i: int) -> None:
+            conn = getattr(local, "conn", None)
+            if conn is None:
+                conn = local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("POST", "/api/v1/certificates", body, headers)
+            response = conn.getresponse()
+            answer = response.read()
+            if response.status != 201:
+                raise RuntimeError(f"{response.status}: {answer[:300]!r}")
+            numbers.append(json.loads(answer)["number"])
+
+        try:
+            wait_up(port, proc)
+            in_threads(threads, min(50, total), work)  # warm up both workers
+            return total / in_threads(threads, total, work), numbers
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+
+
 def check_numbers(sessions: sessionmaker[Session], numbers: list[str]) -> str:
     """Say whether each day's numbers are unique and run 1..N without a gap."""
     with sessions() as session:
@@ -122,7 +176,7 @@ def check_numbers(sessions: sessionmaker[Session], numbers: list[str]) -> str:
     return f"{len(stored)} numbers, {'unique and gap-free' if ok else 'NOT unique/gap-free'}"
 
 
-def run(url: str, total: int, threads: int) -> None:
+def run(url: str, total: int, threads: int, http_too: bool = False) -> None:
     """Measure one database and print the figure, the baseline and the ratio."""
     fresh_database(url)
     engine = make_engine(url)
@@ -137,10 +191,18 @@ def run(url: str, total: int, threads: int) -> None:
     base = bare_inserts(engine, threads, total)
     rate, numbers = issuing(sessions, threads, total)
     verdict = check_numbers(sessions, numbers)
-    engine.dispose()
     name = make_engine(url).dialect.name
     print(f"{name:<11} issuance {rate:>8.0f}/s   bare insert+commit {base:>8.0f}/s   ", end="")
     print(f"ratio {rate / base:.2f}   ({verdict})")
+    if http_too:
+        with sessions.begin() as session:
+            session.query(Certificate).delete()
+            session.execute(text("DELETE FROM certificate_sequences"))
+        door, posted = posting(url, sessions, threads, total)
+        verdict = check_numbers(sessions, posted)
+        print(f"{name:<11} POST /api/v1/certificates {door:>8.0f}/s   ", end="")
+        print(f"ratio to in-process {door / rate:.2f}, to bare {door / base:.2f}   ({verdict})")
+    engine.dispose()
 
 
 def main() -> None:
@@ -157,13 +219,15 @@ def main() -> None:
         help="PostgreSQL URL (the database is recreated), or 'none'",
     )
     parser.add_argument("--sqlite", action="store_true", help="also measure a SQLite file")
+    parser.add_argument("--http", action="store_true", help="also issue through fangxin serve")
     args = parser.parse_args()
     print(f"{args.certificates} certificates, {args.threads} threads, {os.cpu_count()} cores")
     if args.sqlite:
         with tempfile.TemporaryDirectory(prefix="fangxin-bench-") as tmp:
-            run(f"sqlite:///{Path(tmp) / 'issue.db'}", args.certificates, args.threads)
+            url = f"sqlite:///{Path(tmp) / 'issue.db'}"
+            run(url, args.certificates, args.threads, args.http)
     if args.pg != "none":
-        run(args.pg, args.certificates, args.threads)
+        run(args.pg, args.certificates, args.threads, args.http)
 
 
 if __name__ == "__main__":

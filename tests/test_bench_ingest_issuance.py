@@ -31,13 +31,18 @@ def run_bench(*args: str) -> str:
 
 
 def test_issuance_bench_prints_figure_baseline_and_ratio() -> None:
-    args = ["-m", "bench.issuance", "--certificates", "20", "--threads", "2", "--sqlite"]
+    args = ["-m", "bench.issuance", "--certificates", "20", "--threads", "2", "--sqlite", "--http"]
     out = run_bench(*args, "--pg", bench_pg())
-    lines = [line for line in out.splitlines() if "ratio" in line]
+    lines = [line for line in out.splitlines() if "issuance" in line]
     assert len(lines) == (2 if PG_URL else 1), out
     for line in lines:
         assert re.search(r"issuance +\d+/s +bare insert\+commit +\d+/s +ratio \d+\.\d\d", line)
         assert "20 numbers, unique and gap-free" in line
+    door = [line for line in out.splitlines() if "POST /api/v1/certificates" in line]
+    assert len(door) == len(lines), out
+    for line in door:
+        assert re.search(r"certificates +\d+/s +ratio to in-process \d+\.\d\d", line)
+        assert "40 numbers, unique and gap-free" in line  # 20 to warm up, then 20
 
 
 def test_ingest_bench_prints_ratios_against_bare_paho() -> None:

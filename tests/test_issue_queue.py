@@ -228,3 +228,60 @@ def test_concurrent_posts_each_commit_their_audit_row_with_their_certificate(
     assert sorted(r.object_id or "" for r in rows if r.status == 201) == sorted(
         f"number={n}" for n in numbers
     )
+
+
+def _entry(path: str) -> AuditEntry:
+    return AuditEntry(method="POST", path=path, status=0, client="test", at=utcnow())
+
+
+def test_a_callers_row_outlives_the_leaders_session(sessions: sessionmaker[Session]) -> None:
+    """The leader's request ends (rollback, close) before its batch's other callers read ids."""
+    _subjects(sessions)
+    if sessions.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("callers share a transaction only on PostgreSQL")
+    queue = IssueQueue(generate(), TZ)
+    issued, ended = threading.Barrier(2), threading.Barrier(2)
+    ids: dict[str, int] = {}
+    errors: list[BaseException] = []
+
+    def caller(name: str) -> None:
+        try:
+            entry = _entry(f"/{name}")
+            with sessions() as session:
+                producer = session.get_one(Subject, PRODUCER["id"])
+                queue.issue(session, _body(), producer, _noon(), also=[entry])
+                leader = entry in session
+                issued.wait()
+                if leader:
+                    ids[name] = entry.id  # read as the API does, before its request ends
+                    session.scalars(select(Certificate.number)).all()  # the view's reads
+                    session.rollback()
+                    session.close()
+                ended.wait()
+                if not leader:
+                    ids[name] = entry.id
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+            issued.abort()
+            ended.abort()
+
+    # Hold both callers in the queue as if a batch were being issued, so one leads them both.
+    with queue._cond:
+        queue._leading = True
+    threads = [threading.Thread(target=caller, args=(n,)) for n in ("a", "b")]
+    for th in threads:
+        th.start()
+    while True:
+        with queue._cond:
+            if len(queue._waiting) == 2:
+                queue._leading = False
+                queue._cond.notify_all()
+                break
+        threading.Event().wait(0.01)
+    for th in threads:
+        th.join()
+    assert errors == []
+    with sessions() as session:
+        stored = {p: i for p, i in session.execute(select(AuditEntry.path, AuditEntry.id))}
+    assert stored == {"/a": ids["a"], "/b": ids["b"]}
+    assert _seqs(_stored(sessions)) == [1, 2]

@@ -37,7 +37,7 @@ from fangxin.trace.certificates.schemas import (
     SubjectIn,
     SubjectOut,
 )
-from fangxin.trace.certificates.views import certificate_view
+from fangxin.trace.certificates.views import certificate_view, fresh_view, links_nothing
 
 bp = Blueprint("certificates", __name__, url_prefix="/api/v1")
 
@@ -175,7 +175,12 @@ def issue_certificate() -> tuple[Response, int]:
     entry = audit.shared_entry()
     cert = state().issuer.issue(session, data, subject, state().clock(), also=[entry])
     audit.committed(entry)
-    response = _view(cert)
+    if links_nothing(data):
+        # Most lots cite nothing: their view needs no lineage, test or proof queries.
+        view = fresh_view(session, cert, state().settings, subject, state().signer)
+        response = jsonify(view.model_dump(mode="json"))
+    else:
+        response = _view(cert)
     response.headers["Location"] = f"/api/v1/certificates/{cert.number}"
     return response, 201
 

@@ -140,6 +140,12 @@ class IssueQueue:
 
         try:
             self._run(session, batch, release)
+            for r in batch[1:]:
+                # Their rows are the other callers' now: a later rollback of this session (the
+                # leader's request ending) would expire them before those callers read them.
+                for row in r.also:
+                    if row in session:
+                        session.expunge(row)
         finally:
             with self._cond:
                 for r in batch:

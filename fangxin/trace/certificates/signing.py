@@ -204,6 +204,11 @@ def verify(session: Session, key_id: str, content: dict[str, Any], signature: st
         if key_id_of(public) != row.key_id:
             return f"published key {key_id} does not match its id"
         _PUBLIC_CACHE[cache_key] = public
+    return verify_with(public, content, signature)
+
+
+def verify_with(public: Ed25519PublicKey, content: dict[str, Any], signature: str) -> str | None:
+    """Check a signature with a public key at hand; return None when it holds."""
     try:
         public.verify(unb64url(signature), canonical_bytes(content))
     except (InvalidSignature, ValueError):

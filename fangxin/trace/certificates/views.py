@@ -21,14 +21,15 @@ from fangxin.trace.certificates.models import (
 )
 from fangxin.trace.certificates.proofs import ProofOut, proof_view, proofs_of
 from fangxin.trace.certificates.recalls import lineage, recalls_affecting
-from fangxin.trace.certificates.records import content_of, format_quantity
+from fangxin.trace.certificates.records import content_of, format_quantity, signed_content
 from fangxin.trace.certificates.schemas import (
+    CertificateIn,
     CertificateOut,
     LinkOut,
     SignatureOut,
     TestOut,
 )
-from fangxin.trace.certificates.signing import ALGORITHM, verify
+from fangxin.trace.certificates.signing import ALGORITHM, Signer, verify, verify_with
 from fangxin.trace.certificates.template_versions import shown_labels, versions
 from fangxin.trace.results.models import RapidTestResult, TestItem
 
@@ -142,6 +143,40 @@ def certificate_view(
             downstream=_links(session, cert, "down"),
             tests=tests_of(session, [cert.id, *facts.ancestors]),
             proofs=[proof_view(p) for p in proofs_of(session, cert.id)],
+        ),
+    )
+
+
+def links_nothing(data: CertificateIn) -> bool:
+    """Tell whether a request's certificate would cite no upstream lot, test or proof."""
+    return not data.upstream and data.test_result is None and not data.proofs
+
+
+def fresh_view(
+    session: Session, cert: Certificate, settings: Settings, subject: Subject, signer: Signer
+) -> CertificateOut:
+    """Return certificate_view of a certificate just issued from a request that links nothing.
+
+    Such a certificate has no link, test or proof rows, and nothing downstream or recalled can
+    cite it before its number is answered: the view is its row and its signature, checked now.
+    """
+    content = signed_content(cert, [], None, [])
+    if cert.key_id == signer.key_id:
+        # Its transaction published this key: check the signature without reading the key back.
+        problem = verify_with(signer.public, content, cert.signature)
+    else:
+        problem = verify(session, cert.key_id, content, cert.signature)
+    return build_view(
+        cert,
+        settings,
+        Evidence(
+            content=content,
+            problem=problem,
+            subject_kind=subject.kind,
+            facts=Lineage([], [], []),
+            downstream=[],
+            tests=[],
+            proofs=[],
         ),
     )
 
