@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from bench.ingest import memory_mb
 from bench.pages import seed
 from fangxin.config import Settings
 from fangxin.db import make_engine, upgrade
@@ -80,12 +81,10 @@ def _rss_mb() -> dict[str, float]:
     """Return this process's resident set now (VmRSS) and at its peak (VmHWM), in MB."""
     # Not getrusage's ru_maxrss: Linux carries it across fork and exec, so this child reported
     # the peak of the parent that had just seeded the fleet (249 MB, against 145 of its own).
-    status = Path("/proc/self/status")
-    if not status.exists():  # not Linux: ru_maxrss is this process's own there
+    if not Path("/proc/self/status").exists():  # not Linux: ru_maxrss is this process's own there
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         return {"VmRSS": peak, "VmHWM": peak}
-    fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-    return {k: int(fields[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM")}
+    return memory_mb()
 
 
 def main() -> None:

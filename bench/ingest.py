@@ -140,19 +140,26 @@ def publish_backlog(broker: RunningBroker, messages: Iterable[tuple[str, bytes]]
     return count / elapsed
 
 
-def peak_rss_mb(pid: int) -> float:
+def memory_mb(pid: int | str = "self") -> dict[str, float]:
+    """Return a process's resident set now (VmRSS) and at its peak (VmHWM), in MB."""
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    return {
+        k: int(fields[k].split()[0]) / 1024 if k in fields else float("nan")
+        for k in ("VmRSS", "VmHWM")
+    }
+
+
+def peak_rss_mb(pid: int | str) -> float:
     """Return a process's peak resident set (VmHWM) in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return memory_mb(pid)["VmHWM"]
 
 
 COUNTER = r"""
 import sys, time
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from bench.ingest import connect_props
+from bench.ingest import connect_props, peak_rss_mb
 host, port, n, cid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 state = {"n": 0, "first": None, "last": None}
 def on_message(c, u, m):
@@ -166,8 +173,7 @@ c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=MQTTProtoco
 c.on_message = on_message
 c.connect(host, port, clean_start=False, properties=connect_props())
 c.loop_forever()
-hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
-print(state["last"] - state["first"], int(hwm) / 1024)
+print(state["last"] - state["first"], peak_rss_mb("self"))
 """
 
 

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, delete, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.ingest import fresh_database
@@ -191,12 +191,12 @@ def run(url: str, total: int, threads: int, http_too: bool = False) -> None:
     base = bare_inserts(engine, threads, total)
     rate, numbers = issuing(sessions, threads, total)
     verdict = check_numbers(sessions, numbers)
-    name = make_engine(url).dialect.name
+    name = engine.dialect.name
     print(f"{name:<11} issuance {rate:>8.0f}/s   bare insert+commit {base:>8.0f}/s   ", end="")
     print(f"ratio {rate / base:.2f}   ({verdict})")
     if http_too:
         with sessions.begin() as session:
-            session.query(Certificate).delete()
+            session.execute(delete(Certificate))
             session.execute(text("DELETE FROM certificate_sequences"))
         door, posted = posting(url, sessions, threads, total)
         verdict = check_numbers(sessions, posted)
