@@ -5,7 +5,8 @@ subject, `IssueQueue.issue`, which commits; on PostgreSQL concurrent issuers sha
 The baseline, in the same run, is the same T threads each inserting a row and committing:
 what the database's commits allow. With --http the same count also goes through the door
 itself: `fangxin serve` (gunicorn, 2 workers x 4 threads), T keep-alive clients posting
-`POST /api/v1/certificates` with an issuer key (auth, audit row, JSON view included).
+`POST /api/v1/certificates` with an issuer key (auth, audit row, JSON view included), with
+the server's CPU per request (gunicorn's master and workers, from /proc).
 Afterwards the day's numbers are checked: unique and gap-free (1..N).
 
     .venv/bin/python -m bench.issuance [--certificates 2000] [--threads 8] [--pg URL] [--sqlite]
@@ -119,10 +120,20 @@ def issuing(sessions: sessionmaker[Session], threads: int, total: int) -> tuple[
     return total / in_threads(threads, total, work), numbers
 
 
+def server_cpu_s(pid: int) -> float:
+    """Return the CPU seconds a process and its children (gunicorn's workers) have used."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    ticks = 0
+    for p in (str(pid), *children):
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def posting(
     url: str, sessions: sessionmaker[Session], threads: int, total: int
-) -> tuple[float, list[str]]:
-    """Return the rate of T keep-alive clients posting to `fangxin serve`, and their numbers."""
+) -> tuple[float, list[str], float]:
+    """Return posts/s of T keep-alive clients of `fangxin serve`, numbers, server CPU ms/post."""
     with sessions() as session:
         key = create_key(session, "issuer", subject_id=SUBJECT["id"], name="bench")
         session.commit()
@@ -156,7 +167,9 @@ def posting(
         try:
             wait_up(port, proc)
             in_threads(threads, min(50, total), work)  # warm up both workers
-            return total / in_threads(threads, total, work), numbers
+            cpu = server_cpu_s(proc.pid)
+            rate = total / in_threads(threads, total, work)
+            return rate, numbers, (server_cpu_s(proc.pid) - cpu) / total * 1000
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
@@ -198,9 +211,10 @@ def run(url: str, total: int, threads: int, http_too: bool = False) -> None:
         with sessions.begin() as session:
             session.execute(delete(Certificate))
             session.execute(text("DELETE FROM certificate_sequences"))
-        door, posted = posting(url, sessions, threads, total)
+        door, posted, cpu_ms = posting(url, sessions, threads, total)
         verdict = check_numbers(sessions, posted)
         print(f"{name:<11} POST /api/v1/certificates {door:>8.0f}/s   ", end="")
+        print(f"server CPU {cpu_ms:.2f} ms/request   ", end="")
         print(f"ratio to in-process {door / rate:.2f}, to bare {door / base:.2f}   ({verdict})")
     engine.dispose()
 
