@@ -249,7 +249,7 @@ def test_a_callers_row_outlives_the_leaders_session(sessions: sessionmaker[Sessi
             entry = _entry(f"/{name}")
             with sessions() as session:
                 producer = session.get_one(Subject, PRODUCER["id"])
-                queue.issue(session, _body(), producer, _noon(), also=[entry])
+                queue.issue(session, _body(), producer, _noon(), also=lambda _c: [entry])
                 leader = entry in session
                 issued.wait()
                 if leader:

@@ -2,12 +2,14 @@
 
 Fail closed (§12): a request's transaction writes its audit row before it commits, so a change
 whose row cannot be written is rolled back and refused (503). The row is written with status 0
-and gets its HTTP status once, after the response (the database lets nothing else change).
+and gets its HTTP status once, after the response (the database lets nothing else change); an
+issuance's row is written final with its certificate (`shared_entry`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
@@ -27,18 +29,24 @@ COUNTED = frozenset({401, 429})
 PENDING = 0  # written with the request's changes; the status follows the response
 
 
+def object_ref(view_args: Mapping[str, Any] | None, created: Any) -> str | None:
+    """Name what a request touched: its path's ids, and the id or number of what it created."""
+    parts = [f"{k}={v}" for k, v in (view_args or {}).items()]
+    if isinstance(created, Mapping):
+        parts += [f"{k}={created[k]}" for k in ("id", "number") if created.get(k) is not None]
+    return ",".join(parts)[:200] or None
+
+
 def _object_id(response: Response | None) -> str | None:
-    parts = [f"{k}={v}" for k, v in (request.view_args or {}).items()]
+    body: Any = None
     if (
         response is not None
         and response.status_code == 201
         and response.is_json
         and not response.direct_passthrough
     ):
-        body: Any = response.get_json(silent=True)
-        if isinstance(body, dict):
-            parts += [f"{k}={body[k]}" for k in ("id", "number") if body.get(k) is not None]
-    return ",".join(parts)[:200] or None
+        body = response.get_json(silent=True)
+    return object_ref(request.view_args, body)
 
 
 def _key_prefix() -> str | None:
@@ -102,19 +110,30 @@ def _auditable() -> bool:
     return request.method not in READ_METHODS and request.endpoint is not None
 
 
-def shared_entry() -> AuditEntry:
-    """Return this request's pending audit row for a transaction another session may commit.
+def shared_entry(status: int) -> Callable[[Mapping[str, Any]], AuditEntry]:
+    """Return the maker of this request's audit row, final, for a transaction of another session.
 
     Group commit (IssueQueue) stores a request's changes in whichever caller's session leads:
-    the row goes with them, so it is still written in the transaction of the changes.
+    the row goes with them, so it is still written in the transaction of the changes. It is
+    written as answered (`status`, and the created object's id or number the maker is given):
+    no second transaction per request finishes it. The maker runs in the leader's thread, so it
+    reads nothing of this request.
     """
     entry = entry_for(None)
-    g.audit_entry = entry
-    return entry
+    entry.status = status
+    view_args = dict(request.view_args or {})
+    g.audit_entry, g.audit_status = entry, status
+
+    def made(created: Mapping[str, Any]) -> AuditEntry:
+        entry.object_id = object_ref(view_args, created if status == 201 else None)
+        return entry
+
+    return made
 
 
-def committed(entry: AuditEntry) -> None:
-    """Note that the shared entry was committed with its changes: the response finishes it."""
+def committed() -> None:
+    """Note that the shared entry was committed with its changes, as answered."""
+    entry: AuditEntry = g.audit_entry
     g.audit_id = entry.id
 
 
@@ -159,12 +178,17 @@ def init_app(app: Flask) -> None:
         if request_session is not None:
             # A failed handler may still hold SQLite's write lock; its work is discarded anyway.
             request_session.rollback()
+        audit_id = g.pop("audit_id", None)
+        shared = g.get("audit_status")
+        if audit_id is not None and shared == response.status_code:
+            return response  # written as answered, with its changes
         try:
             with state().sessions.begin() as session:
-                audit_id = g.pop("audit_id", None)
-                if audit_id is not None:
+                if audit_id is not None and shared is None:
                     _finish(session, audit_id, response)
                     return response
+                # No row went with the changes, or a shared row's answer changed after its
+                # commit (a failure building the response): this row records the answer.
                 entry = entry_for(response)
                 if entry.status not in COUNTED or not _counted(session, entry):
                     session.add(entry)

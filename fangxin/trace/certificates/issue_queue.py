@@ -19,6 +19,8 @@ from fangxin.trace.certificates.schemas import CertificateIn
 from fangxin.trace.certificates.signing import Signer
 
 MAX_BATCH = 64
+# Makes the rows committed with a certificate once it is numbered (its audit entry).
+Also = Callable[[Certificate], Sequence[object]]
 
 
 @dataclass(slots=True, eq=False)
@@ -26,7 +28,8 @@ class _Request:
     data: CertificateIn
     subject_id: str
     now: dt.datetime
-    also: Sequence[object] = ()  # rows committed with the certificate (its audit entry)
+    also: Also | None = None
+    rows: Sequence[object] = ()  # what `also` made, in the leader's session
     cert: Certificate | None = None  # in the leader's session
     values: dict[str, Any] = field(default_factory=dict)  # its columns, for the caller's
     error: Exception | None = None
@@ -63,17 +66,19 @@ class IssueQueue:
         data: CertificateIn,
         subject: Subject,
         now: dt.datetime,
-        also: Sequence[object] = (),
+        also: Also | None = None,
     ) -> Certificate:
-        """Issue and commit one certificate with the rows `also`; return it.
+        """Issue and commit one certificate with the rows `also` makes of it; return it.
 
         The certificate is durable when this returns. Its transaction may be another caller's:
         the caller's own session is committed only if it led the batch.
         """
         if session.get_bind().dialect.name != "postgresql":
             # SQLite has one writer and its readers keep their snapshot: no grouping there.
-            session.add_all(also)
             cert = issuance.issue(session, data, subject, self._signer, now, self._tz)
+            if also is not None:
+                session.add_all(also(cert))
+                session.flush()
             session.commit()
             return cert
         request = _Request(data, subject.id, now, also)
@@ -143,7 +148,7 @@ class IssueQueue:
             for r in batch[1:]:
                 # Their rows are the other callers' now: a later rollback of this session (the
                 # leader's request ending) would expire them before those callers read them.
-                for row in r.also:
+                for row in r.rows:
                     if row in session:
                         session.expunge(row)
         finally:
@@ -165,6 +170,7 @@ class IssueQueue:
         try:
             drafts = self._prepare(session, batch)
             issuance.store(session, [draft for _, draft in drafts], self._signer)
+            self._add_also(session, drafts)
         except SQLAlchemyError as exc:
             session.rollback()
             if len(batch) == 1:
@@ -212,6 +218,14 @@ class IssueQueue:
                 r.deferred = True
                 continue
             drawn |= parents
-            session.add_all(r.also)
             drafts.append((r, draft))
         return drafts
+
+    @staticmethod
+    def _add_also(session: Session, drafts: list[tuple[_Request, issuance.Draft]]) -> None:
+        """Insert the rows each caller's `also` makes of its numbered certificate."""
+        for r, draft in drafts:
+            if r.also is not None:
+                r.rows = r.also(draft.cert)
+                session.add_all(r.rows)
+        session.flush()
