@@ -1,4 +1,4 @@
-"""POST /api/v1/certificates at the door: its audit row is written final in its commit."""
+"""POST /api/v1/certificates at the door: key and subject in one query, audit row in its commit."""
 
 from __future__ import annotations
 
@@ -56,7 +56,12 @@ def test_an_issue_reads_key_and_subject_once_and_commits_once_with_its_audit_row
         response = client.post("/api/v1/certificates", json=CERT, headers=auth(secret))
     assert response.status_code == 201
     number = response.get_json()["number"]
-    # Before: the audit row was finished by an UPDATE and a second COMMIT.
+    reads = [w.split(" FROM ")[1].split(" WHERE ")[0] for w in work if w.startswith("SELECT")]
+    # Before: the subject read on its own, and the audit row finished by an UPDATE and a COMMIT.
+    assert reads == [
+        "api_keys LEFT OUTER JOIN subjects ON subjects.id = api_keys.subject_id",
+        "signing_keys",
+    ]
     assert [w.split(" (")[0] for w in work if not w.startswith("SELECT")] == [
         "INSERT INTO certificate_sequences",
         "INSERT INTO certificates",

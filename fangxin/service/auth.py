@@ -18,6 +18,7 @@ from fangxin.db import utcnow
 from fangxin.service.context import db_session
 from fangxin.service.models import ROLES, ApiKey
 from fangxin.service.problems import Problem
+from fangxin.trace.certificates.models import Subject
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -72,17 +73,32 @@ def create_key(
     return f"{KEY_PREFIX}{prefix}_{secret}"
 
 
-def authenticate(session: Session, token: str) -> Principal | None:
-    """Return the principal of a bearer token, or None when it is unknown or revoked."""
+def _bearer_key(session: Session, token: str) -> tuple[ApiKey, Subject | None] | None:
+    """Return a live key's row and, for an issuer key, its subject (one query); None if refused."""
     if not token.startswith(KEY_PREFIX) or token.count("_") < 2:
         return None
     prefix, _, secret = token[len(KEY_PREFIX) :].partition("_")
-    key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
-    if key is None or key.revoked_at is not None:
+    found = session.execute(
+        select(ApiKey, Subject)
+        .outerjoin(Subject, Subject.id == ApiKey.subject_id)
+        .where(ApiKey.prefix == prefix)
+    ).first()
+    if found is None:
         return None
-    if not hmac.compare_digest(key.key_hash, _digest(secret)):
+    key, subject = found
+    if key.revoked_at is not None or not hmac.compare_digest(key.key_hash, _digest(secret)):
         return None
+    return key, subject
+
+
+def _principal(key: ApiKey) -> Principal:
     return Principal(key.id, key.role, key.site_id, key.district, key.subject_id)
+
+
+def authenticate(session: Session, token: str) -> Principal | None:
+    """Return the principal of a bearer token, or None when it is unknown or revoked."""
+    found = _bearer_key(session, token)
+    return _principal(found[0]) if found is not None else None
 
 
 def revoke_key(session: Session, prefix: str) -> bool:
@@ -160,8 +176,12 @@ def bearer_principal() -> Principal | None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         found = None
         if scheme.lower() == "bearer" and token.strip():
-            found = authenticate(db_session(), token.strip())
-        g.bearer = found
+            found = _bearer_key(db_session(), token.strip())
+        g.bearer = _principal(found[0]) if found is not None else None
+        # The key is read on every request; an issuer's subject read with it is held for the
+        # request, so get_subject finds it in the session (whose identity map holds objects
+        # weakly) instead of asking the database again.
+        g.bearer_subject = found[1] if found is not None else None
     principal: Principal | None = g.bearer
     return principal
 
