@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -208,13 +209,19 @@ def prepare(
     return Draft(cert, draws, evidence, proofs, issued_at.astimezone(ZoneInfo(tz)).date())
 
 
-def store(session: Session, drafts: list[Draft], signer: Signer) -> None:
+def store(
+    session: Session,
+    drafts: list[Draft],
+    signer: Signer,
+    also: Callable[[Draft], Sequence[object]] | None = None,
+) -> None:
     """Give validated drafts their numbers, sign and insert them (the caller commits).
 
     The day counters are bumped last, once a day for all drafts, in day order: each counter
     row stays locked until the commit, and no draft that fails validation ever takes a number.
+    `also` makes rows of a numbered draft that go in the same flush (its audit entry).
     """
-    key = ensure_registered(session, signer)
+    key_id = ensure_registered(session, signer)
     by_day: dict[dt.date, list[Draft]] = {}
     for draft in drafts:
         by_day.setdefault(draft.day, []).append(draft)
@@ -224,12 +231,15 @@ def store(session: Session, drafts: list[Draft], signer: Signer) -> None:
             draft.cert.number = number
     for draft in drafts:
         cert = draft.cert
-        cert.key_id = key.key_id
+        cert.key_id = key_id
         upstream = [(d.parent.number, d.quantity_milli) for d in draft.draws]
         ev = (draft.evidence.device_id, draft.evidence.result_id) if draft.evidence else None
         cert.signature = signer.sign(signed_content(cert, upstream, ev, draft.proofs))
     session.add_all([draft.cert for draft in drafts])
-    session.flush()  # one INSERT ... RETURNING for all of them
+    if also is not None:
+        for draft in drafts:
+            session.add_all(also(draft))
+    session.flush()  # one INSERT ... RETURNING for all of them (and one for the rows `also` made)
     for draft in drafts:
         cert_id = draft.cert.id
         for d in draft.draws:

@@ -169,8 +169,7 @@ class IssueQueue:
         """Issue a batch in one transaction; if the database refuses it, issue one by one."""
         try:
             drafts = self._prepare(session, batch)
-            issuance.store(session, [draft for _, draft in drafts], self._signer)
-            self._add_also(session, drafts)
+            issuance.store(session, [draft for _, draft in drafts], self._signer, _also(drafts))
         except SQLAlchemyError as exc:
             session.rollback()
             if len(batch) == 1:
@@ -221,11 +220,16 @@ class IssueQueue:
             drafts.append((r, draft))
         return drafts
 
-    @staticmethod
-    def _add_also(session: Session, drafts: list[tuple[_Request, issuance.Draft]]) -> None:
-        """Insert the rows each caller's `also` makes of its numbered certificate."""
-        for r, draft in drafts:
-            if r.also is not None:
-                r.rows = r.also(draft.cert)
-                session.add_all(r.rows)
-        session.flush()
+
+def _also(
+    drafts: list[tuple[_Request, issuance.Draft]],
+) -> Callable[[issuance.Draft], list[object]]:
+    """Return what makes (and keeps on its request) the rows each caller's `also` wants stored."""
+    requests = {id(draft): r for r, draft in drafts}
+
+    def rows(draft: issuance.Draft) -> list[object]:
+        r = requests[id(draft)]
+        r.rows = list(r.also(draft.cert)) if r.also is not None else []
+        return r.rows
+
+    return rows

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +60,13 @@ class Signer:
 
     private: Ed25519PrivateKey
 
-    @property
+    # Worked out once: every issued certificate and its answer read them (a hash each time).
+    @cached_property
     def public(self) -> Ed25519PublicKey:
         """Return the public half."""
         return self.private.public_key()
 
-    @property
+    @cached_property
     def key_id(self) -> str:
         """Return the key id."""
         return key_id_of(self.public)
@@ -137,10 +139,13 @@ def signer_from_settings(settings: Settings) -> Signer:
     return parse_private_key(path.read_text())
 
 
-def ensure_registered(session: Session, signer: Signer) -> SigningKey:
-    """Make sure the signer's public key is published (added in the caller's transaction)."""
-    row = session.get(SigningKey, signer.key_id)
-    if row is None:
+def ensure_registered(session: Session, signer: Signer) -> str:
+    """Make sure the signer's public key is published (in the caller's transaction); its id."""
+    # Read on every batch, not cached: a key retired meanwhile must stop signing at once.
+    found = session.execute(
+        select(SigningKey.retired_at).where(SigningKey.key_id == signer.key_id)
+    ).first()
+    if found is None:
         # Concurrent first issuers may both get here: the later insert does nothing.
         new = {
             "key_id": signer.key_id,
@@ -150,10 +155,12 @@ def ensure_registered(session: Session, signer: Signer) -> SigningKey:
             "retired_at": None,
         }
         insert_ignore(session, SigningKey.__table__, [new], ("key_id",))
-        row = session.get_one(SigningKey, signer.key_id)
-    if row.retired_at is not None:
-        raise ConfigError(f"signing key {row.key_id} is retired: configure a new key")
-    return row
+        found = session.execute(
+            select(SigningKey.retired_at).where(SigningKey.key_id == signer.key_id)
+        ).one()
+    if found.retired_at is not None:
+        raise ConfigError(f"signing key {signer.key_id} is retired: configure a new key")
+    return signer.key_id
 
 
 def retire(session: Session, key_id: str) -> bool:
