@@ -41,8 +41,22 @@ def test_issuance_bench_prints_figure_baseline_and_ratio() -> None:
     door = [line for line in out.splitlines() if "POST /api/v1/certificates" in line]
     assert len(door) == len(lines), out
     for line in door:
-        assert re.search(r"certificates +\d+/s +ratio to in-process \d+\.\d\d", line)
+        assert re.search(
+            r"certificates +\d+/s +server CPU \d+\.\d\d ms/request +ratio to in-process \d+\.\d\d",
+            line,
+        )
         assert "40 numbers, unique and gap-free" in line  # 20 to warm up, then 20
+
+
+def test_issuance_profile_prints_statements_commits_and_cpu_per_request() -> None:
+    args = ["-m", "bench.issuance_profile", "--requests", "10", "--threads", "2", "--sqlite"]
+    out = run_bench(*args, "--pg", bench_pg())
+    lines = [line for line in out.splitlines() if "statements/request" in line]
+    assert len(lines) == (4 if PG_URL else 2), out
+    for line in lines:
+        assert re.search(r"\d+\.\d\d statements/request +\d+\.\d\d commits", line), line
+        assert re.search(r"CPU +\d+\.\d\d ms/request", line), line
+    assert re.search(r"1\.00 +INSERT INTO certificates", out), out  # one by one: one each
 
 
 def test_ingest_bench_prints_ratios_against_bare_paho() -> None:
