@@ -12,10 +12,11 @@ import random
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.devices.fleet import Filters
-from fangxin.devices.models import Device, Site
+from fangxin.devices.models import CoverageTarget, Device, Site
 from fangxin.devices.report import uptime_report
 from tests.devices_helpers import HOUR, at, observed, outages, seed_targets
 
@@ -50,6 +51,8 @@ FILTERS = [
 
 def seed(sessions: sessionmaker[Session]) -> None:
     """Register the fleet, each door's observed runs and random whole-second outages."""
+    with sessions.begin() as session:  # another test may have moved the seeded targets
+        session.execute(delete(CoverageTarget))
     seed_targets(sessions)
     rng = random.Random(17)
     with sessions.begin() as session:
