@@ -10,8 +10,6 @@ from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-SQLITE_MMAP_BYTES = 256 * 1024 * 1024
-
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
@@ -33,10 +31,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             # the last commits, which the broker then redelivers because they were not acked.
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
-            # Reads through a memory map, not a read() per page: the dashboard's passes over every
-            # device took a third less CPU. Writes still go through the WAL (the default build
-            # never writes through the map), so crash safety is unchanged.
-            cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
             cursor.close()
 
         return engine
