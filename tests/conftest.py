@@ -119,7 +119,7 @@ def clock() -> MovableClock:
 @pytest.fixture
 def app(settings: Settings, engine: Engine, clock: MovableClock) -> Flask:
     """Return the web app on the test database, reading its time from `clock`."""
-    return create_app(settings, engine, clock)
+    return create_app(settings, engine, clock, warm=False)  # tests/test_warm_up.py warms
 
 
 @pytest.fixture

@@ -277,3 +277,35 @@ def test_sql_business_hours_agree_with_the_uptime_clock(
     want = window_figures(w, offline, unknown, clock)
     assert got.offline_s == pytest.approx(want.offline_s, abs=1e-3)
     assert got.total_s == pytest.approx(want.observed_s, abs=1e-3)
+
+
+@pytest.mark.parametrize(("opens", "closes"), [("06:00", "22:00"), ("22:00", "02:00")])
+def test_cameras_registered_inside_the_window_count_from_registration_less_unobserved_time(
+    sessions: sessionmaker[Session], opens: str, closes: str
+) -> None:
+    created = at(5 * HOUR + 123)
+    kitchen(sessions, "k-1", ["cam-1", "cam-2"], opens=opens, closes=closes, created=created)
+    outages(sessions, "cam-1", (8 * HOUR, 9.5 * HOUR), (40 * HOUR, None))
+    outages(sessions, "cam-2")  # online throughout
+    # Unobserved: before the registration, across it, after it, and at the end (run stale).
+    observed(sessions, (-HOUR, HOUR), (2 * HOUR, 4 * HOUR), (6 * HOUR, 20 * HOUR))
+    observed(sessions, (23 * HOUR, 45 * HOUR))
+    start, now = at(-2 * HOUR), at(50 * HOUR)
+    with sessions() as session:
+        got = site_seconds(session, start, at(72 * HOUR), now, tz=TZ, business_hours=True)["k-1"]
+    clock = Clock.of(Hours.parse(opens, closes), TZ, start)
+    w = (created.timestamp(), now.timestamp())
+    unknown = [
+        (at(a).timestamp(), at(b).timestamp())
+        for a, b in ((-2 * HOUR, -HOUR), (HOUR, 2 * HOUR), (4 * HOUR, 6 * HOUR))
+    ]
+    unknown += [(at(a).timestamp(), at(b).timestamp()) for a, b in ((20 * HOUR, 23 * HOUR),)]
+    unknown.append((at(45 * HOUR).timestamp(), now.timestamp()))
+    offline = [(at(8 * HOUR).timestamp(), at(9.5 * HOUR).timestamp())]
+    offline.append((at(40 * HOUR).timestamp(), now.timestamp()))
+    cam1 = window_figures(w, offline, unknown, clock)
+    cam2 = window_figures(w, [], unknown, clock)
+    assert got.devices == 2
+    assert got.total_s == pytest.approx(cam1.observed_s + cam2.observed_s, abs=1e-3)
+    assert got.offline_s == pytest.approx(cam1.offline_s, abs=1e-3)
+    assert got.total_s < 2 * clock.measure(*w)  # the unobserved hours were left out

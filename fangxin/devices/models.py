@@ -65,7 +65,11 @@ class Device(Base):
     """A registered device of a site; liveness fields are receive times, never device clocks."""
 
     __tablename__ = "devices"
-    __table_args__ = (Index("ix_devices_conn_state_deadline", "conn_state", "deadline"),)
+    __table_args__ = (
+        Index("ix_devices_conn_state_deadline", "conn_state", "deadline"),
+        # The overview's long outages: offline devices, longest first, read 20 at a time.
+        Index("ix_devices_conn_state_since", "conn_state", "conn_since", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)

@@ -40,16 +40,20 @@ def _offline_by_day(
     first = _floor((start - w0) / length, dialect)
     # the day of the period's last instant: an end on midnight belongs to the day before
     last = _floor((end - w0) / length - literal(1e-9), dialect)
-    devices = select(Device.id).where(Device.active.is_(True))
     if scope:
-        devices = devices.join(Site, Site.id == Device.site_id).where(*scope)
+        devices = select(Device.id).join(Site, Site.id == Device.site_id)
+        counted = E.device_id.in_(devices.where(Device.active.is_(True), *scope))
+    else:
+        # The whole city: leaving out the few retired devices is cheaper than looking up every
+        # active one (PostgreSQL joined 150,000 periods with 50,000 devices for it).
+        counted = E.device_id.not_in(select(Device.id).where(Device.active.is_not(True)))
     rows = session.execute(
         select(first, last, func.count(), func.sum(start), func.sum(end))
         .where(
             E.state == "offline",
             E.at_s < w1,
             or_(E.until_s.is_(None), E.until_s > w0),
-            E.device_id.in_(devices),
+            counted,
         )
         .group_by(first, last)
     ).all()

@@ -8,6 +8,7 @@ ingester down) is neither online nor offline and is left out of both, as in the 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,14 +77,22 @@ def _hour_sets(session: Session, tz: str, start: dt.datetime, business: bool) ->
     return out
 
 
-def _hours_table(sets: HourSets) -> Any:
-    """Return the sets of hours as a derived table to join sites on."""
+def _hours_table(sets: HourSets, points: Sequence[float] = ()) -> Any:
+    """Return the sets of hours as a derived table to join sites on.
+
+    Column c{i} holds the counted time at points[i] under each set of hours (_counted_py, the
+    same float as _counted would give in SQL), so a query reads it instead of working it out.
+    """
     rows = [
         select(
             literal(opens).label("opens"),
             literal(closes).label("closes"),
             literal(shift, Float).label("shift"),
             literal(per_day, Float).label("per_day"),
+            *(
+                literal(_counted_py(t, shift, per_day), Float).label(f"c{i}")
+                for i, t in enumerate(points)
+            ),
         )
         for (opens, closes), (shift, per_day) in sets.items()
     ]
@@ -108,6 +117,37 @@ def _unknown_spans(
     ]
 
 
+def _later_part(
+    hours: Any,
+    spans: list[tuple[Any, float, float]],
+    created: Any,
+    counted: Callable[[Any], Any],
+    lo: Any,
+) -> Any:
+    """Return unknown_part(created, w1) of site_seconds for devices registered in the window.
+
+    Term for term the same floats, cheaper: a span's end is before the window's end, so its
+    counted end is a column of the hours table; a device registered before the span (most of
+    them) has the whole span unknown, its counted start a column too. Only a device registered
+    inside a span works out its own counted time.
+    """
+    parts = []
+    for j, (door, u0, u1) in enumerate(spans):
+        start_c, end_c = hours.c[f"c{2 * j + 1}"], hours.c[f"c{2 * j + 2}"]
+        since = end_c - counted(lo(created, literal(u0, Float)))
+        whole = end_c - start_c
+        parts.append(
+            case(
+                (
+                    and_(door_clause(door), created < u1),
+                    case((created <= u0, whole), else_=since),
+                ),
+                else_=literal(0.0, Float),
+            )
+        )
+    return func.sum(sum(parts[1:], parts[0])) if parts else literal(0.0, Float)
+
+
 def site_seconds(
     session: Session,
     start: dt.datetime,
@@ -129,7 +169,10 @@ def site_seconds(
     end = max(start, min(end, now))
     w0, w1 = start.timestamp(), end.timestamp()
     sets = _hour_sets(session, tz, start, business_hours)
-    hours = _hours_table(sets)
+    # Each device's own door's unobserved time is unknown for it (as in the uptime report).
+    spans = _unknown_spans(session, start, end, now)
+    # The window's end and the spans' bounds, counted once per set of hours (see _later_part).
+    hours = _hours_table(sets, [w1, *(u for _, u0, u1 in spans for u in (u0, u1))])
     joined = and_(hours.c.opens == Site.opens, hours.c.closes == Site.closes)
     scope = [
         Site.kind == "kitchen",
@@ -138,8 +181,6 @@ def site_seconds(
         Device.created_at < end,
         *([Site.district == district] if district else []),
     ]
-    # Each device's own door's unobserved time is unknown for it (as in the uptime report).
-    spans = _unknown_spans(session, start, end, now)
 
     def counted(t: Any) -> Any:
         return _counted(t, hours.c.shift, hours.c.per_day, dialect)
@@ -184,14 +225,15 @@ def site_seconds(
         _, n0, t0, k0 = totals.get(site_id, (site_district, 0, 0.0, 0.0))
         totals[site_id] = (site_district, n0 + n, t0 + total, k0 + unknown)
     created = epoch_sql(Device.created_at, dialect)
-    far = literal(w1, Float)  # a device's time runs to the window's end
+    from_created = lo(created, literal(w0, Float))
     for site_id, site_district, n, total, unknown in session.execute(
         select(
             Site.id,
             Site.district,
             func.count(Device.id),
-            func.sum(within(created, far)),
-            unknown_part(created, far, lambda u0, u1: created < u1),
+            # within(created, w1): the window's end is a point of the hours table
+            func.sum(hours.c.c0 - counted(from_created)),
+            _later_part(hours, spans, created, counted, lo),
         )
         .select_from(Device)
         .join(Site, Site.id == Device.site_id)
