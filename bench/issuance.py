@@ -16,9 +16,11 @@ Afterwards the day's numbers are checked: unique and gap-free (1..N).
 from __future__ import annotations
 
 import argparse
+import atexit
 import http.client
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -219,11 +221,13 @@ def run(url: str, total: int, threads: int, http_too: bool = False) -> None:
     engine.dispose()
 
 
-def main() -> None:
-    """Parse arguments and run on PostgreSQL (and SQLite if asked)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--certificates", type=int, default=2000)
-    parser.add_argument("--threads", type=int, default=8)
+def parse_with_databases(
+    parser: argparse.ArgumentParser,
+) -> tuple[argparse.Namespace, list[str]]:
+    """Parse the caller's options with --pg and --sqlite; return them and the databases to use.
+
+    A SQLite file is made in a temporary directory that lives until the process exits.
+    """
     parser.add_argument(
         "--pg",
         default=os.environ.get(
@@ -233,15 +237,27 @@ def main() -> None:
         help="PostgreSQL URL (the database is recreated), or 'none'",
     )
     parser.add_argument("--sqlite", action="store_true", help="also measure a SQLite file")
-    parser.add_argument("--http", action="store_true", help="also issue through fangxin serve")
     args = parser.parse_args()
-    print(f"{args.certificates} certificates, {args.threads} threads, {os.cpu_count()} cores")
+    urls = []
     if args.sqlite:
-        with tempfile.TemporaryDirectory(prefix="fangxin-bench-") as tmp:
-            url = f"sqlite:///{Path(tmp) / 'issue.db'}"
-            run(url, args.certificates, args.threads, args.http)
+        tmp = tempfile.mkdtemp(prefix="fangxin-bench-")
+        atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+        urls.append(f"sqlite:///{Path(tmp) / 'issue.db'}")
     if args.pg != "none":
-        run(args.pg, args.certificates, args.threads, args.http)
+        urls.append(args.pg)
+    return args, urls
+
+
+def main() -> None:
+    """Parse arguments and run on PostgreSQL (and SQLite if asked)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--certificates", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--http", action="store_true", help="also issue through fangxin serve")
+    args, urls = parse_with_databases(parser)
+    print(f"{args.certificates} certificates, {args.threads} threads, {os.cpu_count()} cores")
+    for url in urls:
+        run(url, args.certificates, args.threads, args.http)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import os
 import tempfile
 import threading
 import time
@@ -24,7 +23,7 @@ from flask import Flask
 from sqlalchemy import Engine, event
 
 from bench.ingest import fresh_database
-from bench.issuance import BODY, SUBJECT, in_threads
+from bench.issuance import BODY, SUBJECT, in_threads, parse_with_databases
 from fangxin.config import Settings
 from fangxin.db import make_engine, make_session_factory
 from fangxin.service.app import create_app
@@ -124,21 +123,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument(
-        "--pg",
-        default=os.environ.get(
-            "FANGXIN_BENCH_DATABASE_URL",
-            "postgresql+psycopg://postgres@127.0.0.1:5432/fangxin_bench",
-        ),
-        help="PostgreSQL URL (the database is recreated), or 'none'",
-    )
-    parser.add_argument("--sqlite", action="store_true", help="also profile a SQLite file")
-    args = parser.parse_args()
-    if args.sqlite:
-        with tempfile.TemporaryDirectory(prefix="fangxin-bench-") as tmp:
-            profile(f"sqlite:///{Path(tmp) / 'issue.db'}", args.requests, args.threads)
-    if args.pg != "none":
-        profile(args.pg, args.requests, args.threads)
+    args, urls = parse_with_databases(parser)
+    for url in urls:
+        profile(url, args.requests, args.threads)
 
 
 if __name__ == "__main__":
