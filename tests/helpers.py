@@ -138,15 +138,22 @@ def publish_all(client: mqtt.Client, messages: list[tuple[str, bytes]], qos: int
 
 
 @contextmanager
-def counted(engine: Engine) -> Iterator[list[str]]:
-    """Collect the SQL statements the engine runs inside the block."""
+def counted(engine: Engine, commits: bool = False) -> Iterator[list[str]]:
+    """Collect the SQL statements the engine runs inside the block (and "COMMIT"s if asked)."""
     statements: list[str] = []
 
     def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(statement)
 
+    def commit(_conn: Any) -> None:
+        statements.append("COMMIT")
+
     event.listen(engine, "before_cursor_execute", before)
+    if commits:
+        event.listen(engine, "commit", commit)
     try:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", before)
+        if commits:
+            event.remove(engine, "commit", commit)

@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.service.api import certificates
 from fangxin.service.auth import revoke_key
 from fangxin.service.models import AuditEntry
 from fangxin.trace.certificates.models import Certificate
+from tests.helpers import counted
 from tests.trace_helpers import CERT, auth, issuer, setup, subject
-
-
-@contextmanager
-def _database_work(engine: Engine) -> Iterator[list[str]]:
-    """Collect the statements and the COMMITs the engine runs inside the block."""
-    work: list[str] = []
-
-    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
-        work.append(" ".join(sql.split()))
-
-    def commit(_conn: Any) -> None:
-        work.append("COMMIT")
-
-    event.listen(engine, "before_cursor_execute", statement)
-    event.listen(engine, "commit", commit)
-    try:
-        yield work
-    finally:
-        event.remove(engine, "before_cursor_execute", statement)
-        event.remove(engine, "commit", commit)
 
 
 def _audit(sessions: sessionmaker[Session]) -> list[tuple[int, str | None]]:
@@ -52,8 +31,9 @@ def test_an_issue_reads_key_and_subject_once_and_commits_once_with_its_audit_row
     client: FlaskClient, admin_key: str, engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
     secret, first = setup(client, admin_key)  # the signing key is published by the first
-    with _database_work(engine) as work:
+    with counted(engine, commits=True) as statements:
         response = client.post("/api/v1/certificates", json=CERT, headers=auth(secret))
+    work = [" ".join(sql.split()) for sql in statements]
     assert response.status_code == 201
     number = response.get_json()["number"]
     reads = [w.split(" FROM ")[1].split(" WHERE ")[0] for w in work if w.startswith("SELECT")]
