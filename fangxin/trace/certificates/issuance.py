@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -209,17 +208,11 @@ def prepare(
     return Draft(cert, draws, evidence, proofs, issued_at.astimezone(ZoneInfo(tz)).date())
 
 
-def store(
-    session: Session,
-    drafts: list[Draft],
-    signer: Signer,
-    also: Callable[[Draft], Sequence[object]] | None = None,
-) -> None:
+def store(session: Session, drafts: list[Draft], signer: Signer) -> None:
     """Give validated drafts their numbers, sign and insert them (the caller commits).
 
     The day counters are bumped last, once a day for all drafts, in day order: each counter
     row stays locked until the commit, and no draft that fails validation ever takes a number.
-    `also` makes rows of a numbered draft that go in the same flush (its audit entry).
     """
     key_id = ensure_registered(session, signer)
     by_day: dict[dt.date, list[Draft]] = {}
@@ -236,10 +229,7 @@ def store(
         ev = (draft.evidence.device_id, draft.evidence.result_id) if draft.evidence else None
         cert.signature = signer.sign(signed_content(cert, upstream, ev, draft.proofs))
     session.add_all([draft.cert for draft in drafts])
-    if also is not None:
-        for draft in drafts:
-            session.add_all(also(draft))
-    session.flush()  # one INSERT ... RETURNING for all of them (and one for the rows `also` made)
+    session.flush()  # one INSERT ... RETURNING for all of them
     for draft in drafts:
         cert_id = draft.cert.id
         for d in draft.draws:

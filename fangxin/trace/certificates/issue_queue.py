@@ -169,7 +169,11 @@ class IssueQueue:
         """Issue a batch in one transaction; if the database refuses it, issue one by one."""
         try:
             drafts = self._prepare(session, batch)
-            issuance.store(session, [draft for _, draft in drafts], self._signer, _also(drafts))
+            issuance.store(session, [draft for _, draft in drafts], self._signer)
+            for r, draft in drafts:  # rows made of the numbered certificate (its audit entry)
+                r.rows = list(r.also(draft.cert)) if r.also is not None else []
+                session.add_all(r.rows)
+            session.flush()  # here, not at the commit: a refused row is retried one by one
         except SQLAlchemyError as exc:
             session.rollback()
             if len(batch) == 1:
@@ -219,17 +223,3 @@ class IssueQueue:
             drawn |= parents
             drafts.append((r, draft))
         return drafts
-
-
-def _also(
-    drafts: list[tuple[_Request, issuance.Draft]],
-) -> Callable[[issuance.Draft], list[object]]:
-    """Return what makes (and keeps on its request) the rows each caller's `also` wants stored."""
-    requests = {id(draft): r for r, draft in drafts}
-
-    def rows(draft: issuance.Draft) -> list[object]:
-        r = requests[id(draft)]
-        r.rows = list(r.also(draft.cert)) if r.also is not None else []
-        return r.rows
-
-    return rows

@@ -142,9 +142,8 @@ def signer_from_settings(settings: Settings) -> Signer:
 def ensure_registered(session: Session, signer: Signer) -> str:
     """Make sure the signer's public key is published (in the caller's transaction); its id."""
     # Read on every batch, not cached: a key retired meanwhile must stop signing at once.
-    found = session.execute(
-        select(SigningKey.retired_at).where(SigningKey.key_id == signer.key_id)
-    ).first()
+    retired_at = select(SigningKey.retired_at).where(SigningKey.key_id == signer.key_id)
+    found = session.execute(retired_at).first()
     if found is None:
         # Concurrent first issuers may both get here: the later insert does nothing.
         new = {
@@ -155,9 +154,7 @@ def ensure_registered(session: Session, signer: Signer) -> str:
             "retired_at": None,
         }
         insert_ignore(session, SigningKey.__table__, [new], ("key_id",))
-        found = session.execute(
-            select(SigningKey.retired_at).where(SigningKey.key_id == signer.key_id)
-        ).one()
+        found = session.execute(retired_at).one()
     if found.retired_at is not None:
         raise ConfigError(f"signing key {signer.key_id} is retired: configure a new key")
     return signer.key_id
