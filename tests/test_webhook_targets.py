@@ -12,8 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.db import utcnow
+from fangxin.trace.notify.dispatch import Backoff, Dispatcher
 from fangxin.trace.notify.models import WebhookAttempt, WebhookDelivery
-from fangxin.trace.notify.webhooks import Backoff, Dispatcher, add_endpoint
+from fangxin.trace.notify.webhooks import add_endpoint
 from tests.helpers import result
 from tests.results_helpers import (  # noqa: F401 - fixtures
     mqtt,

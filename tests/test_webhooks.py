@@ -21,8 +21,9 @@ from fangxin.cli import main
 from fangxin.config import Settings
 from fangxin.db import utcnow
 from fangxin.service.app import create_app
+from fangxin.trace.notify.dispatch import Backoff, Dispatcher
 from fangxin.trace.notify.models import WebhookAttempt, WebhookDelivery
-from fangxin.trace.notify.webhooks import Backoff, Dispatcher, add_endpoint
+from fangxin.trace.notify.webhooks import add_endpoint
 from tests.helpers import result, wait_until
 from tests.results_helpers import (  # noqa: F401 - fixtures
     auth,

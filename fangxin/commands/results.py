@@ -15,7 +15,8 @@ from pydantic import ValidationError
 
 from fangxin.commands.common import progress, sessions, settings_of, summary
 from fangxin.db import utcnow
-from fangxin.trace.notify.webhooks import Dispatcher, add_endpoint
+from fangxin.trace.notify.dispatch import Dispatcher
+from fangxin.trace.notify.webhooks import add_endpoint
 from fangxin.trace.results.catalogue import list_items, put_item
 from fangxin.trace.results.catalogue_csv import items_from_csv, items_to_csv
 from fangxin.trace.results.schemas import EndpointIn

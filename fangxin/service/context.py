@@ -22,7 +22,7 @@ from fangxin.service.caches import FigureCache, PageCache
 from fangxin.trace.certificates.issue_queue import IssueQueue
 from fangxin.trace.certificates.scans import ScanBuffer, record_scans
 from fangxin.trace.certificates.signing import Signer, signer_from_settings
-from fangxin.trace.notify.webhooks import BackgroundSender, Backoff, Dispatcher
+from fangxin.trace.notify.dispatch import BackgroundSender, Backoff, Dispatcher
 
 MAX_RESULTS = 1000  # results in one POST /api/v1/results
 

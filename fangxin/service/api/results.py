@@ -29,7 +29,8 @@ from fangxin.service.auth import check_site, current_principal, requires_role, s
 from fangxin.service.context import MAX_RESULTS, db_session, read_session, state
 from fangxin.service.openapi import Spec, json_response, path_param, query_param
 from fangxin.service.problems import Problem, problem_response
-from fangxin.trace.notify.webhooks import ENQUEUED_KEY, BackgroundSender
+from fangxin.trace.notify.dispatch import BackgroundSender
+from fangxin.trace.notify.webhooks import ENQUEUED_KEY
 from fangxin.trace.results import exports
 from fangxin.trace.results.basis import board_basis
 from fangxin.trace.results.province import to_result
