@@ -8,16 +8,17 @@ ingester down) is neither online nor offline and is left out of both, as in the 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, Integer, and_, case, cast, func, literal, or_, select, union_all
+from sqlalchemy import Float, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from fangxin.devices.connectivity import ONLINE
 from fangxin.devices.models import MQTT_DOOR, SIP_DOOR, ConnectivityEvent, Device, Site
 from fangxin.devices.observation import DOORS, door_clause, unknown_periods
-from fangxin.devices.uptime import DAY, Clock, Hours
+from fangxin.trace.plan.hour_sets import counted_py, counted_sql, epoch_sql, hour_sets, hours_table
 
 CAMERA_KINDS = ("camera", "nvr")
 E = ConnectivityEvent
@@ -44,68 +45,6 @@ class SiteSeconds:
         return self.online_s / self.total_s if self.total_s > 0 else None
 
 
-def epoch_sql(column: Any, dialect: str) -> Any:
-    """Return a datetime column as epoch seconds in SQL."""
-    if dialect == "postgresql":
-        return cast(func.extract("epoch", column), Float)
-    return (func.julianday(column) - 2440587.5) * 86400.0
-
-
-def _counted(t: Any, shift: Any, per_day: Any, dialect: str) -> Any:
-    """Return Clock.cumulative in SQL with the hours as columns (see fangxin.devices.uptime)."""
-    shifted = t + shift
-    if dialect == "postgresql":
-        days: Any = func.floor(shifted / DAY)
-        return days * per_day + func.least(shifted - days * DAY, per_day)
-    days = cast(shifted / DAY, Integer)  # CAST truncates: floor for our positive times
-    return days * per_day + func.min(shifted - days * DAY, per_day)
-
-
-HourSets = dict[tuple[str, str], tuple[float, float]]
-
-
-def _hour_sets(session: Session, tz: str, start: dt.datetime, business: bool) -> HourSets:
-    """Return every set of hours kitchens keep: (opens, closes) -> (shift, counted per day)."""
-    pairs: list[tuple[str, str]] = [
-        (o, c) for o, c in session.execute(select(Site.opens, Site.closes).distinct())
-    ] or [("00:00", "00:00")]
-    out = {}
-    for opens, closes in pairs:
-        clock = Clock.of(Hours.parse(opens, closes) if business else None, tz, start)
-        shift = clock.offset_s - (clock.hours.opens if clock.hours else 0)
-        out[(opens, closes)] = (float(shift), float(clock.hours.per_day if clock.hours else DAY))
-    return out
-
-
-def _hours_table(sets: HourSets, points: Sequence[float] = ()) -> Any:
-    """Return the sets of hours as a derived table to join sites on.
-
-    Column c{i} holds the counted time at points[i] under each set of hours (_counted_py, the
-    same float as _counted would give in SQL), so a query reads it instead of working it out.
-    """
-    rows = [
-        select(
-            literal(opens).label("opens"),
-            literal(closes).label("closes"),
-            literal(shift, Float).label("shift"),
-            literal(per_day, Float).label("per_day"),
-            *(
-                literal(_counted_py(t, shift, per_day), Float).label(f"c{i}")
-                for i, t in enumerate(points)
-            ),
-        )
-        for (opens, closes), (shift, per_day) in sets.items()
-    ]
-    return union_all(*rows).subquery("hours")
-
-
-def _counted_py(t: float, shift: float, per_day: float) -> float:
-    """Return _counted in Python, operation for operation (the same float results)."""
-    shifted = t + shift
-    days = int(shifted / DAY)
-    return days * per_day + min(shifted - days * DAY, per_day)
-
-
 def _unknown_spans(
     session: Session, start: dt.datetime, end: dt.datetime, now: dt.datetime
 ) -> list[tuple[Any, float, float]]:
@@ -124,7 +63,7 @@ def _later_part(
     counted: Callable[[Any], Any],
     lo: Any,
 ) -> Any:
-    """Return unknown_part(created, w1) of site_seconds for devices registered in the window.
+    """Return a device's unknown_part(created, w1) when registered in the window (None: no spans).
 
     Term for term the same floats, cheaper: a span's end is before the window's end, so its
     counted end is a column of the hours table; a device registered before the span (most of
@@ -145,10 +84,35 @@ def _later_part(
                 else_=literal(0.0, Float),
             )
         )
-    return func.sum(sum(parts[1:], parts[0])) if parts else literal(0.0, Float)
+    return sum(parts[1:], parts[0]) if parts else None
 
 
-def site_seconds(
+@dataclass(frozen=True, slots=True)
+class Cameras:
+    """Kitchens' cameras and NVRs: seconds per site; per district active and online now."""
+
+    seconds: dict[str, SiteSeconds]
+    now: dict[str, tuple[int, int]]
+
+
+Spans = list[tuple[Any, float, float]]
+
+
+def _before(
+    n: int, door: str, w: tuple[float, float], hours: tuple[float, float], spans: Spans
+) -> tuple[float, float]:
+    """Return counted and unknown seconds of n devices of a door registered before the window."""
+    shift, per_day = hours
+    total = n * (counted_py(w[1], shift, per_day) - counted_py(w[0], shift, per_day))
+    unknown = n * sum(
+        counted_py(u1, shift, per_day) - counted_py(u0, shift, per_day)
+        for d, u0, u1 in spans
+        if d == door
+    )
+    return total, unknown
+
+
+def kitchen_cameras(
     session: Session,
     start: dt.datetime,
     end: dt.datetime,
@@ -157,33 +121,99 @@ def site_seconds(
     tz: str,
     business_hours: bool,
     district: str | None = None,
-) -> dict[str, SiteSeconds]:
-    """Return each kitchen's camera seconds over [start, end) cut at now, in a fixed few queries.
+) -> Cameras:
+    """Return each kitchen's camera seconds over [start, end) cut at now, and the cameras now.
 
-    The queries: the sets of business hours, each door's observed runs, a count of the devices
-    registered before the window (they count alike), one grouped pass over the later ones and
-    one over the outages (counted time and its unobserved part); none per site or device.
+    The queries: the sets of business hours, each door's observed runs, one grouped pass over
+    the devices (a count per site and door of those registered before the window, as they all
+    count alike; the later ones summed one by one; the active and the online now) and one over
+    the outages (counted time and its unobserved part); none per site or device.
     """
     dialect = session.get_bind().dialect.name
     lo, hi = (func.greatest, func.least) if dialect == "postgresql" else (func.max, func.min)
     end = max(start, min(end, now))
     w0, w1 = start.timestamp(), end.timestamp()
-    sets = _hour_sets(session, tz, start, business_hours)
+    sets = hour_sets(session, tz, start, business_hours)
     # Each device's own door's unobserved time is unknown for it (as in the uptime report).
     spans = _unknown_spans(session, start, end, now)
     # The window's end and the spans' bounds, counted once per set of hours (see _later_part).
-    hours = _hours_table(sets, [w1, *(u for _, u0, u1 in spans for u in (u0, u1))])
+    hours = hours_table(sets, [w1, *(u for _, u0, u1 in spans for u in (u0, u1))])
     joined = and_(hours.c.opens == Site.opens, hours.c.closes == Site.closes)
-    scope = [
+    kitchens = [
         Site.kind == "kitchen",
         Device.kind.in_(CAMERA_KINDS),
         Device.active.is_(True),
-        Device.created_at < end,
         *([Site.district == district] if district else []),
     ]
 
     def counted(t: Any) -> Any:
-        return _counted(t, hours.c.shift, hours.c.per_day, dialect)
+        return counted_sql(t, hours.c.shift, hours.c.per_day, dialect)
+
+    registered = Device.created_at < end
+    before, later = Device.created_at <= start, Device.created_at > start
+    created = epoch_sql(Device.created_at, dialect)
+    later_unknown = _later_part(hours, spans, created, counted, lo)
+    live = and_(Device.conn_state == ONLINE, or_(Device.deadline.is_(None), Device.deadline > now))
+    devices = session.execute(
+        select(
+            Site.id,
+            Site.district,
+            Site.opens,
+            Site.closes,
+            *(
+                func.count(case((and_(registered, before, door_clause(door)), 1)))
+                for door in (MQTT_DOOR, SIP_DOOR)
+            ),
+            func.count(case((and_(registered, later), 1))),
+            # within(created, w1): the window's end is a point of the hours table
+            func.sum(
+                case(
+                    (and_(registered, later), hours.c.c0 - counted(lo(created, literal(w0, Float))))
+                )
+            ),
+            literal(0.0, Float)
+            if later_unknown is None
+            else func.sum(case((and_(registered, later), later_unknown))),
+            func.count(Device.id),
+            func.sum(case((live, 1), else_=0)),
+        )
+        .select_from(Device)
+        .join(Site, Site.id == Device.site_id)
+        .join(hours, joined)
+        .where(*kitchens)
+        .group_by(Site.id, Site.district, Site.opens, Site.closes)
+        .order_by(Site.id)  # the district sums add sites up in this order
+    ).all()
+    totals: dict[str, tuple[str, int, float, float]] = {}
+    later_only: dict[str, tuple[str, int, float, float]] = {}
+    now_counts: dict[str, tuple[int, int]] = {}
+    for (
+        site_id,
+        site_district,
+        opens,
+        closes,
+        *counts,
+        later_s,
+        unknown_s,
+        n_now,
+        live_n,
+    ) in devices:
+        active, online = now_counts.get(site_district, (0, 0))
+        now_counts[site_district] = (active + int(n_now), online + int(live_n or 0))
+        n, total, unknown = 0, 0.0, 0.0
+        # In the order the per-door groups came in (MQTT first), then the later devices.
+        for door, m in zip((MQTT_DOOR, SIP_DOOR), counts[:2], strict=True):
+            if m:
+                t, u = _before(m, door, (w0, w1), sets[(opens, closes)], spans)
+                n, total, unknown = n + m, total + t, unknown + u
+        if counts[2]:
+            n, total = n + counts[2], total + float(later_s or 0)
+            unknown += float(unknown_s or 0)
+        if counts[0] or counts[1]:
+            totals[site_id] = (site_district, n, total, unknown)
+        elif counts[2]:  # sites with only later devices came last (dict order: district sums)
+            later_only[site_id] = (site_district, n, total, unknown)
+    totals.update(later_only)
 
     def within(a: Any, b: Any) -> Any:
         return counted(hi(b, literal(w1, Float))) - counted(lo(a, literal(w0, Float)))
@@ -202,47 +232,6 @@ def site_seconds(
         ]
         return func.sum(sum(parts[1:], parts[0])) if parts else literal(0.0, Float)
 
-    totals: dict[str, tuple[str, int, float, float]] = {}
-    # Devices registered before the window all count alike: a count per site, hours and door.
-    sip = door_clause(SIP_DOOR).label("sip")
-    for site_id, site_district, opens, closes, is_sip, n in session.execute(
-        select(Site.id, Site.district, Site.opens, Site.closes, sip, func.count(Device.id))
-        .select_from(Device)
-        .join(Site, Site.id == Device.site_id)
-        .where(*scope, Device.created_at <= start)
-        .group_by(Site.id, Site.district, Site.opens, Site.closes, sip)
-    ):
-        if (opens, closes) not in sets:
-            continue
-        shift, per_day = sets[(opens, closes)]
-        door = SIP_DOOR if is_sip else MQTT_DOOR
-        total = n * (_counted_py(w1, shift, per_day) - _counted_py(w0, shift, per_day))
-        unknown = n * sum(
-            _counted_py(u1, shift, per_day) - _counted_py(u0, shift, per_day)
-            for d, u0, u1 in spans
-            if d == door
-        )
-        _, n0, t0, k0 = totals.get(site_id, (site_district, 0, 0.0, 0.0))
-        totals[site_id] = (site_district, n0 + n, t0 + total, k0 + unknown)
-    created = epoch_sql(Device.created_at, dialect)
-    from_created = lo(created, literal(w0, Float))
-    for site_id, site_district, n, total, unknown in session.execute(
-        select(
-            Site.id,
-            Site.district,
-            func.count(Device.id),
-            # within(created, w1): the window's end is a point of the hours table
-            func.sum(hours.c.c0 - counted(from_created)),
-            _later_part(hours, spans, created, counted, lo),
-        )
-        .select_from(Device)
-        .join(Site, Site.id == Device.site_id)
-        .join(hours, joined)
-        .where(*scope, Device.created_at > start)
-        .group_by(Site.id, Site.district)
-    ):
-        _, n0, t0, k0 = totals.get(site_id, (site_district, 0, 0.0, 0.0))
-        totals[site_id] = (site_district, n0 + n, t0 + float(total or 0), k0 + float(unknown or 0))
     stop = func.coalesce(E.until_s, literal(now.timestamp(), Float))
     offline = {
         site: (float(off or 0), float(u_off or 0))
@@ -257,7 +246,8 @@ def site_seconds(
             .join(Site, Site.id == Device.site_id)
             .join(hours, joined)
             .where(
-                *scope,
+                *kitchens,
+                Device.created_at < end,
                 E.state == "offline",
                 E.at_s < w1,
                 or_(E.until_s.is_(None), E.until_s > w0),
@@ -269,10 +259,22 @@ def site_seconds(
     for site_id, (site_district, n, total, u_total) in totals.items():
         off, u_off = offline.get(site_id, (0.0, 0.0))
         out[site_id] = SiteSeconds(
-            site_id,
-            site_district,
-            int(n),
-            max(total - u_total, 0.0),
-            max(off - u_off, 0.0),
+            site_id, site_district, int(n), max(total - u_total, 0.0), max(off - u_off, 0.0)
         )
-    return out
+    return Cameras(out, now_counts)
+
+
+def site_seconds(
+    session: Session,
+    start: dt.datetime,
+    end: dt.datetime,
+    now: dt.datetime,
+    *,
+    tz: str,
+    business_hours: bool,
+    district: str | None = None,
+) -> dict[str, SiteSeconds]:
+    """Return each kitchen's camera seconds over [start, end) cut at now (see kitchen_cameras)."""
+    return kitchen_cameras(
+        session, start, end, now, tz=tz, business_hours=business_hours, district=district
+    ).seconds

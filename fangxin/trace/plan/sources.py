@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from fangxin.devices.models import Site
 from fangxin.trace.certificates.models import EntryCheck
-from fangxin.trace.plan.camera_time import epoch_sql
+from fangxin.trace.plan.hour_sets import epoch_sql
 from fangxin.trace.plan.models import (
     REGISTERED_ONLY,
     KitchenForm,
