@@ -243,7 +243,7 @@ def main() -> None:
     for load in (hot, cold, seen):
         print(f"{load.path}: {load.rate / health.rate:.2f} of /healthz's rate (target >= 0.6)")
     sent = sum(x.requests + x.failed for x in (warm, hot, cold, seen)) + len(cold_paths) * 4
-    print(f"scans logged {logged} of {sent} scan requests (buffered writes, flushed at exit)")
+    print(f"scans logged {logged} of {sent} scan requests (writer threads; the rest at exit)")
 
 
 if __name__ == "__main__":

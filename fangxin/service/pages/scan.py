@@ -7,13 +7,14 @@ import json
 import logging
 import re
 from dataclasses import replace
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.config import ConfigError
 from fangxin.devices.models import Site
@@ -88,11 +89,13 @@ def flush_scans(force: bool = False) -> bool:
     buffer = state().scan_buffer
     if not (force or buffer.due()):
         return False
-    rows = buffer.take()
-    with state().sessions() as session:
+    return buffer.flush(partial(_write_scans, state().sessions))
+
+
+def _write_scans(sessions: sessionmaker[Session], rows: list[dict[str, Any]]) -> None:
+    with sessions() as session:
         record_scans(session, rows)
         session.commit()
-    return True
 
 
 def _count_scan(cert_id: int, cache: PageCache) -> bool:
@@ -110,7 +113,12 @@ def _count_scan(cert_id: int, cache: PageCache) -> bool:
         # Only a keyed hash of the day and the client is kept: no IP address, no user agent.
         client = f"{client_address(settings.trusted_proxies)}|{request.user_agent}"
     visitor = visitor_id(str(current_app.secret_key), day, client)
-    state().scan_buffer.add(cert_id, day, visitor, site_id, now, user is not None)
+    buffer = state().scan_buffer
+    buffer.add(cert_id, day, visitor, site_id, now, user is not None)
+    if buffer.flush_s > 0:
+        # Written by the process's writer thread, never on a visitor's request (issue 17).
+        buffer.start(partial(_write_scans, state().sessions))
+        return False
     return flush_scans()
 
 
@@ -135,7 +143,7 @@ def scan(code: str) -> Response:
         _count_scan(hit[0], cache)
         return _page(hit[1])
     settings = state().settings
-    page = scan_page(read_session(), code, settings, state().clock())
+    page = scan_page(state().reader, read_session, code, settings, state().clock())
     if page is None:
         return _not_found(code)
     if _count_scan(page.row.id, cache):

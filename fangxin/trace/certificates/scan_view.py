@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Connection,
+    Engine,
     Executable,
     and_,
     bindparam,
@@ -36,10 +38,11 @@ from fangxin.trace.certificates.proofs import CertificateProof, proof_view, proo
 from fangxin.trace.certificates.records import signed_content
 from fangxin.trace.certificates.scans import ScanStats, plausible_visitors
 from fangxin.trace.certificates.schemas import CertificateOut, LinkOut, MarketOut
-from fangxin.trace.certificates.signing import verify
+from fangxin.trace.certificates.signing import verify_published
 from fangxin.trace.certificates.views import Evidence, Lineage, build_view, link_out, tests_of
 from fangxin.trace.results.models import RapidTestResult
 
+T = TypeVar("T")
 # Re-issue chains are a few links deep; the bound only stops a corrupt cycle.
 MAX_DEPTH = 64
 
@@ -163,11 +166,21 @@ def _joined(*columns: Any) -> Any:
     )
 
 
+# Query 1's columns: the scan counts, the subject and recall rows, then the fingerprint (whose
+# columns include the certificate's and its key's): read on a connection, no ORM loading.
+SUBJECT_COLUMNS = tuple(Subject.__table__.columns)
+RECALL_COLUMNS = tuple(Recall.__table__.columns)
+CERT_COLUMNS = tuple(Certificate.__table__.columns)
+STATS = 4
+FP = STATS + len(SUBJECT_COLUMNS) + len(RECALL_COLUMNS)  # where the fingerprint starts
+FP_CERT = 17  # where the certificate's columns start in the fingerprint
+
+
 @cache
 def _label_query() -> Executable:
     """Query 1, built once: building it costs more than running it on a page this small."""
-    entities = (Certificate, Subject, SigningKey, Recall)
-    return _joined(*entities, *_stats(), *_fingerprint())  # type: ignore[no-any-return]
+    columns = (*_stats(), *SUBJECT_COLUMNS, *RECALL_COLUMNS, *_fingerprint())
+    return _joined(*columns)  # type: ignore[no-any-return]
 
 
 @cache
@@ -181,12 +194,17 @@ def fingerprint(conn: Connection, code: str) -> tuple[Any, ...]:
     return tuple(tuple(r) for r in conn.execute(_fingerprint_query(), {"code": code}))
 
 
-def _label(session: Session, code: str) -> list[Any]:
+def _label(conn: Connection, code: str) -> list[Any]:
     """Query 1: the certificate with its subject, key, recall, evidence, markets and scan counts.
 
     One row per market entry check that admitted it (one row when none did).
     """
-    return list(session.execute(_label_query(), {"code": code}).all())
+    return list(conn.execute(_label_query(), {"code": code}).all())
+
+
+def _rebuilt(model: type[T], columns: tuple[Any, ...], values: Sequence[Any]) -> T:
+    """Return a detached instance of model holding one row's values (no session involved)."""
+    return model(**{c.key: v for c, v in zip(columns, values, strict=True)})
 
 
 @cache
@@ -232,7 +250,7 @@ def _markets(rows: list[Any], number: str) -> list[MarketOut]:
     """Fold the admitted entry checks of query 1 into markets, first admission each."""
     markets: dict[str, MarketOut] = {}
     for row in rows:
-        site_id, name, district, checked_at = row[10:14]
+        site_id, name, district, checked_at = row[FP + 2 : FP + 6]
         if site_id is None:
             continue
         market = markets.get(site_id)
@@ -251,23 +269,46 @@ def _markets(rows: list[Any], number: str) -> list[MarketOut]:
     return list(markets.values())
 
 
-def scan_page(session: Session, code: str, settings: Settings, now: dt.datetime) -> ScanPage | None:
-    """Assemble the scan page of a code, or None when no certificate has it (≤ 3 queries)."""
-    rows = _label(session, code)
+def scan_page(
+    reader: Engine,
+    session: Callable[[], Session],
+    code: str,
+    settings: Settings,
+    now: dt.datetime,
+) -> ScanPage | None:
+    """Assemble the scan page of a code, or None when no certificate has it (≤ 3 queries).
+
+    Query 1 runs on a connection of reader; the rare lots with an upstream, tests or proofs
+    read those through session(), opened only then.
+    """
+    with reader.connect() as conn:
+        rows = _label(conn, code)
     if not rows:
         return None
-    cert, subject, _key, recall, scans, anonymous, visitors, markets = rows[0][:8]
-    device, result, has_parents, tested = rows[0][8], rows[0][9], rows[0][14], rows[0][17]
-    facts, chain = _upstream(session, cert.id) if has_parents else (Lineage([], [], []), [])
+    first, fp = rows[0], rows[0][FP:]
+    scans, anonymous, visitors, markets = first[:STATS]
+    subject_row = first[STATS : STATS + len(SUBJECT_COLUMNS)]
+    recall_row = first[STATS + len(SUBJECT_COLUMNS) : FP]
+    subject = (
+        _rebuilt(Subject, SUBJECT_COLUMNS, subject_row) if subject_row[0] is not None else None
+    )
+    recall = _rebuilt(Recall, RECALL_COLUMNS, recall_row) if recall_row[0] is not None else None
+    # columns[0] is each table's primary key: None when the outer join found no row
+    cert = _rebuilt(Certificate, CERT_COLUMNS, fp[FP_CERT : FP_CERT + len(CERT_COLUMNS)])
+    device, result, has_parents, tested, public_key = fp[0], fp[1], fp[6], fp[9], fp[14]
+    if has_parents:
+        facts, chain = _upstream(session(), cert.id)
+    else:
+        facts, chain = Lineage([], [], []), []
     own = [(cert, recall)] if recall is not None else []
     facts = Lineage(facts.parents, facts.ancestors, own + facts.recalls)
     evidence = (device, result) if device is not None else None
     if cert.test_result_id is not None and evidence is None:
         evidence = ("?", "?")
-    proofs = proofs_of(session, cert.id) if rows[0][-1] else []
+    proofs = proofs_of(session(), cert.id) if fp[-1] else []
     content = signed_content(cert, [(c.number, q) for c, q in facts.parents], evidence, proofs)
-    # The key came with query 1, so verify finds it in the session without asking again.
-    problem = verify(session, cert.key_id, content, cert.signature)
+    # The key came with query 1 (its stored value; None when no such key is published).
+    problem = verify_published(cert.key_id, public_key, content, cert.signature)
     view = build_view(
         cert,
         settings,
@@ -278,7 +319,7 @@ def scan_page(session: Session, code: str, settings: Settings, now: dt.datetime)
             facts=facts,
             downstream=[],  # the page does not list lots re-issued from this one
             # a lot with no test of its own and no upstream has none to look up
-            tests=tests_of(session, [cert.id, *facts.ancestors]) if tested or has_parents else [],
+            tests=tests_of(session(), [cert.id, *facts.ancestors]) if tested or has_parents else [],
             proofs=[proof_view(p) for p in proofs],
         ),
     )
@@ -306,5 +347,5 @@ def scan_page(session: Session, code: str, settings: Settings, now: dt.datetime)
         ),
         now=now,
         row=cert,
-        fingerprint=None if has_parents else tuple(tuple(r[8:]) for r in rows),
+        fingerprint=None if has_parents else tuple(tuple(r[FP:]) for r in rows),
     )

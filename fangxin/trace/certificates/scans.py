@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import hashlib
 import hmac
+import logging
+import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +21,9 @@ from sqlalchemy.orm import Session
 
 from fangxin.trace.certificates.models import Certificate, CertificateScan, EntryCheck
 
+_LOGGER = logging.getLogger(__name__)
+# Rows (certificate, day, visitor, market) buffered before the writer is woken early.
+MAX_ROWS = 1000
 # Distinct visitor-days always plausible for one lot, and how many more each unit adds
 # (about one buyer per half kilo or per piece, with a wide margin).
 PLAUSIBLE_FLOOR = 50
@@ -95,14 +102,25 @@ def scan_row(
 
 
 class ScanBuffer:
-    """Scans counted in memory and written in batches, at most flush_s seconds late."""
+    """Scans counted in memory and written in batches, at most flush_s seconds late.
 
-    def __init__(self, flush_s: float) -> None:
+    With flush_s > 0 a thread of the process writes them (start), off the request path; at
+    interpreter exit (a gunicorn worker's too) stop writes what is left. A failed write keeps
+    its scans for the next one: none is lost while the process lives.
+    """
+
+    def __init__(self, flush_s: float, max_rows: int = MAX_ROWS) -> None:
         """Write at most every flush_s seconds (0: the caller writes every scan at once)."""
         self.flush_s = flush_s
+        self.max_rows = max_rows
         self._lock = threading.Lock()
+        self._writing = threading.Lock()  # one write at a time, in the order taken
         self._rows: dict[tuple[int, dt.date, str, str], dict[str, Any]] = {}
         self._last = time.monotonic()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
 
     def add(
         self,
@@ -119,6 +137,8 @@ class ScanBuffer:
         with self._lock:
             if key not in self._rows:
                 self._rows[key] = row
+                if len(self._rows) >= self.max_rows:
+                    self._wake.set()  # full: the writer need not wait for its tick
             else:
                 self._rows[key]["count"] += 1
                 self._rows[key]["last_at"] = now
@@ -133,6 +153,64 @@ class ScanBuffer:
             rows, self._rows = list(self._rows.values()), {}
             self._last = time.monotonic()
         return rows
+
+    def give_back(self, rows: list[dict[str, Any]]) -> None:
+        """Count again rows whose write failed, merged with the scans buffered since."""
+        with self._lock:
+            for row in rows:
+                kept = self._rows.setdefault(_row_key(row), row)
+                if kept is not row:
+                    kept["count"] += row["count"]
+                    kept["first_at"] = min(kept["first_at"], row["first_at"])
+                    kept["last_at"] = max(kept["last_at"], row["last_at"])
+
+    def flush(self, write: Callable[[list[dict[str, Any]]], None]) -> bool:
+        """Write the buffered rows now with write; whether any were written."""
+        with self._writing:
+            rows = self.take()
+            if not rows:
+                return False
+            try:
+                write(rows)
+            except BaseException:
+                self.give_back(rows)
+                raise
+        return True
+
+    def start(self, write: Callable[[list[dict[str, Any]]], None]) -> None:
+        """Write from a thread of this process from now on (once per process: workers fork)."""
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._stopping.clear()
+            self._thread = threading.Thread(
+                target=self._run, args=(write,), name="scan-writer", daemon=True
+            )
+            self._thread.start()
+            atexit.register(self.stop, write)
+            self._pid = os.getpid()
+
+    def _run(self, write: Callable[[list[dict[str, Any]]], None]) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(self.flush_s)
+            self._wake.clear()
+            try:
+                self.flush(write)
+            except Exception:  # kept for the next tick; the database may be back by then
+                _LOGGER.exception("Could not write buffered scans; kept for the next try")
+
+    def stop(self, write: Callable[[list[dict[str, Any]]], None]) -> None:
+        """Stop the writer thread and write what is left (at exit)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(30)
+        try:
+            self.flush(write)
+        except Exception as exc:  # the database may already be gone at exit
+            _LOGGER.error("Could not write the last buffered scans: %s", exc)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,9 @@ _LOGGER = logging.getLogger(__name__)
 ALGORITHM = "Ed25519"
 DEV_KEY_FILE = "signing_key.pem"
 _PUBLIC_CACHE: dict[tuple[str, str], Ed25519PublicKey] = {}
+# Outcomes of signature checks (a re-rendered scan page skips the Ed25519 check), bounded.
+MAX_CHECKED = 10_000
+_CHECKED: dict[tuple[str, str, str, bytes], tuple[str | None]] = {}
 
 
 def b64url(data: bytes) -> str:
@@ -199,22 +202,43 @@ def keys_document(session: Session) -> dict[str, Any]:
 def verify(session: Session, key_id: str, content: dict[str, Any], signature: str) -> str | None:
     """Check a signature; return None when it holds, else why it does not."""
     row = session.get(SigningKey, key_id)
-    if row is None:
+    return verify_published(key_id, row.public_key if row else None, content, signature)
+
+
+def verify_published(
+    key_id: str, public_key: str | None, content: dict[str, Any], signature: str
+) -> str | None:
+    """Check a signature against a published key's stored value (None: no such key published)."""
+    if public_key is None:
         return f"unknown signing key {key_id}"
-    cache_key = (row.key_id, row.public_key)
+    cache_key = (key_id, public_key)
     public = _PUBLIC_CACHE.get(cache_key)
     if public is None:
-        public = Ed25519PublicKey.from_public_bytes(unb64url(row.public_key))
-        if key_id_of(public) != row.key_id:
+        public = Ed25519PublicKey.from_public_bytes(unb64url(public_key))
+        if key_id_of(public) != key_id:
             return f"published key {key_id} does not match its id"
         _PUBLIC_CACHE[cache_key] = public
-    return verify_with(public, content, signature)
+    # The outcome depends on these four values alone: a record or key altered in the database
+    # changes the content or the key, hence the entry, and is checked again.
+    message = canonical_bytes(content)
+    checked = (key_id, public_key, signature, message)
+    hit = _CHECKED.get(checked)
+    if hit is None:
+        hit = (_check(public, message, signature),)
+        if len(_CHECKED) >= MAX_CHECKED:
+            _CHECKED.clear()
+        _CHECKED[checked] = hit
+    return hit[0]
 
 
 def verify_with(public: Ed25519PublicKey, content: dict[str, Any], signature: str) -> str | None:
     """Check a signature with a public key at hand; return None when it holds."""
+    return _check(public, canonical_bytes(content), signature)
+
+
+def _check(public: Ed25519PublicKey, message: bytes, signature: str) -> str | None:
     try:
-        public.verify(unb64url(signature), canonical_bytes(content))
+        public.verify(unb64url(signature), message)
     except (InvalidSignature, ValueError):
         return "signature does not match the record"
     return None
