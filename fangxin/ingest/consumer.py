@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fangxin.contract.topics import shared_subscription
 from fangxin.ingest.acks import ack_batch
 from fangxin.ingest.batch import BatchStats, RawMessage, dead_letter
+from fangxin.ingest.fastclient import FastClient
 from fangxin.ingest.mqtt_url import BrokerAddress
 from fangxin.ingest.pipeline import Pipeline
 
@@ -88,7 +89,7 @@ class Ingester:
 
     def _make_client(self, protocol: MQTTProtocolVersion) -> mqtt.Client:
         v5 = protocol == MQTTProtocolVersion.MQTTv5
-        client = mqtt.Client(
+        client = FastClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=protocol,
@@ -103,6 +104,7 @@ class Ingester:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_qos1 = self._on_qos1
         client.on_subscribe = self._on_subscribe
         return client
 
@@ -216,14 +218,20 @@ class Ingester:
             )
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._keep(msg.topic, bytes(msg.payload), msg.retain, msg.mid, msg.qos)
+
+    def _on_qos1(self, topic: str, payload: bytes, retained: bool, mid: int) -> None:
+        self._keep(topic, payload, retained, mid, 1)
+
+    def _keep(self, topic: str, payload: bytes, retained: bool, mid: int, qos: int) -> None:
         # Called from inside loop() on our own thread: stamp and keep, nothing that blocks.
         if self._stop.is_set():
             return  # draining: left unacked, the broker redelivers it to the resumed session
         pending = self._pending
         if not pending:
             self._first_at = time.monotonic()
-        raw = RawMessage(msg.topic, bytes(msg.payload), dt.datetime.now(dt.UTC), msg.retain)
-        pending.append(_Inbound(raw, msg.mid, msg.qos, self._generation))
+        raw = RawMessage(topic, payload, dt.datetime.now(dt.UTC), retained)
+        pending.append(_Inbound(raw, mid, qos, self._generation))
 
     # --- processing -------------------------------------------------------------------------
 
