@@ -9,6 +9,7 @@ to one callback; anything else takes paho's own path, unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -88,3 +89,11 @@ class FastClient(mqtt.Client):
         return self.on_log is not None or (
             logger is not None and logger.isEnabledFor(logging.DEBUG)
         )
+
+    def wake(self) -> None:
+        """Interrupt a loop() waiting in select(), from another thread (as paho's publish does)."""
+        pair = self._sockpairW
+        if pair is not None:
+            # full (a wake-up is pending anyway) or closed by a reconnect: nothing to do
+            with contextlib.suppress(OSError):
+                pair.send(b"0")
