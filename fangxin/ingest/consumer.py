@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from fangxin.contract.topics import shared_subscription
 from fangxin.ingest.acks import ack_batch
 from fangxin.ingest.batch import BatchStats, RawMessage, dead_letter
+from fangxin.ingest.fastclient import FastClient
 from fangxin.ingest.mqtt_url import BrokerAddress
 from fangxin.ingest.pipeline import Pipeline
+from fangxin.ingest.writer import BatchWriter
 
 _LOGGER = logging.getLogger(__name__)
 # Errors that mean "the database is not reachable right now": retry the batch, never drop it.
@@ -82,13 +85,14 @@ class Ingester:
         self._subscribed = threading.Event()
         self._connack: ReasonCode | None = None
         self._generation = 0
-        self._client: mqtt.Client | None = None
+        self._client: FastClient | None = None
+        self._writer: BatchWriter[_Inbound] | None = None
 
     # --- connection -------------------------------------------------------------------------
 
-    def _make_client(self, protocol: MQTTProtocolVersion) -> mqtt.Client:
+    def _make_client(self, protocol: MQTTProtocolVersion) -> FastClient:
         v5 = protocol == MQTTProtocolVersion.MQTTv5
-        client = mqtt.Client(
+        client = FastClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=protocol,
@@ -103,10 +107,11 @@ class Ingester:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_qos1 = self._on_qos1
         client.on_subscribe = self._on_subscribe
         return client
 
-    def _try_connect(self, protocol: MQTTProtocolVersion, timeout_s: float) -> mqtt.Client | None:
+    def _try_connect(self, protocol: MQTTProtocolVersion, timeout_s: float) -> FastClient | None:
         client = self._make_client(protocol)
         self._connack = None
         self._connected.clear()
@@ -216,14 +221,20 @@ class Ingester:
             )
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._keep(msg.topic, bytes(msg.payload), msg.retain, msg.mid, msg.qos)
+
+    def _on_qos1(self, topic: str, payload: bytes, retained: bool, mid: int) -> None:
+        self._keep(topic, payload, retained, mid, 1)
+
+    def _keep(self, topic: str, payload: bytes, retained: bool, mid: int, qos: int) -> None:
         # Called from inside loop() on our own thread: stamp and keep, nothing that blocks.
         if self._stop.is_set():
             return  # draining: left unacked, the broker redelivers it to the resumed session
         pending = self._pending
         if not pending:
             self._first_at = time.monotonic()
-        raw = RawMessage(msg.topic, bytes(msg.payload), dt.datetime.now(dt.UTC), msg.retain)
-        pending.append(_Inbound(raw, msg.mid, msg.qos, self._generation))
+        raw = RawMessage(topic, payload, dt.datetime.now(dt.UTC), retained)
+        pending.append(_Inbound(raw, mid, qos, self._generation))
 
     # --- processing -------------------------------------------------------------------------
 
@@ -251,7 +262,9 @@ class Ingester:
         except OSError as exc:
             _LOGGER.warning("Cannot reach broker %s: %s", self.broker.url(), exc)
 
-    def _store(self, batch: list[_Inbound]) -> None:
+    def _store(self, batch: list[_Inbound], idle: Callable[[float], None] | None = None) -> None:
+        # idle(s) passes the time before a retry: on the network thread, pumping the link.
+        idle = idle or self._pump
         raws = [item.raw for item in batch]
         delay = 0.5
         while True:
@@ -273,7 +286,7 @@ class Ingester:
                 _LOGGER.error("Database unavailable, retrying batch in %.1fs: %s", delay, exc)
                 until = time.monotonic() + delay
                 while (left := until - time.monotonic()) > 0:
-                    self._pump(min(left, 1.0))  # the broker link stays alive meanwhile
+                    idle(min(left, 1.0))  # the broker link stays alive meanwhile
                 delay = min(delay * 2, 30.0)
 
     def _store_singly(self, raws: list[RawMessage]) -> None:
@@ -303,32 +316,49 @@ class Ingester:
     def run(self) -> BatchStats:
         """Process until stop() is called, then drain what was received, ack it and disconnect.
 
-        One thread owns the network loop and the writes: loop() reads between batches, and the
-        broker's Receive Maximum bounds what waits unacknowledged in memory.
+        This thread owns the network loop and the acks; a writer thread stores the batches in
+        arrival order, so the loop reads the next batch while the database works on the last.
+        The broker's Receive Maximum bounds what waits unacknowledged in memory.
         """
         if self._client is None:
             self.start()
+        client = self._client
+        writer = self._writer = BatchWriter(
+            lambda batch: self._store(batch, time.sleep), client.wake if client else lambda: None
+        )
+        writer.start()
         pending = self._pending
         last_log = time.monotonic()
-        while True:
-            stopping = self._stop.is_set()
-            if pending:
-                wait = self._first_at + self.flush_s - time.monotonic()
-                if len(pending) >= self.batch_size or stopping or wait <= 0:
-                    batch = pending[: self.batch_size]
-                    del pending[: self.batch_size]
-                    self._first_at = time.monotonic()
-                    self._store(batch)
-                    self._ack(batch)
-                    continue
-            elif stopping:
-                break
-            else:
+        try:
+            while True:
+                for stored in writer.take_stored():
+                    self._ack(stored)
+                stopping = self._stop.is_set()
                 wait = 0.1
-            self._pump(wait)
-            if time.monotonic() - last_log > 10:
-                last_log = time.monotonic()
-                _LOGGER.info("Ingested so far: %s", self.stats)
+                if pending:
+                    wait = self._first_at + self.flush_s - time.monotonic()
+                    # Past the flush time a short batch waits for an idle writer: one commit
+                    # then carries whatever arrived meanwhile.
+                    if (
+                        len(pending) >= self.batch_size
+                        or stopping
+                        or (wait <= 0 and not writer.outstanding)
+                    ):
+                        batch = pending[: self.batch_size]
+                        del pending[: self.batch_size]
+                        self._first_at = time.monotonic()
+                        writer.submit(batch)
+                        continue
+                elif stopping and not writer.outstanding:
+                    break
+                if writer.outstanding:
+                    wait = min(wait, 0.05) if wait > 0 else 0.05  # woken when a batch is stored
+                self._pump(wait)
+                if time.monotonic() - last_log > 10:
+                    last_log = time.monotonic()
+                    _LOGGER.info("Ingested so far: %s", self.stats)
+        finally:
+            writer.close()
         self._close()
         _LOGGER.info("Ingester stopped: %s", self.stats)
         return self.stats
