@@ -6,7 +6,6 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,20 +14,18 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.contract.topics import shared_subscription
 from fangxin.ingest.acks import ack_batch
-from fangxin.ingest.batch import BatchStats, RawMessage, dead_letter
+from fangxin.ingest.batch import BatchStats, RawMessage
 from fangxin.ingest.fastclient import FastClient
 from fangxin.ingest.mqtt_url import BrokerAddress
 from fangxin.ingest.pipeline import Pipeline
+from fangxin.ingest.storing import store_batch
 from fangxin.ingest.writer import BatchWriter
 
 _LOGGER = logging.getLogger(__name__)
-# Errors that mean "the database is not reachable right now": retry the batch, never drop it.
-_TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,45 +259,11 @@ class Ingester:
         except OSError as exc:
             _LOGGER.warning("Cannot reach broker %s: %s", self.broker.url(), exc)
 
-    def _store(self, batch: list[_Inbound], idle: Callable[[float], None] | None = None) -> None:
-        # idle(s) passes the time before a retry: on the network thread, pumping the link.
-        idle = idle or self._pump
-        raws = [item.raw for item in batch]
-        delay = 0.5
-        while True:
-            try:
-                try:
-                    with self.session_factory.begin() as session:
-                        self.stats.add(self.pipeline.process(session, raws))
-                except _TRANSIENT:
-                    raise
-                except Exception:
-                    _LOGGER.exception(
-                        "Batch failed to store; storing its %d messages one by one", len(raws)
-                    )
-                    self._store_singly(raws)  # may raise a transient error: retried below
-                return
-            except _TRANSIENT as exc:
-                # Nothing is acked, so nothing is lost: the broker holds the messages meanwhile;
-                # what was stored already is deduplicated when the batch is tried again.
-                _LOGGER.error("Database unavailable, retrying batch in %.1fs: %s", delay, exc)
-                until = time.monotonic() + delay
-                while (left := until - time.monotonic()) > 0:
-                    idle(min(left, 1.0))  # the broker link stays alive meanwhile
-                delay = min(delay * 2, 30.0)
-
-    def _store_singly(self, raws: list[RawMessage]) -> None:
-        # A message that breaks a batch (a value the database refuses) must not block the stream.
-        for raw in raws:
-            try:
-                with self.session_factory.begin() as session:
-                    self.stats.add(self.pipeline.process(session, [raw]))
-            except _TRANSIENT:
-                raise
-            except Exception as exc:
-                with self.session_factory.begin() as session:
-                    dead_letter(session, raw, f"storage refused the message: {exc}"[:2000])
-                self.stats.dead_letters += 1
+    def _store(self, batch: list[_Inbound]) -> None:
+        # On the writer thread: a retry waits with sleep while the network thread pumps.
+        store_batch(
+            self.session_factory, self.pipeline, self.stats, [i.raw for i in batch], time.sleep
+        )
 
     def _ack(self, batch: list[_Inbound]) -> None:
         client = self._client
@@ -323,9 +286,7 @@ class Ingester:
         if self._client is None:
             self.start()
         client = self._client
-        writer = self._writer = BatchWriter(
-            lambda batch: self._store(batch, time.sleep), client.wake if client else lambda: None
-        )
+        writer = self._writer = BatchWriter(self._store, client.wake if client else lambda: None)
         writer.start()
         pending = self._pending
         last_log = time.monotonic()

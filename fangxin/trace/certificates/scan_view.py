@@ -60,8 +60,7 @@ class ScanPage:
     stats: ScanStats
     now: dt.datetime
     row: Certificate
-    # What `fingerprint` returns while the page stays the same; None for a re-issued lot,
-    # whose upstream the fingerprint does not cover.
+    # Unchanged while the page is; None for a re-issued lot (its upstream is not covered).
     fingerprint: tuple[Any, ...] | None
 
 
