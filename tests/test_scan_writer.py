@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,8 @@ from fangxin.config import Settings
 from fangxin.db import make_engine, make_session_factory, utcnow
 from fangxin.service.app import create_app
 from fangxin.service.context import AppState
-from fangxin.service.pages.scan import _write_scans
 from fangxin.trace.certificates.models import CertificateScan
-from fangxin.trace.certificates.scans import ScanBuffer
+from fangxin.trace.certificates.scans import ScanBuffer, write_scans
 from tests.trace_helpers import setup
 
 UA = {"User-Agent": "test"}
@@ -41,7 +41,7 @@ def test_scans_are_written_by_the_thread_without_another_request(
         time.sleep(0.02)
     assert _scans(sessions) == 3
     state: AppState = app.extensions["fangxin"]
-    state.scan_buffer.stop(lambda rows: _write_scans(sessions, rows))
+    state.scan_buffer.stop()
 
 
 def test_stopping_writes_every_buffered_scan(
@@ -55,21 +55,21 @@ def test_stopping_writes_every_buffered_scan(
         client.get(f"/c/{cert['code']}", headers={"User-Agent": f"phone-{n % 2}"})
     assert _scans(sessions) == 0  # not due for an hour, and no request writes them
     state: AppState = app.extensions["fangxin"]
-    state.scan_buffer.stop(lambda rows: _write_scans(sessions, rows))
+    state.scan_buffer.stop()
     assert _scans(sessions) == 5
     with sessions() as session:
         assert len(session.scalars(select(CertificateScan)).all()) == 2  # two visitors
 
 
 def test_a_failed_write_keeps_its_scans_for_the_next(tmp_path: Path) -> None:
-    buffer = ScanBuffer(3600)
+    # a real failure: a database without the scans table (never migrated)
+    unmigrated = make_session_factory(make_engine(f"sqlite:///{tmp_path / 'empty.db'}"))
+    buffer = ScanBuffer(3600, partial(write_scans, unmigrated))
     now = utcnow()
     buffer.add(1, now.date(), "v-1", None, now)
     buffer.add(1, now.date(), "v-1", None, now)
-    # a real failure: a database without the scans table (never migrated)
-    unmigrated = make_session_factory(make_engine(f"sqlite:///{tmp_path / 'empty.db'}"))
     with pytest.raises(OperationalError):
-        buffer.flush(lambda rows: _write_scans(unmigrated, rows))
+        buffer.flush()
     buffer.add(1, now.date(), "v-1", None, now)
     rows = buffer.take()
     assert [(r["certificate_id"], r["visitor"], r["count"]) for r in rows] == [(1, "v-1", 3)]

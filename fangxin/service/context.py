@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import atexit
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from flask import current_app, g
@@ -20,7 +20,7 @@ from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import PointSink, SqlSink
 from fangxin.service.caches import FigureCache, PageCache
 from fangxin.trace.certificates.issue_queue import IssueQueue
-from fangxin.trace.certificates.scans import ScanBuffer, record_scans
+from fangxin.trace.certificates.scans import ScanBuffer, write_scans
 from fangxin.trace.certificates.signing import Signer, signer_from_settings
 from fangxin.trace.notify.dispatch import BackgroundSender, Backoff, Dispatcher
 
@@ -69,9 +69,8 @@ def build_state(
     reader = _reader(engine)
     sink: PointSink = OutboxSink() if settings.influx_enabled else SqlSink()
     limits = Limits(max_items=MAX_RESULTS, max_skew=dt.timedelta(seconds=settings.max_clock_skew_s))
-    scan_buffer = ScanBuffer(settings.scan_flush_s)
-    if scan_buffer.flush_s > 0:
-        atexit.register(_final_flush, scan_buffer, sessions)
+    # Its writer thread starts with a worker's first scan and writes what is left at exit.
+    scan_buffer = ScanBuffer(settings.scan_flush_s, partial(write_scans, sessions))
     signer = signer_from_settings(settings)
     return AppState(
         settings=settings,
@@ -111,16 +110,6 @@ def _reader(engine: Engine) -> Engine:
 
 def _sqlite_reset(dbapi_conn: Any) -> None:
     dbapi_conn.isolation_level = ""  # pysqlite's default: BEGIN before writes
-
-
-def _final_flush(buffer: ScanBuffer, sessions: sessionmaker[Session]) -> None:
-    """Write the scans still buffered; best effort, at interpreter exit."""
-    try:
-        with sessions() as session:
-            record_scans(session, buffer.take())
-            session.commit()
-    except Exception:  # noqa: BLE001  the database may already be gone at exit
-        return
 
 
 def state() -> AppState:

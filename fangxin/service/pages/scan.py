@@ -7,14 +7,13 @@ import json
 import logging
 import re
 from dataclasses import replace
-from functools import cache, partial
+from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.config import ConfigError
 from fangxin.devices.models import Site
@@ -29,7 +28,7 @@ from fangxin.trace.certificates import entry_rules
 from fangxin.trace.certificates.digital_link import DigitalLinkError, build, parse
 from fangxin.trace.certificates.models import Certificate
 from fangxin.trace.certificates.scan_view import fingerprint, scan_page
-from fangxin.trace.certificates.scans import record_scans, scan_stats, visitor_id
+from fangxin.trace.certificates.scans import scan_stats, visitor_id
 from fangxin.trace.certificates.signing import ensure_registered, keys_document
 from fangxin.trace.certificates.views import public_base
 
@@ -89,13 +88,7 @@ def flush_scans(force: bool = False) -> bool:
     buffer = state().scan_buffer
     if not (force or buffer.due()):
         return False
-    return buffer.flush(partial(_write_scans, state().sessions))
-
-
-def _write_scans(sessions: sessionmaker[Session], rows: list[dict[str, Any]]) -> None:
-    with sessions() as session:
-        record_scans(session, rows)
-        session.commit()
+    return buffer.flush()
 
 
 def _count_scan(cert_id: int, cache: PageCache) -> bool:
@@ -117,7 +110,7 @@ def _count_scan(cert_id: int, cache: PageCache) -> bool:
     buffer.add(cert_id, day, visitor, site_id, now, user is not None)
     if buffer.flush_s > 0:
         # Written by the process's writer thread, never on a visitor's request (issue 17).
-        buffer.start(partial(_write_scans, state().sessions))
+        buffer.start()
         return False
     return flush_scans()
 

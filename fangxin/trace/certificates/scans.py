@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.trace.certificates.models import Certificate, CertificateScan, EntryCheck
 
@@ -101,6 +101,17 @@ def scan_row(
     }
 
 
+# Writes a batch of buffered scan rows (write_scans with the app's sessions).
+Writer = Callable[[list[dict[str, Any]]], None]
+
+
+def write_scans(sessions: sessionmaker[Session], rows: list[dict[str, Any]]) -> None:
+    """Write buffered scan rows in a transaction of their own."""
+    with sessions() as session:
+        record_scans(session, rows)
+        session.commit()
+
+
 class ScanBuffer:
     """Scans counted in memory and written in batches, at most flush_s seconds late.
 
@@ -109,9 +120,10 @@ class ScanBuffer:
     its scans for the next one: none is lost while the process lives.
     """
 
-    def __init__(self, flush_s: float, max_rows: int = MAX_ROWS) -> None:
-        """Write at most every flush_s seconds (0: the caller writes every scan at once)."""
+    def __init__(self, flush_s: float, write: Writer, max_rows: int = MAX_ROWS) -> None:
+        """Write with write, at most every flush_s seconds (0: the caller flushes every scan)."""
         self.flush_s = flush_s
+        self.write = write
         self.max_rows = max_rows
         self._lock = threading.Lock()
         self._writing = threading.Lock()  # one write at a time, in the order taken
@@ -164,20 +176,20 @@ class ScanBuffer:
                     kept["first_at"] = min(kept["first_at"], row["first_at"])
                     kept["last_at"] = max(kept["last_at"], row["last_at"])
 
-    def flush(self, write: Callable[[list[dict[str, Any]]], None]) -> bool:
-        """Write the buffered rows now with write; whether any were written."""
+    def flush(self) -> bool:
+        """Write the buffered rows now; whether any were written."""
         with self._writing:
             rows = self.take()
             if not rows:
                 return False
             try:
-                write(rows)
+                self.write(rows)
             except BaseException:
                 self.give_back(rows)
                 raise
         return True
 
-    def start(self, write: Callable[[list[dict[str, Any]]], None]) -> None:
+    def start(self) -> None:
         """Write from a thread of this process from now on (once per process: workers fork)."""
         if self._pid == os.getpid():
             return
@@ -185,30 +197,28 @@ class ScanBuffer:
             if self._pid == os.getpid():
                 return
             self._stopping.clear()
-            self._thread = threading.Thread(
-                target=self._run, args=(write,), name="scan-writer", daemon=True
-            )
+            self._thread = threading.Thread(target=self._run, name="scan-writer", daemon=True)
             self._thread.start()
-            atexit.register(self.stop, write)
+            atexit.register(self.stop)
             self._pid = os.getpid()
 
-    def _run(self, write: Callable[[list[dict[str, Any]]], None]) -> None:
+    def _run(self) -> None:
         while not self._stopping.is_set():
             self._wake.wait(self.flush_s)
             self._wake.clear()
             try:
-                self.flush(write)
+                self.flush()
             except Exception:  # kept for the next tick; the database may be back by then
                 _LOGGER.exception("Could not write buffered scans; kept for the next try")
 
-    def stop(self, write: Callable[[list[dict[str, Any]]], None]) -> None:
+    def stop(self) -> None:
         """Stop the writer thread and write what is left (at exit)."""
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(30)
         try:
-            self.flush(write)
+            self.flush()
         except Exception as exc:  # the database may already be gone at exit
             _LOGGER.error("Could not write the last buffered scans: %s", exc)
 
