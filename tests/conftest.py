@@ -8,6 +8,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -15,11 +16,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+import fangxin.service.app
 from fangxin.config import Settings
 from fangxin.db import make_engine, make_session_factory, upgrade, utcnow
 from fangxin.migrations.tables import all_tables
 from fangxin.service.app import create_app
 from fangxin.service.auth import create_key
+from fangxin.service.context import AppState, build_state
 from fangxin.sim.broker import RunningBroker, free_port, mosquitto_binary, start_broker
 
 PG_URL = os.environ.get("FANGXIN_TEST_DATABASE_URL")
@@ -114,6 +117,25 @@ class MovableClock:
 def clock() -> MovableClock:
     """Return the clock the test's app reads "now" from."""
     return MovableClock()
+
+
+@pytest.fixture(autouse=True)
+def close_apps(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Stop the background writers of every app a test built, before the next test's wipe.
+
+    Left running, a test's scan writer wrote its buffered scans into the next test's database
+    (ids restart at 1 after each wipe), and logged tracebacks in the middle of other tests.
+    """
+    built: list[AppState] = []
+
+    def build_and_keep(*args: Any, **kwargs: Any) -> AppState:
+        built.append(build_state(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(fangxin.service.app, "build_state", build_and_keep)
+    yield
+    for state in built:
+        state.close()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from fangxin.config import Settings
 from fangxin.db import make_engine, make_session_factory, utcnow
 from fangxin.service.app import create_app
 from fangxin.service.context import AppState
-from fangxin.trace.certificates.models import CertificateScan
+from fangxin.trace.certificates.models import Certificate, CertificateScan
 from fangxin.trace.certificates.scans import ScanBuffer, write_scans
 from tests.trace_helpers import setup
 
@@ -73,3 +73,37 @@ def test_a_failed_write_keeps_its_scans_for_the_next(tmp_path: Path) -> None:
     buffer.add(1, now.date(), "v-1", None, now)
     rows = buffer.take()
     assert [(r["certificate_id"], r["visitor"], r["count"]) for r in rows] == [(1, "v-1", 3)]
+
+
+def test_a_scan_of_a_certificate_no_longer_stored_sinks_only_itself(
+    settings: Settings, engine: Engine, admin_key: str, sessions: sessionmaker[Session]
+) -> None:
+    """The database refuses one row for good: the rest of the batch is written, once."""
+    app = create_app(replace(settings, scan_flush_s=3600), engine)
+    _, cert = setup(app.test_client(), admin_key)
+    with sessions() as session:
+        cert_id = session.scalar(select(Certificate.id).where(Certificate.code == cert["code"]))
+    assert cert_id is not None
+    buffer = ScanBuffer(3600, partial(write_scans, sessions))
+    now = utcnow()
+    buffer.add(cert_id, now.date(), "v-1", None, now)
+    buffer.add(cert_id + 1000, now.date(), "v-2", None, now)  # no such certificate
+    buffer.add(cert_id, now.date(), "v-3", None, now)
+    assert buffer.flush()
+    assert _scans(sessions) == 2
+    assert buffer.take() == []  # the refused row is not retried forever
+    assert not buffer.flush()
+    assert _scans(sessions) == 2
+
+
+def test_a_stopped_buffer_starts_again_and_leaves_nothing_for_exit(
+    settings: Settings, engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    buffer = ScanBuffer(3600, partial(write_scans, sessions))
+    buffer.start()
+    first = buffer._thread
+    buffer.stop()
+    assert first is not None and not first.is_alive()
+    buffer.start()  # a later scan in the same process gets a writer again
+    assert buffer._thread is not None and buffer._thread.is_alive()
+    buffer.stop()

@@ -57,6 +57,11 @@ class AppState:
     # by create_app; tests pass a clock they move to reach the edges (midnight, deadlines).
     clock: Callable[[], dt.datetime] = utcnow
 
+    def close(self) -> None:
+        """Stop this process's background writers, writing what they hold (tests, shutdown)."""
+        self.scan_buffer.stop()
+        self.webhooks.stop()
+
 
 def build_state(
     settings: Settings,

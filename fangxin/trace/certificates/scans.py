@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.trace.certificates.models import Certificate, CertificateScan, EntryCheck
@@ -108,8 +109,23 @@ Writer = Callable[[list[dict[str, Any]]], None]
 def write_scans(sessions: sessionmaker[Session], rows: list[dict[str, Any]]) -> None:
     """Write buffered scan rows in a transaction of their own."""
     with sessions() as session:
-        record_scans(session, rows)
+        try:
+            record_scans(session, rows)
+            session.commit()
+            return
+        except IntegrityError:
+            session.rollback()
+        # A row the database refuses for good (its certificate is gone) would otherwise sink its
+        # whole batch on every retry: write the rows one by one and drop only the refused.
+        refused = 0
+        for row in rows:
+            try:
+                with session.begin_nested():
+                    record_scans(session, [row])
+            except IntegrityError:
+                refused += 1
         session.commit()
+    _LOGGER.warning("Dropped %d buffered scans of certificates no longer stored", refused)
 
 
 class ScanBuffer:
@@ -212,11 +228,14 @@ class ScanBuffer:
                 _LOGGER.exception("Could not write buffered scans; kept for the next try")
 
     def stop(self) -> None:
-        """Stop the writer thread and write what is left (at exit)."""
+        """Stop the writer thread and write what is left (at exit, or when the app closes)."""
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(30)
+        with self._lock:
+            self._thread, self._pid = None, 0  # a later scan starts a new writer
+            atexit.unregister(self.stop)  # nor is the app kept alive until exit
         try:
             self.flush()
         except Exception as exc:  # the database may already be gone at exit
