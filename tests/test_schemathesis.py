@@ -96,6 +96,9 @@ def run(
     return ran
 
 
+# Over 2,000 cases: a few minutes on a quiet 2-core machine, more under load (the suite's
+# 300 s limit is for hangs).
+@pytest.mark.timeout(900)
 def test_api_conforms_to_its_openapi(
     app: Flask,
     client: FlaskClient,
