@@ -103,7 +103,9 @@ def test_a_stopped_buffer_starts_again_and_leaves_nothing_for_exit(
     buffer.start()
     first = buffer._thread
     buffer.stop()
-    assert first is not None and not first.is_alive()
+    assert first is not None
+    assert not first.is_alive()
     buffer.start()  # a later scan in the same process gets a writer again
-    assert buffer._thread is not None and buffer._thread.is_alive()
+    assert buffer._thread is not None
+    assert buffer._thread.is_alive()
     buffer.stop()
