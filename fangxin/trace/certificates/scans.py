@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
-import hashlib
 import hmac
 import logging
 import os
@@ -12,10 +11,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Table, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,8 +35,9 @@ MAX_MARKETS = 3
 
 def visitor_id(secret: str, day: dt.date, client: str) -> str:
     """Pseudonymise a client for one day: not reversible, unlinkable across days."""
-    mac = hmac.new(secret.encode(), f"{day.isoformat()}|{client}".encode(), hashlib.sha256)
-    return mac.hexdigest()[:16]
+    # hmac.digest: OpenSSL's one-shot HMAC, the same bytes as hmac.new(...).digest() for less.
+    mac = hmac.digest(secret.encode(), f"{day.isoformat()}|{client}".encode(), "sha256")
+    return mac.hex()[:16]
 
 
 def record_scans(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -50,15 +50,14 @@ def record_scans(session: Session, rows: list[dict[str, Any]]) -> None:
     rows = sorted(rows, key=_row_key)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(CertificateScan)
+    table = cast(Table, CertificateScan.__table__)
+    stmt = insert(table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["certificate_id", "day", "visitor", "site_id"],
-        set_={
-            "count": CertificateScan.count + stmt.excluded.count,
-            "last_at": stmt.excluded.last_at,
-        },
+        set_={"count": table.c.count + stmt.excluded.count, "last_at": stmt.excluded.last_at},
     )
-    session.execute(stmt, rows)
+    # On the table, not the class: a Core executemany, without the ORM's per-row bulk work.
+    session.connection().execute(stmt, rows)
 
 
 def _row_key(row: dict[str, Any]) -> tuple[int, dt.date, str, str]:
