@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, Table, bindparam, insert, or_, select, upd
 from sqlalchemy.orm import Session
 
 from fangxin.db import utcnow
+from fangxin.db.bulk import update_rows
 from fangxin.devices.alarms import clear_offline_alarms
 from fangxin.devices.models import (
     DEFAULT_CAMERA_MAX_INTERVAL_S,
@@ -181,32 +182,16 @@ class Live:
 
     def values(self) -> dict[str, Any]:
         return {
-            "did": self.id,
-            "seen": self.last_seen_at,
-            "st": self.state,
-            "st_at": self.state_at,
-            "iv": self.reported_interval_s,
-            "an": self.announced_interval_s,
-            "cs": self.conn_state,
-            "since": self.conn_since,
-            "dl": self.deadline,
+            "id": self.id,
+            "last_seen_at": self.last_seen_at,
+            "state": self.state,
+            "state_at": self.state_at,
+            "reported_interval_s": self.reported_interval_s,
+            "announced_interval_s": self.announced_interval_s,
+            "conn_state": self.conn_state,
+            "conn_since": self.conn_since,
+            "deadline": self.deadline,
         }
-
-
-_SAVE = (
-    update(_devices)
-    .where(_devices.c.id == bindparam("did"))
-    .values(
-        last_seen_at=bindparam("seen"),
-        state=bindparam("st"),
-        state_at=bindparam("st_at"),
-        reported_interval_s=bindparam("iv"),
-        announced_interval_s=bindparam("an"),
-        conn_state=bindparam("cs"),
-        conn_since=bindparam("since"),
-        deadline=bindparam("dl"),
-    )
-)
 
 
 def apply_activity(
@@ -255,8 +240,8 @@ def apply_activity(
                 live.alive(at)
         saved.append(live.values())
         transitions.extend(live.out)
-    if saved:
-        session.execute(_SAVE, saved)
+    # One statement for the batch's devices on PostgreSQL (COPY and UPDATE … FROM), not one each.
+    update_rows(session, _devices, saved, ("id",))
     record_transitions(session, transitions)
     clear_offline_alarms(session, [(t.device_id, t.at) for t in transitions if t.state == ONLINE])
     return transitions
