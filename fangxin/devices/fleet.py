@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from fangxin.devices.connectivity import online_now
 from fangxin.devices.models import MQTT_DOOR, ConnectivityEvent, Device, Site
-from fangxin.devices.observation import DOORS, door_of, unknown_periods
+from fangxin.devices.observation import DOORS, door_clause, door_of, unknown_periods
 from fangxin.devices.uptime import Clock, Figures, Hours, Span, unknown_seconds
 
 E = ConnectivityEvent
@@ -125,6 +125,78 @@ def _offline_seconds(
     return out
 
 
+def _offline_seconds_sqlite(
+    session: Session,
+    clock: Clock,
+    window: Span,
+    now_s: float,
+    unknown: Mapping[str, Sequence[Span]],
+    where: list[Any],
+) -> dict[str, float]:
+    """Return what _offline_seconds does, for a business-hours clock on SQLite.
+
+    SQLite shares no subexpressions, so the clock's arithmetic reads each period's clipped
+    ends, and their shifted times and days, from two subqueries that a LIMIT keeps unflattened
+    (co-routines computing them once a row). They are correlated per device, so no GROUP BY
+    sorts their rows; a CASE on the device's door picks the subquery subtracting that door's
+    spans, in _offline_seconds' order, so both doors take one statement. The spans lie inside
+    the window (unknown_periods cuts them to it), so clipping the window's ends again to a span
+    clips the period to it.
+    """
+    w0, w1 = window
+    ends = case(
+        (E.until_s.is_(None), literal(min(now_s, w1), Float)),
+        (E.until_s < w1, E.until_s),
+        else_=literal(w1, Float),
+    )
+    starts = case((E.at_s > w0, E.at_s), else_=literal(w0, Float))
+    clipped = (
+        select(ends.label("stop"), starts.label("start"))
+        .where(E.device_id == Device.id, E.state == "offline", E.at_s < w1)
+        .where(or_(E.until_s.is_(None), E.until_s > w0))
+        .correlate(Device)
+        .limit(-1)
+        .subquery()
+    )
+    shifted = [clock.sql_shifted(clipped.c.stop), clock.sql_shifted(clipped.c.start)]
+    periods = select(
+        clipped.c.stop,
+        clipped.c.start,
+        *[t.label(f"l{n}") for n, t in enumerate(shifted)],
+        *[clock.sql_days(t, "sqlite").label(f"d{n}") for n, t in enumerate(shifted)],
+    )
+    p = periods.limit(-1).subquery().c
+    stop, start = clock.sql_counted(p.l0, p.d0, "sqlite"), clock.sql_counted(p.l1, p.d1, "sqlite")
+
+    def counted(a: float, b: float) -> Any:
+        ends = case((p.stop < b, stop), else_=clock.sql(literal(b, Float), "sqlite"))
+        return ends - case((p.start > a, start), else_=clock.sql(literal(a, Float), "sqlite"))
+
+    def per_device(spans: Sequence[Span]) -> Any:
+        cut: Any = literal(0)
+        for a, b in spans:
+            overlap = func.sum(counted(a, b)).filter(and_(p.start < b, p.stop > a))
+            cut = cut + func.coalesce(overlap, 0)
+        return select(func.sum(stop - start) - cut).scalar_subquery()
+
+    # Each device subtracts its own door's spans; doors cutting the same spans share a branch.
+    doors: dict[tuple[Span, ...], list[str]] = {}
+    for door in DOORS:
+        doors.setdefault(tuple(sorted(set(unknown[door]))), []).append(door)
+    *others, last = doors
+    value: Any = per_device(last)
+    if others:
+        value = case(
+            *[
+                (or_(*[door_clause(d) for d in doors[spans]]), per_device(spans))
+                for spans in others
+            ],
+            else_=value,
+        )
+    rows = session.execute(select(Device.id, value).join(Site).where(*where))
+    return {device: float(seconds) for device, seconds in rows if seconds is not None}
+
+
 def fleet_figures(
     session: Session,
     start: dt.datetime,
@@ -178,25 +250,30 @@ def fleet_figures(
     # One set of hours (or none) is a plain scan. A site's (few) devices are named: without
     # statistics PostgreSQL joined the subquery to a scan of the whole fleet's periods.
     ids = [row.id for row in devices] if filters.site else None
-    for key in clocks:
-        where = [*filters.sites(), *([Device.kind == filters.kind] if filters.kind else [])]
-        if key is not None and len(clocks) > 1:
-            where += [Site.opens == key[0], Site.closes == key[1]]
-        offline_s.update(
-            _offline_seconds(
-                session, clocks[key], window, now.timestamp(), cutting, door_of_row, where, ids
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    for key, clock in clocks.items():
+        hours = [Site.opens == key[0], Site.closes == key[1]] if key and len(clocks) > 1 else []
+        if clock.hours is not None and sqlite:
+            found = _offline_seconds_sqlite(
+                session, clock, window, now.timestamp(), cutting, [*device_where, *hours]
             )
-        )
+        else:
+            where = [*filters.sites(), *([Device.kind == filters.kind] if filters.kind else [])]
+            found = _offline_seconds(
+                session, clock, window, now.timestamp(), cutting, door_of_row, [*where, *hours], ids
+            )
+        offline_s.update(found)
     cache: dict[tuple[float, tuple[str, str] | None, str], tuple[float, float]] = {}
     out = []
     for row in devices:
         key, door = hours_of[row.site_id], door_of_row[row.id]
-        clock = clocks[key]
-        span = (max(window[0], row.created_at.timestamp()), window[1])
-        if (span[0], key, door) not in cache:
-            unknown_in = unknown_seconds(span, unknown_s[door], clock)
-            cache[(span[0], key, door)] = (clock.measure(*span), unknown_in)
-        total, unknown_in = cache[(span[0], key, door)]
+        begins = max(window[0], row.created_at.timestamp())
+        known = cache.get((begins, key, door))
+        if known is None:
+            clock, span = clocks[key], (begins, window[1])
+            known = (clock.measure(*span), unknown_seconds(span, unknown_s[door], clock))
+            cache[(begins, key, door)] = known
+        total, unknown_in = known
         offline = offline_s.get(row.id, 0.0)
         figures = Figures(max(total - unknown_in - offline, 0.0), offline, unknown_in)
         now_online = online_now(row.conn_state, row.deadline, now)
