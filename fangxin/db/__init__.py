@@ -4,7 +4,7 @@ The names below are the ones the rest of fangxin uses; each lives in the module 
 """
 
 from fangxin.db.base import NAMING_CONVENTION, Base, UTCDateTime, utcnow
-from fangxin.db.engine import make_engine, make_session_factory
+from fangxin.db.engine import make_engine, make_reader, make_session_factory
 from fangxin.db.migrate import (
     MIGRATIONS_DIR,
     NotMigratedError,
@@ -24,6 +24,7 @@ __all__ = [
     "alembic_config",
     "check_migrated",
     "make_engine",
+    "make_reader",
     "make_session_factory",
     "schema_revisions",
     "table_names",

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.config import Settings
 from fangxin.contract.payloads import Limits
-from fangxin.db import make_session_factory, utcnow
+from fangxin.db import make_reader, make_session_factory, utcnow
 from fangxin.ingest.outbox import OutboxSink
 from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import PointSink, SqlSink
@@ -71,7 +71,7 @@ def build_state(
 ) -> AppState:
     """Build the app's state from settings; opens no file or thread of the ingester's."""
     sessions = make_session_factory(engine)
-    reader = _reader(engine)
+    reader = make_reader(engine)
     sink: PointSink = OutboxSink() if settings.influx_enabled else SqlSink()
     limits = Limits(max_items=MAX_RESULTS, max_skew=dt.timedelta(seconds=settings.max_clock_skew_s))
     # Its writer thread starts with a worker's first scan and writes what is left at exit.
@@ -99,22 +99,6 @@ def build_state(
         openapi_document=openapi_document,
         clock=clock,
     )
-
-
-def _reader(engine: Engine) -> Engine:
-    """Return the engine's autocommit view for the read-only doors (the same pool)."""
-    if engine.dialect.name == "sqlite":
-        # Back from autocommit, a connection is reset with PRAGMA read_uncommitted = 0, and
-        # SQLite expires every statement the connection prepared on any such PRAGMA: the scan
-        # page's query was compiled again on every request (0.4 ms of CPU, a quarter of a
-        # first-sight page). Nothing sets read_uncommitted, so turning autocommit off is the
-        # whole reset.
-        setattr(engine.dialect, "reset_isolation_level", _sqlite_reset)  # noqa: B010
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
-
-
-def _sqlite_reset(dbapi_conn: Any) -> None:
-    dbapi_conn.isolation_level = ""  # pysqlite's default: BEGIN before writes
 
 
 def state() -> AppState:
