@@ -69,6 +69,20 @@ class Device(Base):
         Index("ix_devices_conn_state_deadline", "conn_state", "deadline"),
         # The overview's long outages: offline devices, longest first, read 20 at a time.
         Index("ix_devices_conn_state_since", "conn_state", "conn_since", "id"),
+        # The kitchens' camera passes join a site's devices to their outages from this index
+        # alone (columns that never change with liveness, so heartbeats do not rewrite it).
+        Index(
+            "ix_devices_site_cameras",
+            "site_id",
+            "kind",
+            "active",
+            "created_at",
+            "gb_id",
+            "sip_parent",
+            "id",
+        ),
+        # The uptime chart's count of devices registered before and during its month.
+        Index("ix_devices_active_created", "active", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
