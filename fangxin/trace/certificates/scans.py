@@ -124,7 +124,8 @@ def write_scans(sessions: sessionmaker[Session], rows: list[dict[str, Any]]) -> 
             except IntegrityError:
                 refused += 1
         session.commit()
-    _LOGGER.warning("Dropped %d buffered scans of certificates no longer stored", refused)
+    if refused:
+        _LOGGER.warning("Dropped %d buffered scans of certificates no longer stored", refused)
 
 
 class ScanBuffer:
