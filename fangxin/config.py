@@ -63,8 +63,8 @@ class Settings:
     production: bool = False
     ingest_client_id: str = "fangxin-ingest"
     # Unacked QoS 1 messages the broker may push (MQTT 5 Receive Maximum): the backpressure bound.
-    ingest_max_inflight: int = 1000
-    ingest_batch_size: int = 500
+    ingest_max_inflight: int = 4000
+    ingest_batch_size: int = 2000
     ingest_flush_ms: int = 50
     session_expiry_s: int = 86400
     max_payload_bytes: int = 256 * 1024
@@ -135,8 +135,8 @@ class Settings:
             production=env.get("FANGXIN_ENV", "development").lower() == "production",
             ingest_client_id=env.get("FANGXIN_INGEST_CLIENT_ID")
             or f"fangxin-ingest-{socket.gethostname()}",
-            ingest_max_inflight=_int(env, "FANGXIN_INGEST_MAX_INFLIGHT", 1000),
-            ingest_batch_size=_int(env, "FANGXIN_INGEST_BATCH_SIZE", 500),
+            ingest_max_inflight=_int(env, "FANGXIN_INGEST_MAX_INFLIGHT", 4000),
+            ingest_batch_size=_int(env, "FANGXIN_INGEST_BATCH_SIZE", 2000),
             ingest_flush_ms=_int(env, "FANGXIN_INGEST_FLUSH_MS", 50),
             session_expiry_s=_int(env, "FANGXIN_MQTT_SESSION_EXPIRY_S", 86400),
             max_payload_bytes=_int(env, "FANGXIN_MAX_PAYLOAD_BYTES", 256 * 1024),

@@ -18,7 +18,7 @@ def test_batches_come_back_stored_in_the_order_submitted() -> None:
         held.wait(30)  # the first write takes its time: the others queue behind it
         stored.append(batch)
 
-    writer: BatchWriter[int] = BatchWriter(store, woken.release)
+    writer: BatchWriter[list[int]] = BatchWriter(store, woken.release)
     writer.start()
     for batch in ([1, 2], [3], [4, 5]):
         writer.submit(batch)
@@ -43,7 +43,7 @@ def test_a_failed_store_is_raised_to_the_network_thread_and_nothing_after_it_is_
             raise RuntimeError("disk full")
         stored.append(batch)
 
-    writer: BatchWriter[str] = BatchWriter(store, woken.set)
+    writer: BatchWriter[list[str]] = BatchWriter(store, woken.set)
     for batch in (["ok"], ["bad"], ["later"]):
         writer.submit(batch)
     writer.start()

@@ -10,7 +10,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fangxin.ingest.batch import BatchStats, RawMessage
+from fangxin.ingest.batch import Batch, BatchStats, RawMessage
 from fangxin.ingest.consumer import Ingester, _Inbound
 from fangxin.ingest.models import DeadLetter
 from fangxin.ingest.mqtt_url import BrokerAddress
@@ -29,7 +29,11 @@ class FaultyPipeline(Pipeline):
         self.calls = 0
 
     def process(
-        self, session: Session, messages: Sequence[RawMessage], source: str = "mqtt"
+        self,
+        session: Session,
+        messages: Sequence[RawMessage],
+        source: str = "mqtt",
+        prepared: Batch | None = None,
     ) -> BatchStats:
         self.calls += 1
         fault = self.faults.pop(0) if self.faults else None
@@ -37,7 +41,7 @@ class FaultyPipeline(Pipeline):
             raise fault
         if any(b"poison" in m.payload for m in messages):
             raise ValueError("the database refused a value")
-        return super().process(session, messages, source)
+        return super().process(session, messages, source, prepared)
 
 
 def inbound(site: str, device: str, body: Any, mid: int) -> _Inbound:
@@ -58,7 +62,7 @@ def test_outage_during_one_by_one_storing_is_retried(sessions: sessionmaker[Sess
         inbound("m-f", "rt-f", {"poison": True, **result("r-2")}, 2),
         inbound("m-f", "rt-f", result("r-3"), 3),
     ]
-    ingester._store(batch)
+    ingester._store(ingester._prepare(batch))  # prepared ahead, as the network thread does
     assert count(sessions, RapidTestResult) == 2
     with sessions() as session:
         reasons = session.scalars(select(DeadLetter.reason)).all()

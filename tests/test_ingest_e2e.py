@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from paho.mqtt.enums import MQTTProtocolVersion
 from sqlalchemy import func, select
@@ -13,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fangxin.config import Settings
 from fangxin.devices.models import Device
 from fangxin.ingest.models import DeadLetter, SeriesPoint
+from fangxin.ingest.runner import build_ingester
 from fangxin.sim.broker import free_port, start_broker
 from fangxin.trace.results.models import RapidTestResult
 from tests.conftest import unique
@@ -113,3 +118,50 @@ def test_falls_back_to_mqtt_311_on_a_broker_without_5(
             assert wait_until(lambda: count(sessions, RapidTestResult) == 20)
     finally:
         broker.stop()
+
+
+def test_memory_holds_no_more_than_receive_maximum_when_the_broker_sends_more(
+    settings: Settings, sessions: sessionmaker[Session], broker_url: str
+) -> None:
+    # Mosquitto 2.0.11 sends past the Receive Maximum once acks flow: with a slow database the
+    # ingester once held 287,000 of a 300,000 backlog. It must stop reading at its bound.
+    site, rt = unique("m"), unique("rt")
+    register(sessions, site, {rt: "rapid_test"})
+    limit, n = 100, 2000
+    settings = replace(
+        settings,
+        mqtt_url=broker_url,
+        session_expiry_s=120,
+        ingest_max_inflight=limit,
+        ingest_batch_size=50,
+        ingest_client_id=unique("bound"),
+    )
+    ingester = build_ingester(settings)
+    held: list[int] = []
+    keep, store = ingester._keep, ingester._store
+
+    def counting_keep(topic: str, payload: bytes, retained: bool, mid: int, qos: int) -> None:
+        keep(topic, payload, retained, mid, qos)
+        held.append(len(ingester._pending) + ingester._in_writer)
+
+    def slow_store(handed: Any) -> None:
+        time.sleep(0.02)  # a database slower than the broker: batches would pile up unread
+        store(handed)
+
+    ingester._keep = counting_keep  # type: ignore[method-assign]
+    ingester._store = slow_store  # type: ignore[method-assign]
+    ingester.start()
+    thread = threading.Thread(target=ingester.run, daemon=True)
+    thread.start()
+    try:
+        with publisher(broker_url) as client:
+            publish_all(
+                client,
+                [(f"fangxin/v1/{site}/{rt}/result", dumps(result(f"r-{i}"))) for i in range(n)],
+            )
+            assert wait_until(lambda: count(sessions, RapidTestResult) >= n, 60)
+    finally:
+        ingester.stop()
+        thread.join(30)
+    assert len(held) >= n  # every message passed through, none lost
+    assert max(held) <= limit

@@ -82,10 +82,38 @@ class Pipeline:
         return self.cache.catalogue(session)
 
     def process(
-        self, session: Session, messages: Sequence[RawMessage], source: str = "mqtt"
+        self,
+        session: Session,
+        messages: Sequence[RawMessage],
+        source: str = "mqtt",
+        prepared: Batch | None = None,
     ) -> BatchStats:
-        """Parse and store a batch; invalid messages become dead letters, never exceptions."""
-        stats = BatchStats(messages=len(messages))
+        """Parse and store a batch; invalid messages become dead letters, never exceptions.
+
+        prepared is what prepare() made of these same messages, if the caller has it already.
+        """
+        batch = prepared if prepared is not None else self.prepare(session, messages, source)
+        self._write(
+            session, batch, lambda msg, reason: add_dead(batch, msg, reason, source), utcnow()
+        )
+        return BatchStats(
+            messages=len(messages),
+            results=len(batch.results),
+            alarms=len(batch.alarms),
+            statuses=sum(1 for p in batch.points if p.measurement == "device_status"),
+            states=len(batch.states),
+            dead_letters=len(batch.dead),
+            security_events=len(batch.security),
+        )
+
+    def prepare(
+        self, session: Session, messages: Sequence[RawMessage], source: str = "mqtt"
+    ) -> Batch:
+        """Check, parse and judge messages into the rows to write; session reads lookups only.
+
+        The ingester prepares a batch on its network thread while the writer thread waits on
+        the database with the one before: the parsing no longer waits its turn behind a commit.
+        """
         batch = Batch()
         topics: list[Topic | None] = []
         for msg in messages:
@@ -118,16 +146,7 @@ class Pipeline:
                 )
                 continue
             self._one(batch, msg, topic, info, catalogue, source)
-        self._write(
-            session, batch, lambda msg, reason: add_dead(batch, msg, reason, source), utcnow()
-        )
-        stats.results = len(batch.results)
-        stats.alarms = len(batch.alarms)
-        stats.statuses = sum(1 for p in batch.points if p.measurement == "device_status")
-        stats.states = len(batch.states)
-        stats.dead_letters = len(batch.dead)
-        stats.security_events = len(batch.security)
-        return stats
+        return batch
 
     def process_results(
         self,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from fangxin.ingest.batch import BatchStats, RawMessage, dead_letter
+from fangxin.ingest.batch import Batch, BatchStats, RawMessage, dead_letter
 from fangxin.ingest.pipeline import Pipeline
 
 _LOGGER = logging.getLogger(__name__)
@@ -23,14 +23,19 @@ def store_batch(
     stats: BatchStats,
     raws: list[RawMessage],
     idle: Callable[[float], None],
+    prepared: Batch | None = None,
 ) -> None:
-    """Store raws in one transaction, retrying until the database takes them; idle(s) waits."""
+    """Store raws in one transaction, retrying until the database takes them; idle(s) waits.
+
+    prepared (pipeline.prepare() of raws) serves the first attempt: a failed write may have
+    changed it, so a retry prepares the messages again.
+    """
     delay = 0.5
     while True:
         try:
             try:
                 with sessions.begin() as session:
-                    stats.add(pipeline.process(session, raws))
+                    stats.add(pipeline.process(session, raws, prepared=prepared))
             except _TRANSIENT:
                 raise
             except Exception:
@@ -40,6 +45,7 @@ def store_batch(
                 _store_singly(sessions, pipeline, stats, raws)  # a transient error: retried
             return
         except _TRANSIENT as exc:
+            prepared = None
             # Nothing is acked, so nothing is lost: the broker holds the messages meanwhile;
             # what was stored already is deduplicated when the batch is tried again.
             _LOGGER.error("Database unavailable, retrying batch in %.1fs: %s", delay, exc)

@@ -24,7 +24,7 @@ persistence_location {store}/
 autosave_interval 1
 # Ingesters keep persistent sessions: hold their backlog while they restart.
 max_queued_messages 1000000
-max_inflight_messages 1000
+max_inflight_messages 4000
 log_dest file {log}
 """
 # The demo's broker: no anonymous clients, each device its own user and topics (as
