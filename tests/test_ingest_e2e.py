@@ -165,3 +165,46 @@ def test_memory_holds_no_more_than_receive_maximum_when_the_broker_sends_more(
         thread.join(30)
     assert len(held) >= n  # every message passed through, none lost
     assert max(held) <= limit
+
+
+def test_the_link_stays_up_while_memory_is_full_and_the_database_stalls(
+    settings: Settings, sessions: sessionmaker[Session], broker_url: str
+) -> None:
+    # Full, the ingester leaves the socket unread; keepalive answers must still be read.
+    site, rt = unique("m"), unique("rt")
+    register(sessions, site, {rt: "rapid_test"})
+    settings = replace(
+        settings,
+        mqtt_url=broker_url,
+        session_expiry_s=120,
+        ingest_max_inflight=20,
+        ingest_batch_size=10,
+        ingest_client_id=unique("stall"),
+    )
+    ingester = build_ingester(settings)
+    ingester.keepalive_s = 1
+    database_back = threading.Event()
+    store = ingester._store
+
+    def stalled_store(handed: Any) -> None:
+        database_back.wait(60)
+        store(handed)
+
+    ingester._store = stalled_store  # type: ignore[method-assign]
+    ingester.start()
+    thread = threading.Thread(target=ingester.run, daemon=True)
+    thread.start()
+    try:
+        with publisher(broker_url) as client:
+            topic = f"fangxin/v1/{site}/{rt}/result"
+            publish_all(client, [(topic, dumps(result(f"r-{i}"))) for i in range(100)])
+            assert wait_until(lambda: ingester._room() <= 0, 30)
+            time.sleep(5)  # five keepalive periods with nothing stored
+            assert ingester._connected.is_set()
+            database_back.set()
+            assert wait_until(lambda: count(sessions, RapidTestResult) >= 100, 60)
+    finally:
+        database_back.set()
+        ingester.stop()
+        thread.join(30)
+    assert ingester._generation == 1  # one connection throughout: never dropped, never resumed

@@ -90,6 +90,10 @@ class FastClient(mqtt.Client):
             logger is not None and logger.isEnabledFor(logging.DEBUG)
         )
 
+    def awaiting_pong(self) -> bool:
+        """Tell whether a keepalive PINGREQ went out and its PINGRESP has not been read yet."""
+        return bool(self._ping_t)
+
     def wake(self) -> None:
         """Interrupt a loop() waiting in select(), from another thread (as paho's publish does)."""
         pair = self._sockpairW

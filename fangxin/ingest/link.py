@@ -43,6 +43,7 @@ class BrokerLink:
         self.subscription = shared_subscription(shared_group)
         self.max_inflight = max_inflight
         self.session_expiry_s = session_expiry_s
+        self.keepalive_s = 30
         self.protocols = {
             "auto": (MQTTProtocolVersion.MQTTv5, MQTTProtocolVersion.MQTTv311),
             "5": (MQTTProtocolVersion.MQTTv5,),
@@ -82,7 +83,7 @@ class BrokerLink:
         client = self._make_client(protocol)
         self._connack = None
         self._connected.clear()
-        kwargs: dict[str, Any] = {"keepalive": 30}
+        kwargs: dict[str, Any] = {"keepalive": self.keepalive_s}
         if protocol == MQTTProtocolVersion.MQTTv5:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = self.session_expiry_s
