@@ -35,6 +35,7 @@ from paho.mqtt.properties import Properties
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
+from fangxin.config import Settings
 from fangxin.contract.topics import SUBSCRIPTION, shared_subscription
 from fangxin.db import make_engine, make_session_factory, upgrade, utcnow
 from fangxin.devices import registry
@@ -43,7 +44,8 @@ from fangxin.sim.broker import RunningBroker, free_port, start_broker
 from fangxin.trace.results.models import RapidTestResult
 
 SITES, DEVICES_PER_SITE = 10, 5
-RECEIVE_MAXIMUM = 1000
+# The counter and the sessions announce the ingester's own Receive Maximum: the same window.
+RECEIVE_MAXIMUM = Settings().ingest_max_inflight
 
 
 @dataclass

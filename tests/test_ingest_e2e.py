@@ -18,7 +18,7 @@ from fangxin.config import Settings
 from fangxin.devices.models import Device
 from fangxin.ingest.models import DeadLetter, SeriesPoint
 from fangxin.ingest.runner import build_ingester
-from fangxin.sim.broker import free_port, start_broker
+from fangxin.sim.broker import RunningBroker, free_port, start_broker
 from fangxin.trace.results.models import RapidTestResult
 from tests.conftest import unique
 from tests.helpers import (
@@ -121,10 +121,11 @@ def test_falls_back_to_mqtt_311_on_a_broker_without_5(
 
 
 def test_memory_holds_no_more_than_receive_maximum_when_the_broker_sends_more(
-    settings: Settings, sessions: sessionmaker[Session], broker_url: str
+    settings: Settings, sessions: sessionmaker[Session], private_mosquitto: RunningBroker
 ) -> None:
     # Mosquitto 2.0.11 sends past the Receive Maximum once acks flow: with a slow database the
     # ingester once held 287,000 of a 300,000 backlog. It must stop reading at its bound.
+    broker_url = private_mosquitto.url  # the deployment's queue (Mosquitto's default drops)
     site, rt = unique("m"), unique("rt")
     register(sessions, site, {rt: "rapid_test"})
     limit, n = 100, 2000
@@ -168,9 +169,10 @@ def test_memory_holds_no_more_than_receive_maximum_when_the_broker_sends_more(
 
 
 def test_the_link_stays_up_while_memory_is_full_and_the_database_stalls(
-    settings: Settings, sessions: sessionmaker[Session], broker_url: str
+    settings: Settings, sessions: sessionmaker[Session], private_mosquitto: RunningBroker
 ) -> None:
     # Full, the ingester leaves the socket unread; keepalive answers must still be read.
+    broker_url = private_mosquitto.url  # the deployment's queue (Mosquitto's default drops)
     site, rt = unique("m"), unique("rt")
     register(sessions, site, {rt: "rapid_test"})
     settings = replace(
