@@ -162,12 +162,13 @@ class Ingester(BrokerLink):
                     break
                 if writer.outstanding:
                     wait = min(wait, 0.05) if wait > 0 else 0.05  # woken when a batch is stored
-                if self._room() <= 0 and client is not None and not client.awaiting_pong():
+                if self._room() <= 0 and client is not None:
+                    # Full: the socket stays unread (TCP holds the broker back) until a batch
+                    # is stored; the broker still hears a ping, so a stalled database does not
+                    # cost the link.
                     writer.wait_stored(wait)
-                    client.loop_misc()  # sends the keepalive ping when due; acks go out as queued
+                    client.ping_unread()
                 else:
-                    # Full, a ping unanswered: read on, or paho drops the link (a long commit or
-                    # a database outage would then cost a reconnect and a redelivered backlog).
                     self._pump(wait)
                 if time.monotonic() - last_log > 10:
                     last_log = time.monotonic()

@@ -19,6 +19,7 @@ from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
 
 # (topic, payload, retained, packet id) of a QoS 1 message
 OnQos1 = Callable[[str, bytes, bool, int], None]
+PINGREQ, PINGREQ_PACKET = 0xC0, b"\xc0\x00"
 _CHUNK = 65536
 
 
@@ -90,9 +91,16 @@ class FastClient(mqtt.Client):
             logger is not None and logger.isEnabledFor(logging.DEBUG)
         )
 
-    def awaiting_pong(self) -> bool:
-        """Tell whether a keepalive PINGREQ went out and its PINGRESP has not been read yet."""
-        return bool(self._ping_t)
+    def ping_unread(self) -> None:
+        """Send a PINGREQ when nothing went out for half the keepalive; its answer waits unread.
+
+        For a loop that leaves the socket unread (the ingester with memory full): the broker
+        hears from us in time, and paho, not told of this ping, never counts its PINGRESP as
+        missing. Its own keepalive would drop the link, and reading for the PINGRESP would read
+        everything the broker queued in front of it.
+        """
+        if self._keepalive and mqtt.time_func() - self._last_msg_out >= self._keepalive / 2:
+            self._packet_queue(PINGREQ, PINGREQ_PACKET, 0, 0)
 
     def wake(self) -> None:
         """Interrupt a loop() waiting in select(), from another thread (as paho's publish does)."""
