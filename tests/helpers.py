@@ -98,10 +98,20 @@ def wait_until(
 
 
 @contextmanager
-def running_ingester(settings: Settings, broker_url: str, **kwargs: Any) -> Iterator[Ingester]:
-    """Run an ingester in a thread for the duration of the block; stop and drain at exit."""
+def running_ingester(
+    settings: Settings,
+    broker_url: str,
+    setup: Callable[[Ingester], None] | None = None,
+    **kwargs: Any,
+) -> Iterator[Ingester]:
+    """Run an ingester in a thread for the duration of the block; stop and drain at exit.
+
+    setup(ingester) runs before it connects (a test's slow store, a short keepalive).
+    """
     settings = replace(settings, mqtt_url=broker_url, session_expiry_s=120)
     ingester = build_ingester(settings, **kwargs)
+    if setup is not None:
+        setup(ingester)
     ingester.start()
     thread = threading.Thread(target=ingester.run, daemon=True)
     thread.start()

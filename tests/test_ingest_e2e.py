@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.config import Settings
 from fangxin.devices.models import Device
+from fangxin.ingest.consumer import Ingester
 from fangxin.ingest.models import DeadLetter, SeriesPoint
-from fangxin.ingest.runner import build_ingester
 from fangxin.sim.broker import RunningBroker, free_port, start_broker
 from fangxin.trace.results.models import RapidTestResult
 from tests.conftest import unique
@@ -130,40 +130,33 @@ def test_memory_holds_no_more_than_receive_maximum_when_the_broker_sends_more(
     register(sessions, site, {rt: "rapid_test"})
     limit, n = 100, 2000
     settings = replace(
-        settings,
-        mqtt_url=broker_url,
-        session_expiry_s=120,
-        ingest_max_inflight=limit,
-        ingest_batch_size=50,
-        ingest_client_id=unique("bound"),
+        settings, ingest_max_inflight=limit, ingest_batch_size=50, ingest_client_id=unique("bound")
     )
-    ingester = build_ingester(settings)
     held: list[int] = []
-    keep, store = ingester._keep, ingester._store
 
-    def counting_keep(topic: str, payload: bytes, retained: bool, mid: int, qos: int) -> None:
-        keep(topic, payload, retained, mid, qos)
-        held.append(len(ingester._pending) + ingester._in_writer)
+    def slow_and_counted(ingester: Ingester) -> None:
+        keep, store = ingester._keep, ingester._store
 
-    def slow_store(handed: Any) -> None:
-        time.sleep(0.02)  # a database slower than the broker: batches would pile up unread
-        store(handed)
+        def counting_keep(topic: str, payload: bytes, retained: bool, mid: int, qos: int) -> None:
+            keep(topic, payload, retained, mid, qos)
+            held.append(len(ingester._pending) + ingester._in_writer)
 
-    ingester._keep = counting_keep  # type: ignore[method-assign]
-    ingester._store = slow_store  # type: ignore[method-assign]
-    ingester.start()
-    thread = threading.Thread(target=ingester.run, daemon=True)
-    thread.start()
-    try:
-        with publisher(broker_url) as client:
-            publish_all(
-                client,
-                [(f"fangxin/v1/{site}/{rt}/result", dumps(result(f"r-{i}"))) for i in range(n)],
-            )
-            assert wait_until(lambda: count(sessions, RapidTestResult) >= n, 60)
-    finally:
-        ingester.stop()
-        thread.join(30)
+        def slow_store(handed: Any) -> None:
+            time.sleep(0.02)  # a database slower than the broker: batches would pile up unread
+            store(handed)
+
+        ingester._keep = counting_keep  # type: ignore[method-assign]
+        ingester._store = slow_store  # type: ignore[method-assign]
+
+    with (
+        running_ingester(settings, broker_url, slow_and_counted),
+        publisher(broker_url) as client,
+    ):
+        publish_all(
+            client,
+            [(f"fangxin/v1/{site}/{rt}/result", dumps(result(f"r-{i}"))) for i in range(n)],
+        )
+        assert wait_until(lambda: count(sessions, RapidTestResult) >= n, 60)
     assert len(held) >= n  # every message passed through, none lost
     assert max(held) <= limit
 
@@ -171,42 +164,39 @@ def test_memory_holds_no_more_than_receive_maximum_when_the_broker_sends_more(
 def test_the_link_stays_up_while_memory_is_full_and_the_database_stalls(
     settings: Settings, sessions: sessionmaker[Session], private_mosquitto: RunningBroker
 ) -> None:
-    # Full, the ingester leaves the socket unread; keepalive answers must still be read.
+    # Full, the ingester leaves the socket unread; the broker must still hear from it.
     broker_url = private_mosquitto.url  # the deployment's queue (Mosquitto's default drops)
     site, rt = unique("m"), unique("rt")
     register(sessions, site, {rt: "rapid_test"})
     settings = replace(
-        settings,
-        mqtt_url=broker_url,
-        session_expiry_s=120,
-        ingest_max_inflight=20,
-        ingest_batch_size=10,
-        ingest_client_id=unique("stall"),
+        settings, ingest_max_inflight=20, ingest_batch_size=10, ingest_client_id=unique("stall")
     )
-    ingester = build_ingester(settings)
-    ingester.keepalive_s = 1
     database_back = threading.Event()
-    store = ingester._store
 
-    def stalled_store(handed: Any) -> None:
-        database_back.wait(60)
-        store(handed)
+    def stalled(ingester: Ingester) -> None:
+        ingester.keepalive_s = 1
+        store = ingester._store
 
-    ingester._store = stalled_store  # type: ignore[method-assign]
-    ingester.start()
-    thread = threading.Thread(target=ingester.run, daemon=True)
-    thread.start()
-    try:
-        with publisher(broker_url) as client:
-            topic = f"fangxin/v1/{site}/{rt}/result"
-            publish_all(client, [(topic, dumps(result(f"r-{i}"))) for i in range(100)])
-            assert wait_until(lambda: ingester._room() <= 0, 30)
-            time.sleep(5)  # five keepalive periods with nothing stored
-            assert ingester._connected.is_set()
-            database_back.set()
-            assert wait_until(lambda: count(sessions, RapidTestResult) >= 100, 60)
-    finally:
-        database_back.set()
-        ingester.stop()
-        thread.join(30)
+        def stalled_store(handed: Any) -> None:
+            database_back.wait(60)
+            store(handed)
+
+        ingester._store = stalled_store  # type: ignore[method-assign]
+
+    with running_ingester(settings, broker_url, stalled) as ingester:
+        try:
+            with publisher(broker_url) as client:
+                topic = f"fangxin/v1/{site}/{rt}/result"
+                publish_all(client, [(topic, dumps(result(f"r-{i}"))) for i in range(100)])
+                assert wait_until(lambda: ingester._room() <= 0, 30)
+                time.sleep(5)  # five keepalive periods with nothing stored
+                assert ingester._connected.is_set()
+                # The broker heard from us within the keepalive (Mosquitto 2.0.11 enforces its
+                # side only now and then, so a dropped link alone does not show a missing ping).
+                sent = ingester._client._last_msg_out  # type: ignore[union-attr]
+                assert time.monotonic() - sent < ingester.keepalive_s
+                database_back.set()
+                assert wait_until(lambda: count(sessions, RapidTestResult) >= 100, 60)
+        finally:
+            database_back.set()  # else the ingester's drain at exit waits on the stalled store
     assert ingester._generation == 1  # one connection throughout: never dropped, never resumed

@@ -92,15 +92,19 @@ class FastClient(mqtt.Client):
         )
 
     def ping_unread(self) -> None:
-        """Send a PINGREQ when nothing went out for half the keepalive; its answer waits unread.
+        """Send a PINGREQ at most every half keepalive; its answer waits unread.
 
         For a loop that leaves the socket unread (the ingester with memory full): the broker
         hears from us in time, and paho, not told of this ping, never counts its PINGRESP as
         missing. Its own keepalive would drop the link, and reading for the PINGRESP would read
-        everything the broker queued in front of it.
+        everything the broker queued in front of it. paho moves _last_msg_out only for its own
+        pings, so this one moves it too: else every call would send one.
         """
-        if self._keepalive and mqtt.time_func() - self._last_msg_out >= self._keepalive / 2:
+        now = mqtt.time_func()
+        if self._keepalive and now - self._last_msg_out >= self._keepalive / 2:
             self._packet_queue(PINGREQ, PINGREQ_PACKET, 0, 0)
+            with self._msgtime_mutex:
+                self._last_msg_out = now
 
     def wake(self) -> None:
         """Interrupt a loop() waiting in select(), from another thread (as paho's publish does)."""
