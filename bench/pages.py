@@ -29,6 +29,7 @@ from fangxin.db import make_engine, make_session_factory, upgrade, utcnow
 from fangxin.devices.models import ConnectivityEvent, Device, IngesterRun, Site
 from fangxin.service.app import create_app
 from fangxin.service.users import add_user
+from fangxin.trace.plan import camera_days
 from fangxin.trace.results.models import RapidTestResult
 
 DISTRICTS = (
@@ -150,6 +151,8 @@ def seed(engine: Engine, sites: int, devices: int) -> None:
         conn.execute(text("ANALYZE"))
     with make_session_factory(engine)() as session:
         add_user(session, "bench", "bench-password", "admin")
+        # The closed days of the kitchens' camera outages, as the ingester's tick keeps them.
+        camera_days.refresh(session, utcnow(), Settings().timezone)
         session.commit()
 
 

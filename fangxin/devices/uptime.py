@@ -90,7 +90,8 @@ class Clock:
     def sql_days(self, shifted: Any, dialect: str) -> Any:
         """Return floor(L / day) in SQL for sql_shifted's L."""
         if dialect == "postgresql":
-            return func.floor(shifted / DAY)
+            # float, not NUMERIC, division (see fangxin.trace.plan.hour_sets.counted_sql)
+            return func.floor(shifted / literal(float(DAY), Float))
         # SQLite: CAST truncates, which is floor for the positive times we have
         return cast(shifted / DAY, Integer)
 

@@ -24,9 +24,12 @@ from fangxin.ingest.mqtt_url import BrokerAddress
 from fangxin.ingest.outbox import OutboxRelay
 from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import PointSink, SqlSink
+from fangxin.trace.plan import camera_days
 
 _LOGGER = logging.getLogger(__name__)
 OFFLINE_ALARM_AFTER = dt.timedelta(minutes=30)
+# Closed days of the kitchens' camera outages stored per tick while some are missing.
+DAYS_PER_TICK = 3
 
 
 def make_sink(settings: Settings, sessions: sessionmaker[Session]) -> PointSink:
@@ -85,8 +88,10 @@ class Watchdog(threading.Thread):
         tick_s: float = 1.0,
         alive_every_s: float = 10.0,
         alarm_after: dt.timedelta = OFFLINE_ALARM_AFTER,
+        tz: str | None = None,
+        days_every_s: float = 60.0,
     ) -> None:
-        """Watch an ingester; sessions default to the ingester's."""
+        """Watch an ingester; sessions default to the ingester's; tz: keep the camera days."""
         super().__init__(name="fangxin-watchdog", daemon=True)
         self.ingester = ingester
         self.sessions = sessions or ingester.session_factory
@@ -96,6 +101,10 @@ class Watchdog(threading.Thread):
         self.run_id: int | None = None
         self._alive_at = 0.0
         self._stop_event = threading.Event()
+        self.tz = tz
+        self.days_every_s = days_every_s
+        self._days_at = -days_every_s
+        self._days_missing = 0
 
     def connected(self) -> bool:
         """Tell whether the ingester holds a broker connection."""
@@ -119,6 +128,12 @@ class Watchdog(threading.Thread):
                 self.run_id = None
             if self.run_id is not None:
                 sweep(session, now, self.alarm_after, door=MQTT_DOOR)
+        if self.tz and (
+            self._days_missing or time.monotonic() - self._days_at >= self.days_every_s
+        ):
+            with self.sessions.begin() as session:
+                self._days_missing = camera_days.refresh(session, now, self.tz, DAYS_PER_TICK)
+            self._days_at = time.monotonic()
 
     def run(self) -> None:
         """Tick until stopped; database trouble is logged and retried next tick."""
@@ -139,7 +154,7 @@ class Watchdog(threading.Thread):
             self.run_id = None
 
 
-def start_watchdog(ingester: Ingester, **kwargs: float | dt.timedelta) -> Watchdog:
+def start_watchdog(ingester: Ingester, **kwargs: float | dt.timedelta | str) -> Watchdog:
     """Open the observed run now (before any message is processed) and start ticking."""
     watchdog = Watchdog(ingester, **kwargs)  # type: ignore[arg-type]
     watchdog.tick()
@@ -166,7 +181,9 @@ def run(settings: Settings, shared_group: str | None = None, client_id: str | No
     if relay is not None:
         relay.start()
     watchdog = start_watchdog(
-        ingester, alarm_after=dt.timedelta(seconds=settings.offline_alarm_after_s)
+        ingester,
+        alarm_after=dt.timedelta(seconds=settings.offline_alarm_after_s),
+        tz=settings.timezone,
     )
     try:
         ingester.run()

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
+from fangxin.days import last_days, local_day
 from fangxin.db import UTCDateTime
 from fangxin.devices import alarms
 from fangxin.devices.models import Alarm, Device, Site
@@ -22,6 +23,7 @@ from fangxin.trace.results.models import RapidTestResult
 
 R = RapidTestResult
 LONG_OFFLINE = dt.timedelta(hours=1)
+WEEK = 7
 INBOX = 20
 
 
@@ -97,11 +99,14 @@ def markets(
 
 
 def kitchens(session: Session, now: dt.datetime, tz: str, district: str | None) -> dict[str, Any]:
-    """Kitchens' 明厨亮灶 figures over the last 7 days (grouped SQL), cached for the minute."""
+    """Kitchens' 明厨亮灶 figures over 近7日: today and the 6 local days before (grouped SQL)."""
     share = state().settings.internet_mclz_min_share
 
     def compute() -> dict[str, Any]:
-        start = now - dt.timedelta(days=7)
+        # Whole days (not 7 x 24 h back from now): six of them are stored (camera_days) and
+        # the figure holds still through a day instead of moving with the clock.
+        _, today_start, _ = local_day(now, tz)
+        start = last_days(today_start, WEEK)[0][1]
         return kitchen_figures(session, start, now, tz=tz, district=district, share=share)
 
     return dict(state().figures.get(("kitchens", district, tz), compute))

@@ -10,18 +10,23 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import Float, Text, and_, case, cast, func, literal, or_, select
+from sqlalchemy import Float, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from fangxin.devices.connectivity import ONLINE
-from fangxin.devices.models import MQTT_DOOR, SIP_DOOR, ConnectivityEvent, Device, Site
-from fangxin.devices.observation import DOORS, door_clause, unknown_periods
+from fangxin.devices.models import MQTT_DOOR, SIP_DOOR, Device, Site
+from fangxin.devices.observation import door_clause
+from fangxin.trace.plan.camera_days import offline_by_site
+from fangxin.trace.plan.camera_outages import (
+    Spans,
+    at,
+    compared,
+    kitchen_cameras_scope,
+    unknown_spans,
+)
 from fangxin.trace.plan.hour_sets import counted_py, counted_sql, epoch_sql, hour_sets, hours_table
-
-CAMERA_KINDS = ("camera", "nvr")
-E = ConnectivityEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,45 +48,6 @@ class SiteSeconds:
     def share(self) -> float | None:
         """Return the online share of counted time, None when nothing was counted."""
         return self.online_s / self.total_s if self.total_s > 0 else None
-
-
-class Span(NamedTuple):
-    """A door's unobserved span: its bounds as epoch seconds and as datetimes."""
-
-    door: str
-    u0: float
-    u1: float
-    since: dt.datetime
-    until: dt.datetime
-
-
-Spans = list[Span]
-
-
-def _unknown_spans(
-    session: Session, start: dt.datetime, end: dt.datetime, now: dt.datetime
-) -> Spans:
-    """Return each door's unobserved spans."""
-    return [
-        Span(door, a.timestamp(), b.timestamp(), a, b)
-        for door in DOORS
-        for a, b in unknown_periods(session, start, end, now, door=door)
-    ]
-
-
-def _compared(column: Any, dialect: str) -> Any:
-    """Return a datetime column as an operand to compare with times given by _at.
-
-    On SQLite the column is compared as the text it is stored as: its declared type gives it
-    NUMERIC affinity, so a comparison with a bound time first tried to read both as numbers
-    (sqlite3AtoF was a fifth of the devices pass's instructions). Same text format, same order.
-    """
-    return cast(column, Text) if dialect == "sqlite" else column
-
-
-def _at(t: dt.datetime) -> Any:
-    """Return a time bound as the devices' datetime columns store it."""
-    return literal(t, Device.created_at.type)
 
 
 def _later_part(
@@ -110,8 +76,8 @@ def _later_part(
         parts.append(
             case(
                 (
-                    and_(door_clause(span.door), registered_at < _at(span.until)),
-                    case((registered_at <= _at(span.since), whole), else_=since),
+                    and_(door_clause(span.door), registered_at < at(span.until)),
+                    case((registered_at <= at(span.since), whole), else_=since),
                 ),
                 else_=literal(0.0, Float),
             )
@@ -164,7 +130,7 @@ def kitchen_cameras(
     w0, w1 = start.timestamp(), end.timestamp()
     sets = hour_sets(session, tz, start, business_hours)
     # Each device's own door's unobserved time is unknown for it (as in the uptime report).
-    spans = _unknown_spans(session, start, end, now)
+    spans = unknown_spans(session, start, end, now)
     # The window's end, the spans' bounds and the window's start, counted once per set of hours.
     # Counted time F never decreases, so F(max(t, u)) = max(F(t), F(u)): a time is clamped to
     # a bound after counting, against the bound's column, instead of before each of the
@@ -172,23 +138,18 @@ def kitchen_cameras(
     hours = hours_table(sets, [w1, *(u for s in spans for u in (s.u0, s.u1)), w0])
     at_w0 = hours.c[f"c{2 * len(spans) + 1}"]
     joined = and_(hours.c.opens == Site.opens, hours.c.closes == Site.closes)
-    kitchens = [
-        Site.kind == "kitchen",
-        Device.kind.in_(CAMERA_KINDS),
-        Device.active.is_(True),
-        *([Site.district == district] if district else []),
-    ]
+    kitchens = kitchen_cameras_scope(district)
 
     def counted(t: Any) -> Any:
         return counted_sql(t, hours.c.shift, hours.c.per_day, dialect)
 
-    registered_at = _compared(Device.created_at, dialect)
-    registered = registered_at < _at(end)
-    before, later = registered_at <= _at(start), registered_at > _at(start)
+    registered_at = compared(Device.created_at, dialect)
+    registered = registered_at < at(end)
+    before, later = registered_at <= at(start), registered_at > at(start)
     created = epoch_sql(Device.created_at, dialect)
     later_unknown = _later_part(hours, spans, created, counted, lo, registered_at)
-    deadline = _compared(Device.deadline, dialect)
-    live = and_(Device.conn_state == ONLINE, or_(Device.deadline.is_(None), deadline > _at(now)))
+    deadline = compared(Device.deadline, dialect)
+    live = and_(Device.conn_state == ONLINE, or_(Device.deadline.is_(None), deadline > at(now)))
     devices = session.execute(
         select(
             Site.id,
@@ -246,47 +207,18 @@ def kitchen_cameras(
             later_only[site_id] = (site_district, n, total, unknown)
     totals.update(later_only)
 
-    def within(a: Any, b: Any) -> Any:
-        return hi(counted(b), hours.c.c0) - lo(counted(a), at_w0)
-
-    def unknown_part(a: Any, b: Any, overlaps: Any) -> Any:
-        """Return the counted part of [a, b) its device's door did not observe (0 if none)."""
-        parts = [
-            case(
-                (
-                    and_(door_clause(door), overlaps(u0, u1)),
-                    hi(counted(b), hours.c[f"c{2 * j + 2}"])
-                    - lo(counted(a), hours.c[f"c{2 * j + 1}"]),
-                ),
-                else_=literal(0.0, Float),
-            )
-            for j, (door, u0, u1, _, _) in enumerate(spans)
-        ]
-        return func.sum(sum(parts[1:], parts[0])) if parts else literal(0.0, Float)
-
-    stop = func.coalesce(E.until_s, literal(now.timestamp(), Float))
-    offline = {
-        site: (float(off or 0), float(u_off or 0))
-        for site, off, u_off in session.execute(
-            select(
-                Site.id,
-                func.sum(within(E.at_s, stop)),
-                unknown_part(E.at_s, stop, lambda u0, u1: and_(E.at_s < u1, stop > u0)),
-            )
-            .select_from(E)
-            .join(Device, Device.id == E.device_id)
-            .join(Site, Site.id == Device.site_id)
-            .join(hours, joined)
-            .where(
-                *kitchens,
-                Device.created_at < end,
-                E.state == "offline",
-                E.at_s < w1,
-                or_(E.until_s.is_(None), E.until_s > w0),
-            )
-            .group_by(Site.id)
-        )
-    }
+    # The outages: stored closed days, the rest counted now (camera_days).
+    offline = offline_by_site(
+        session,
+        start,
+        end,
+        now,
+        tz=tz,
+        business_hours=business_hours,
+        district=district,
+        sets=sets,
+        spans=spans,
+    )
     out = {}
     for site_id, (site_district, n, total, u_total) in totals.items():
         off, u_off = offline.get(site_id, (0.0, 0.0))

@@ -31,7 +31,9 @@ def counted_sql(t: Any, shift: Any, per_day: Any, dialect: str) -> Any:
     """Return Clock.cumulative in SQL with the hours as columns (see fangxin.devices.uptime)."""
     shifted = t + shift
     if dialect == "postgresql":
-        days: Any = func.floor(shifted / DAY)
+        # A float divisor: an integer one made SQLAlchemy cast it to NUMERIC, and PostgreSQL
+        # then divided every period's times in decimal arithmetic (a third of the pass).
+        days: Any = func.floor(shifted / literal(float(DAY), Float))
         return days * per_day + func.least(shifted - days * DAY, per_day)
     days = cast(shifted / DAY, Integer)  # CAST truncates: floor for our positive times
     return days * per_day + func.min(shifted - days * DAY, per_day)

@@ -1,0 +1,179 @@
+"""Closed days of the kitchens' camera outages, and the triggers that mark them out of date.
+
+Every write that can change a stored day's figures (an offline period, a camera's site, kind,
+state, registration or door, a site's hours or kind, a door's observed run) logs the span of
+time it touches into camera_day_stale, in the database, whichever code path writes it; the
+next reader drops the days that span meets and computes them again (fangxin.trace.plan.
+camera_days).
+
+Revision ID: 0018_camera_days
+Revises: 0017_devices_camera_indexes
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+import fangxin.db
+
+revision = "0018_camera_days"
+down_revision = "0017_devices_camera_indexes"
+branch_labels = None
+depends_on = None
+
+FOREVER = "1e300"  # an open period's end: later than any day
+
+# (table, columns whose change matters, the span logged) per trigger; {o}/{n} are OLD/NEW,
+# {least}/{greatest} the dialect's many-argument min and max, {epoch(...)} seconds of a time.
+_EVENTS = {
+    "INSERT": ("{n}.state = 'offline'", "{n}.at_s", "COALESCE({n}.until_s, " + FOREVER + ")"),
+    "DELETE": ("{o}.state = 'offline'", "{o}.at_s", "COALESCE({o}.until_s, " + FOREVER + ")"),
+    # Closing a period changes only the time between its old and new end.
+    "UPDATE": (
+        "{o}.state = 'offline' OR {n}.state = 'offline'",
+        "CASE WHEN {o}.at_s = {n}.at_s AND {o}.state = {n}.state AND {o}.device_id = "
+        "{n}.device_id THEN {least}(COALESCE({o}.until_s, " + FOREVER + "), "
+        "COALESCE({n}.until_s, " + FOREVER + ")) ELSE {least}({o}.at_s, {n}.at_s) END",
+        "{greatest}(COALESCE({o}.until_s, "
+        + FOREVER
+        + "), COALESCE({n}.until_s, "
+        + FOREVER
+        + "))",
+    ),
+}
+DEVICE_COLUMNS = ("site_id", "kind", "active", "created_at", "gb_id", "sip_parent")
+SITE_COLUMNS = ("opens", "closes", "kind")
+# A run's touch or close changes only what follows its last sign of life before it.
+_RUN_LO = (
+    "CASE WHEN {o}.started_at = {n}.started_at AND {o}.door = {n}.door "
+    "THEN {least}({epoch_o_alive}, {epoch_n_alive}) "
+    "ELSE {least}({epoch_o_start}, {epoch_n_start}) END"
+)
+
+
+def _changed(columns: tuple[str, ...], dialect: str) -> str:
+    differ = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
+    return " OR ".join(f"{{o}}.{c} {differ} {{n}}.{c}" for c in columns)
+
+
+def _epoch(column: str, dialect: str) -> str:
+    if dialect == "postgresql":
+        return f"EXTRACT(EPOCH FROM {column})::double precision"
+    return f"((julianday({column}) - 2440587.5) * 86400.0)"
+
+
+def _statements(dialect: str, o: str, n: str) -> dict[str, dict[str, tuple[str, str]]]:
+    """Return per table and verb: (when, the INSERT ... SELECT logging the span)."""
+    least, greatest = ("LEAST", "GREATEST") if dialect == "postgresql" else ("MIN", "MAX")
+    log = "INSERT INTO camera_day_stale (lo_s, hi_s) "
+
+    def fill(text: str) -> str:
+        return text.format(
+            o=o,
+            n=n,
+            least=least,
+            greatest=greatest,
+            epoch_o_alive=_epoch(f"{o}.last_alive_at", dialect),
+            epoch_n_alive=_epoch(f"{n}.last_alive_at", dialect),
+            epoch_o_start=_epoch(f"{o}.started_at", dialect),
+            epoch_n_start=_epoch(f"{n}.started_at", dialect),
+        )
+
+    events = {
+        verb: (fill(when), fill(f"{log}VALUES ({lo}, {hi})"))
+        for verb, (when, lo, hi) in _EVENTS.items()
+    }
+    # A device's or site's change reaches back to its cameras' first offline period (none: no
+    # stored day has it). A new device has none yet: its periods log themselves.
+    device = (
+        fill(_changed(DEVICE_COLUMNS, dialect)),
+        f"{log}SELECT MIN(at_s), {FOREVER} FROM connectivity_events "
+        f"WHERE device_id = {n}.id AND state = 'offline' HAVING MIN(at_s) IS NOT NULL",
+    )
+    site = (
+        fill(_changed(SITE_COLUMNS, dialect)),
+        f"{log}SELECT MIN(e.at_s), {FOREVER} FROM connectivity_events e "
+        f"JOIN devices d ON d.id = e.device_id WHERE d.site_id = {n}.id "
+        "AND e.state = 'offline' HAVING MIN(e.at_s) IS NOT NULL",
+    )
+    runs = {
+        "INSERT": ("TRUE", f"{log}VALUES ({_epoch(n + '.started_at', dialect)}, {FOREVER})"),
+        "UPDATE": ("TRUE", fill(f"{log}VALUES ({_RUN_LO}, {FOREVER})")),
+        "DELETE": ("TRUE", f"{log}VALUES ({_epoch(o + '.started_at', dialect)}, {FOREVER})"),
+    }
+    return {
+        "connectivity_events": events,
+        "devices": {"UPDATE": device},
+        "sites": {"UPDATE": site},
+        "ingester_runs": runs,
+    }
+
+
+def _create_sqlite() -> None:
+    for table, verbs in _statements("sqlite", "OLD", "NEW").items():
+        for verb, (when, statement) in verbs.items():
+            op.execute(
+                f"CREATE TRIGGER camera_stale_{table}_{verb.lower()} AFTER {verb} ON {table} "
+                f"FOR EACH ROW WHEN {when.replace('TRUE', '1')} BEGIN {statement}; END"
+            )
+
+
+def _create_postgresql() -> None:
+    for table, verbs in _statements("postgresql", "OLD", "NEW").items():
+        branches = " ".join(
+            f"{'IF' if i == 0 else 'ELSIF'} TG_OP = '{verb}' AND ({when}) THEN {statement};"
+            for i, (verb, (when, statement)) in enumerate(verbs.items())
+        )
+        op.execute(
+            f"CREATE FUNCTION camera_stale_{table}() RETURNS trigger AS $$ BEGIN "
+            f"{branches} END IF; RETURN NULL; END; $$ LANGUAGE plpgsql"
+        )
+        op.execute(
+            f"CREATE TRIGGER camera_stale_{table} AFTER {' OR '.join(verbs)} ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION camera_stale_{table}()"
+        )
+
+
+def upgrade() -> None:
+    op.create_table(
+        "camera_days",
+        sa.Column("tz", sa.String(length=64), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("start_s", sa.Float(), nullable=False),
+        sa.Column("end_s", sa.Float(), nullable=False),
+        sa.Column("computed_at", fangxin.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("tz", "day", name=op.f("pk_camera_days")),
+    )
+    op.create_table(
+        "camera_day_sites",
+        sa.Column("tz", sa.String(length=64), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("site_id", sa.String(length=64), nullable=False),
+        sa.Column("offline_s", sa.Float(), nullable=False),
+        sa.Column("unknown_s", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("tz", "day", "site_id", name=op.f("pk_camera_day_sites")),
+    )
+    op.create_table(
+        "camera_day_stale",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("lo_s", sa.Float(), nullable=False),
+        sa.Column("hi_s", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_camera_day_stale")),
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        _create_postgresql()
+    else:
+        _create_sqlite()
+
+
+def downgrade() -> None:
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    for table, verbs in _statements("sqlite", "OLD", "NEW").items():
+        if postgresql:
+            op.execute(f"DROP TRIGGER camera_stale_{table} ON {table}")
+            op.execute(f"DROP FUNCTION camera_stale_{table}()")
+            continue
+        for verb in verbs:
+            op.execute(f"DROP TRIGGER camera_stale_{table}_{verb.lower()}")
+    op.drop_table("camera_day_stale")
+    op.drop_table("camera_day_sites")
+    op.drop_table("camera_days")
