@@ -4,8 +4,10 @@ Seeds the fleet as bench/pages.py does (SQLite, or PostgreSQL with --pg), then, 
 interpreter started as `fangxin serve` starts one (create_app, then the start-up heap frozen;
 compiled-statement caches, figure caches and connections all empty), signs in and
 for each page times its first request (cold; with its CPU time, steadier than wall time on a
-loaded host) and the p99 of the next n (warm). The figure cache is emptied before each page's
-first request, so a page never profits from another's work.
+loaded host), the p99 of n requests that each compute the figures afresh (uncached: the figure
+cache emptied before each, as when it expires; the issue's "first request") and the p99 of the
+next n (warm). The figure cache is emptied before each page's first request, so a page never
+profits from another's work.
 Baseline: /healthz p99 in the same process. Also prints the web process's peak RSS after
 serving every page (issue 17 item 6: under 200 MB), and its RSS after imports and after
 create_app: the imported stack is most of it.
@@ -76,12 +78,22 @@ def measure(url: str, data_dir: str, n: int) -> dict[str, Any]:
         signed_in["VmRSS"],
         signed_in["VmHWM"],
     )
+    figures = app.extensions["fangxin"].figures
     for path in PAGES:
-        app.extensions["fangxin"].figures.clear()  # this page's first request computes
+        figures.clear()  # this page's first request computes
         cold = one(path)
         cold_cpu = cpu[-1]
+        uncached = []
+        for _ in range(n):  # each request computes its figures afresh, as after the cache expires
+            figures.clear()
+            uncached.append(one(path))
         warm = [one(path) for _ in range(n)]
-        out["pages"][path] = {"cold": cold, "cold_cpu": cold_cpu, "warm_p99": p99(warm)}
+        out["pages"][path] = {
+            "cold": cold,
+            "cold_cpu": cold_cpu,
+            "uncached_p99": p99(uncached),
+            "warm_p99": p99(warm),
+        }
     served = _rss_mb()
     out["rss_mb"], out["served_mb"] = served["VmHWM"], served["VmRSS"]
     return out
@@ -131,17 +143,23 @@ def main() -> None:
         got = json.loads(run.stdout.strip().splitlines()[-1])
     base = got["healthz_p99"]
     print(
-        f"{'page':22} {'cold':>9} {'cold CPU':>9} {'warm p99':>9} {'cold/warm':>9}"
-        f" {'cold/healthz':>12}"
+        f"{'page':22} {'cold':>9} {'cold CPU':>9} {'uncached':>9} {'warm p99':>9}"
+        f" {'uncached/warm':>13} {'uncached/healthz':>16}"
     )
     for path, figures in got["pages"].items():
-        cold, warm = figures["cold"], figures["warm_p99"]
-        met = "met" if cold < TARGET_MS and warm < TARGET_MS else "MISSED"
+        cold, fresh, warm = figures["cold"], figures["uncached_p99"], figures["warm_p99"]
+        met = "met" if fresh < TARGET_MS and warm < TARGET_MS else "MISSED"
         print(
-            f"{path:22} {cold:7.1f}ms {figures['cold_cpu']:7.1f}ms {warm:7.1f}ms"
-            f" {cold / warm:9.2f} {cold / base:12.1f}"
-            f"   target both < {TARGET_MS:g} ms: {met}"
+            f"{path:22} {cold:7.1f}ms {figures['cold_cpu']:7.1f}ms {fresh:7.1f}ms"
+            f" {warm:7.1f}ms {fresh / warm:13.2f} {fresh / base:16.1f}"
+            f"   target uncached and warm p99 < {TARGET_MS:g} ms: {met};"
+            f" cold {'<' if cold < TARGET_MS else '>='} {TARGET_MS:g} ms"
         )
+    print(
+        "cold: a fresh process's first request (statements compiled, connections opened);"
+        " uncached: p99 of requests each computing its figures (the figure cache emptied"
+        " before each); warm: p99 with the figures cached"
+    )
     print(f"baseline /healthz p99 {base:.2f} ms (same process)")
     rss = got["rss_mb"]
     verdict = "met" if rss < TARGET_RSS_MB else "MISSED"

@@ -6,13 +6,14 @@ import datetime as dt
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from fangxin.db import utcnow
-from fangxin.devices import registry
+from fangxin.devices import day_store, registry
 from fangxin.devices.connectivity import Transition, record_transitions
-from fangxin.devices.models import IngesterRun, Site
+from fangxin.devices.fleet import Filters, fleet_figures
+from fangxin.devices.models import DeviceDay, IngesterRun, Site, StoredDay, StoredDayStale
 from fangxin.ingest.consumer import Ingester
 from fangxin.ingest.mqtt_url import BrokerAddress
 from fangxin.ingest.pipeline import Pipeline
@@ -21,7 +22,7 @@ from fangxin.ingest.sinks import SqlSink
 from fangxin.trace.plan import camera_days
 from fangxin.trace.plan.camera_outages import Outages, outage_seconds
 from fangxin.trace.plan.camera_time import kitchen_cameras
-from fangxin.trace.plan.models import CameraDay, CameraDaySite, CameraDayStale
+from fangxin.trace.plan.models import CameraDaySite
 from tests.devices_helpers import HOUR, at, kitchen, observed, outages
 
 TZ = "Asia/Shanghai"
@@ -63,27 +64,50 @@ def assert_same(sessions: sessionmaker[Session]) -> dict[tuple[int, str, int], f
     return out
 
 
+def report(session: Session, business: bool) -> dict[tuple[str, str], float]:
+    """Return the uptime report's device figures over the first two windows."""
+    out = {}
+    for n, (start, end) in enumerate(WINDOWS[:2]):
+        for filters in (None, Filters(district="卫东区")):
+            fleet = fleet_figures(
+                session, start, end, NOW, tz=TZ, business_hours=business, filters=filters
+            )
+            for d in fleet.devices:
+                for name in ("online_s", "offline_s", "unknown_s"):
+                    key = f"{n}{business}{d.device_id}{'' if filters is None else '/d'}"
+                    out[key, name] = getattr(d.figures, name)
+    return out
+
+
+def assert_same_report(sessions: sessionmaker[Session]) -> dict[tuple[str, str], float]:
+    """The uptime report read from stored days equals it counted whole; return its figures."""
+    with sessions() as session:
+        stored = {**report(session, True), **report(session, False)}
+        session.execute(delete(StoredDay))  # rolled back: only this session counts it whole
+        counted = {**report(session, True), **report(session, False)}
+    assert stored == pytest.approx(counted, abs=1e-6)
+    return counted
+
+
 def refresh(sessions: sessionmaker[Session]) -> None:
-    with sessions.begin() as session:
-        assert camera_days.refresh(session, NOW, TZ) == 0
+    assert camera_days.refresh(sessions, NOW, TZ) == 0
 
 
 def ready(sessions: sessionmaker[Session]) -> bool:
     """Tell whether the first window would be read from stored days."""
-    days = camera_days.settled_days(*WINDOWS[0], NOW, TZ)
+    days = day_store.settled_days(*WINDOWS[0], NOW, TZ)
     with sessions() as session:
-        span = (at(0).timestamp(), at(5 * DAY).timestamp())
-        return camera_days._stored_ready(session, TZ, days, span)
+        return day_store.stored_ready(session, TZ, days)
 
 
 def test_settled_days_are_the_whole_local_days_a_minute_after_they_end() -> None:
-    assert camera_days.settled_days(at(0), NOW, NOW, TZ) == [
+    assert day_store.settled_days(at(0), NOW, NOW, TZ) == [
         dt.date(2026, 11, 2) + dt.timedelta(days=i) for i in range(5)
     ]
-    assert camera_days.settled_days(at(-1), at(DAY), at(DAY), TZ) == []  # not yet settled
-    late = at(DAY) + camera_days.SETTLED
-    assert camera_days.settled_days(at(-1), late, late, TZ) == [dt.date(2026, 11, 2)]
-    assert camera_days.settled_days(at(1), late, late, TZ) == []  # day 0 is not whole
+    assert day_store.settled_days(at(-1), at(DAY), at(DAY), TZ) == []  # not yet settled
+    late = at(DAY) + day_store.SETTLED
+    assert day_store.settled_days(at(-1), late, late, TZ) == [dt.date(2026, 11, 2)]
+    assert day_store.settled_days(at(1), late, late, TZ) == []  # day 0 is not whole
 
 
 def test_a_window_reads_its_stored_days(sessions: sessionmaker[Session]) -> None:
@@ -93,10 +117,11 @@ def test_a_window_reads_its_stored_days(sessions: sessionmaker[Session]) -> None
     refresh(sessions)
     assert ready(sessions)
     with sessions() as session:
-        kept = camera_days.settled_days(camera_days.kept_since(NOW, TZ), NOW, NOW, TZ)
-        assert session.scalar(select(func.count()).select_from(CameraDay)) == len(kept)
-        assert session.scalar(select(func.count()).select_from(CameraDayStale)) == 0
+        kept = day_store.settled_days(day_store.kept_since(NOW, TZ), NOW, NOW, TZ)
+        assert session.scalar(select(func.count()).select_from(StoredDay)) == len(kept)
+        assert session.scalar(select(func.count()).select_from(StoredDayStale)) == 0
     assert assert_same(sessions) == pytest.approx(before)
+    assert_same_report(sessions)
     # The stored rows are what is read: an altered one shows (no write path alters them).
     with sessions.begin() as session:
         session.execute(
@@ -107,6 +132,18 @@ def test_a_window_reads_its_stored_days(sessions: sessionmaker[Session]) -> None
     with sessions() as session:
         stored, live = both(session, *WINDOWS[0])
     assert stored["k-1"][0] == pytest.approx(live["k-1"][0] + 1000)
+    with sessions.begin() as session:
+        session.execute(
+            update(DeviceDay)
+            .where(DeviceDay.device_id == "c-3", DeviceDay.day == dt.date(2026, 11, 3))
+            .values(business_offline_s=DeviceDay.business_offline_s + 500)
+        )
+    with sessions() as session:
+        figures = report(session, True)
+        session.execute(delete(StoredDay))
+        counted = report(session, True)
+    key = ("0Truec-3", "offline_s")
+    assert figures[key] == pytest.approx(counted[key] + 500)
 
 
 def _close_open_outage(session: Session) -> None:
@@ -172,15 +209,19 @@ def test_a_write_touching_a_stored_day_is_never_read_stale(
     fleet(sessions)
     refresh(sessions)
     before = assert_same(sessions)
+    report_before = assert_same_report(sessions)
     with sessions.begin() as session:
         write(session)
     # Read right after the write, before any refresh: counted now, equal to the new figures.
     assert not ready(sessions)
     after = assert_same(sessions)
     assert after != pytest.approx(before)  # the write changed what a stored day held
+    report_after = assert_same_report(sessions)
+    assert report_after != pytest.approx(report_before)
     refresh(sessions)
     assert ready(sessions)
     assert assert_same(sessions) == pytest.approx(after)
+    assert assert_same_report(sessions) == pytest.approx(report_after)
 
 
 def test_todays_writes_leave_the_stored_days_readable(sessions: sessionmaker[Session]) -> None:
@@ -211,12 +252,11 @@ def test_kitchen_figures_are_the_same_from_stored_days(sessions: sessionmaker[Se
 
 def test_the_ingesters_tick_stores_a_few_days_at_a_time(sessions: sessionmaker[Session]) -> None:
     fleet(sessions)
-    with sessions.begin() as session:
-        missing = camera_days.refresh(session, NOW, TZ, limit=3)
-    days = camera_days.settled_days(camera_days.kept_since(NOW, TZ), NOW, NOW, TZ)
+    missing = camera_days.refresh(sessions, NOW, TZ, limit=3)
+    days = day_store.settled_days(day_store.kept_since(NOW, TZ), NOW, NOW, TZ)
     assert missing == len(days) - 3
     with sessions() as session:
-        newest = session.scalars(select(CameraDay.day).order_by(CameraDay.day)).all()
+        newest = session.scalars(select(StoredDay.day).order_by(StoredDay.day)).all()
     assert newest == [dt.date(2026, 11, 4), dt.date(2026, 11, 5), dt.date(2026, 11, 6)]
 
 
@@ -233,10 +273,10 @@ def test_the_watchdog_keeps_the_days(sessions: sessionmaker[Session]) -> None:
         watchdog.tick()
     now = utcnow()
     with sessions() as session:
-        stored = session.scalar(select(func.count()).select_from(CameraDay))
+        stored = session.scalar(select(func.count()).select_from(StoredDay))
         k1 = session.scalar(
             select(func.sum(CameraDaySite.offline_s)).where(CameraDaySite.site_id == "k-1")
         )
-    assert stored == len(camera_days.settled_days(camera_days.kept_since(now, TZ), now, now, TZ))
+    assert stored == len(day_store.settled_days(day_store.kept_since(now, TZ), now, now, TZ))
     assert k1 is not None
     assert k1 > 0

@@ -221,3 +221,40 @@ class CoverageTarget(Base):
     categories: Mapped[list[str]] = mapped_column(JSON)
     target: Mapped[float] = mapped_column(Float)
     due: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class StoredDay(Base):
+    """A settled local day whose outages are stored: per device (DeviceDay), per kitchen site.
+
+    The kitchens' rows are fangxin.trace.plan.models.CameraDaySite; both are written together.
+    """
+
+    __tablename__ = "stored_days"
+
+    tz: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DeviceDay(Base):
+    """A device's offline seconds on a stored day its door observed: whole day, business hours."""
+
+    __tablename__ = "device_days"
+
+    tz: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    offline_s: Mapped[float] = mapped_column(Float)
+    business_offline_s: Mapped[float] = mapped_column(Float)
+
+
+class StoredDayStale(Base):
+    """Times whose stored days are out of date: written by triggers (migration 0018)."""
+
+    __tablename__ = "stored_day_stale"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lo_s: Mapped[float] = mapped_column(Float)
+    hi_s: Mapped[float] = mapped_column(Float)

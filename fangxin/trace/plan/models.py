@@ -104,18 +104,6 @@ class PlanFigure(Base):
     imported_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class CameraDay(Base):
-    """A closed local day whose kitchens' camera outages are stored per site (camera_day_sites)."""
-
-    __tablename__ = "camera_days"
-
-    tz: Mapped[str] = mapped_column(String(64), primary_key=True)
-    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    start_s: Mapped[float] = mapped_column(Float)
-    end_s: Mapped[float] = mapped_column(Float)
-    computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
 class CameraDaySite(Base):
     """A kitchen's cameras' counted offline seconds on a closed day, and their unobserved part."""
 
@@ -126,13 +114,3 @@ class CameraDaySite(Base):
     site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     offline_s: Mapped[float] = mapped_column(Float)
     unknown_s: Mapped[float] = mapped_column(Float)
-
-
-class CameraDayStale(Base):
-    """Times whose stored camera days are out of date: written by triggers (migration 0018)."""
-
-    __tablename__ = "camera_day_stale"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    lo_s: Mapped[float] = mapped_column(Float)
-    hi_s: Mapped[float] = mapped_column(Float)

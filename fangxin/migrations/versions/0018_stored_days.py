@@ -1,12 +1,12 @@
-"""Closed days of the kitchens' camera outages, and the triggers that mark them out of date.
+"""Settled days' outages stored per device and per kitchen, and the triggers that date them.
 
-Every write that can change a stored day's figures (an offline period, a camera's site, kind,
+Every write that can change a stored day's figures (an offline period, a device's site, kind,
 state, registration or door, a site's hours or kind, a door's observed run) logs the span of
-time it touches into camera_day_stale, in the database, whichever code path writes it; the
-next reader drops the days that span meets and computes them again (fangxin.trace.plan.
-camera_days).
+time it touches into stored_day_stale, in the database, whichever code path writes it; readers
+leave a day such a span meets alone, and the next refresh drops it and computes it again
+(fangxin.devices.day_store, fangxin.trace.plan.camera_days).
 
-Revision ID: 0018_camera_days
+Revision ID: 0018_stored_days
 Revises: 0017_devices_camera_indexes
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 
 import fangxin.db
 
-revision = "0018_camera_days"
+revision = "0018_stored_days"
 down_revision = "0017_devices_camera_indexes"
 branch_labels = None
 depends_on = None
@@ -64,7 +64,7 @@ def _epoch(column: str, dialect: str) -> str:
 def _statements(dialect: str, o: str, n: str) -> dict[str, dict[str, tuple[str, str]]]:
     """Return per table and verb: (when, the INSERT ... SELECT logging the span)."""
     least, greatest = ("LEAST", "GREATEST") if dialect == "postgresql" else ("MIN", "MAX")
-    log = "INSERT INTO camera_day_stale (lo_s, hi_s) "
+    log = "INSERT INTO stored_day_stale (lo_s, hi_s) "
 
     def fill(text: str) -> str:
         return text.format(
@@ -135,13 +135,22 @@ def _create_postgresql() -> None:
 
 def upgrade() -> None:
     op.create_table(
-        "camera_days",
+        "stored_days",
         sa.Column("tz", sa.String(length=64), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("start_s", sa.Float(), nullable=False),
         sa.Column("end_s", sa.Float(), nullable=False),
         sa.Column("computed_at", fangxin.db.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("tz", "day", name=op.f("pk_camera_days")),
+        sa.PrimaryKeyConstraint("tz", "day", name=op.f("pk_stored_days")),
+    )
+    op.create_table(
+        "device_days",
+        sa.Column("tz", sa.String(length=64), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("device_id", sa.String(length=64), nullable=False),
+        sa.Column("offline_s", sa.Float(), nullable=False),
+        sa.Column("business_offline_s", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("tz", "day", "device_id", name=op.f("pk_device_days")),
     )
     op.create_table(
         "camera_day_sites",
@@ -153,11 +162,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("tz", "day", "site_id", name=op.f("pk_camera_day_sites")),
     )
     op.create_table(
-        "camera_day_stale",
+        "stored_day_stale",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("lo_s", sa.Float(), nullable=False),
         sa.Column("hi_s", sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_camera_day_stale")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_stored_day_stale")),
     )
     if op.get_bind().dialect.name == "postgresql":
         _create_postgresql()
@@ -174,6 +183,7 @@ def downgrade() -> None:
             continue
         for verb in verbs:
             op.execute(f"DROP TRIGGER camera_stale_{table}_{verb.lower()}")
-    op.drop_table("camera_day_stale")
+    op.drop_table("stored_day_stale")
     op.drop_table("camera_day_sites")
-    op.drop_table("camera_days")
+    op.drop_table("device_days")
+    op.drop_table("stored_days")
