@@ -66,11 +66,16 @@ def refresh(
         missing = missing_days(session, settled_days(kept_since(now, tz), now, now, tz), tz)
         # Days before the first outage on record have none: stored empty without a pass each.
         first = session.scalar(select(func.min(E.at_s)).where(E.state == "offline"))
-    for day in missing[:limit]:
+    quiet = [d for d in missing if first is None or first >= midnight(d + ONE_DAY, tz).timestamp()]
+    stored_quiet = frozenset(quiet)
+    with sessions.begin() as session:  # no pass to run: all at once, whatever the limit
+        for day in quiet:
+            store_day(session, day, now, tz, any_outage=False)
+    busy = [d for d in missing if d not in stored_quiet]
+    for day in busy[:limit]:
         with sessions.begin() as session:
-            any_outage = first is not None and first < midnight(day + ONE_DAY, tz).timestamp()
-            store_day(session, day, now, tz, any_outage)
-    return len(missing[limit:]) if limit is not None else 0
+            store_day(session, day, now, tz, any_outage=True)
+    return len(busy[limit:]) if limit is not None else 0
 
 
 def offline_by_site(
