@@ -29,7 +29,7 @@ ONE_DAY = dt.timedelta(days=1)
 # A day's stored figures are final once its end is this far past: until then a run last heard
 # from just before midnight still counts as observing up to now, and now moves.
 SETTLED = STALE_AFTER + dt.timedelta(seconds=30)
-# Days kept before the year's start too: the overview's week (7 days) in early January.
+# Days kept before the year's start too: the overview's week and a 30-day report in January.
 KEPT = dt.timedelta(days=31)
 
 

@@ -64,6 +64,8 @@ def refresh(
         drop_stale(session, [CameraDaySite, DeviceDay])
     with sessions() as session:
         missing = missing_days(session, settled_days(kept_since(now, tz), now, now, tz), tz)
+        if not missing:
+            return 0
         # Days before the first outage on record have none: stored empty without a pass each.
         first = session.scalar(select(func.min(E.at_s)).where(E.state == "offline"))
     quiet = [d for d in missing if first is None or first >= midnight(d + ONE_DAY, tz).timestamp()]
