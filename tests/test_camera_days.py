@@ -284,3 +284,24 @@ def test_the_watchdog_keeps_the_days(sessions: sessionmaker[Session]) -> None:
     assert stored == len(day_store.settled_days(day_store.kept_since(now, TZ), now, now, TZ))
     assert k1 is not None
     assert k1 > 0
+
+
+def test_a_logged_write_drops_the_days_it_meets_in_every_zone(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Days stored for two zones overlap in time: a write drops each zone's days it meets."""
+    fleet(sessions)
+    refresh(sessions)
+    assert camera_days.refresh(sessions, NOW, "UTC") == 0
+    with sessions.begin() as session:
+        _late_outage(session)  # 2026-11-06 15:00-15:30 UTC: day 4 in Shanghai and in UTC
+    with sessions.begin() as session:
+        assert day_store.drop_stale(session, [CameraDaySite, DeviceDay]) == 2
+    with sessions() as session:
+        gone = {
+            (tz, d)
+            for tz in (TZ, "UTC")
+            for d in day_store.settled_days(at(0), NOW, NOW, tz)
+            if session.get(StoredDay, (tz, d)) is None
+        }
+    assert gone == {(TZ, dt.date(2026, 11, 6)), ("UTC", dt.date(2026, 11, 6))}

@@ -12,7 +12,7 @@ again; a reader finding a day of its window missing or touched counts the window
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,6 +26,7 @@ from fangxin.devices.offline_passes import Clocks, offline_by_device
 from fangxin.devices.uptime import Clock, Hours, Span
 
 ONE_DAY = dt.timedelta(days=1)
+REACH_S = 2 * 86400.0
 # A day's stored figures are final once its end is this far past: until then a run last heard
 # from just before midnight still counts as observing up to now, and now moves.
 SETTLED = STALE_AFTER + dt.timedelta(seconds=30)
@@ -83,9 +84,9 @@ def drop_stale(session: Session, models: Sequence[Any]) -> int:
         select(StoredDayStale.lo_s, StoredDayStale.hi_s).execution_options(yield_per=20000)
     )
     for lo, hi in spans:
-        # the days starting before the span's end, from the last one ending after its start
-        i = bisect_right(starts, lo) - 1
-        for k in range(max(i, 0), bisect_left(starts, hi)):
+        # the days starting before the span's end and ending after its start (a day lasts at
+        # most 25 h, but days of two zones overlap: look back two days)
+        for k in range(bisect_left(starts, lo - REACH_S), bisect_left(starts, hi)):
             if stored[k].end_s > lo:
                 met.add(k)
     session.execute(delete(StoredDayStale))
