@@ -155,6 +155,11 @@ def seed(engine: Engine, sites: int, devices: int) -> None:
     # The settled days' outages, stored as the ingester's tick keeps them, then statistics of
     # their 350,000 rows as autovacuum would gather them.
     camera_days.refresh(sessions, utcnow(), Settings().timezone)
+    analyze(engine)
+
+
+def analyze(engine: Engine) -> None:
+    """Give the planner statistics (and PostgreSQL its visibility map), as autovacuum does."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE"))
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select, text
 
 from bench.ingest import memory_mb
+from bench.pages import analyze
 from fangxin.db import make_engine, make_session_factory, upgrade
 from fangxin.devices.models import Device, StoredDay
 from fangxin.devices.report import uptime_report
@@ -275,12 +276,6 @@ def store(url: str, days: int) -> tuple[float, int]:
     analyze(engine)  # 300,000 new rows: autovacuum would within the minute
     engine.dispose()
     return took, int(kept or 0)
-
-
-def analyze(engine: Engine) -> None:
-    """Give the planner statistics (and PostgreSQL its visibility map), as autovacuum does."""
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE"))
 
 
 def fresh(url: str | None, workdir: Path, name: str) -> Engine:

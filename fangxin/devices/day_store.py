@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, select, text, tuple_
 from sqlalchemy.orm import Session
 
+from fangxin.days import day_bounds
 from fangxin.devices.models import Device, DeviceDay, Site, StoredDay, StoredDayStale
 from fangxin.devices.observation import DOORS, STALE_AFTER, door_of, unknown_periods
 from fangxin.devices.offline_passes import Clocks, offline_by_device
@@ -34,19 +35,14 @@ SETTLED = STALE_AFTER + dt.timedelta(seconds=30)
 KEPT = dt.timedelta(days=31)
 
 
-def midnight(day: dt.date, tz: str) -> dt.datetime:
-    """Return the local day's start."""
-    return dt.datetime.combine(day, dt.time(), tzinfo=ZoneInfo(tz))
-
-
 def settled_days(start: dt.datetime, end: dt.datetime, now: dt.datetime, tz: str) -> list[dt.date]:
     """Return the whole local days inside [start, min(end, now - SETTLED))."""
     day = start.astimezone(ZoneInfo(tz)).date()
-    if midnight(day, tz) < start:
+    if day_bounds(day, tz)[0] < start:
         day += ONE_DAY
     limit = min(end, now - SETTLED)
     days = []
-    while midnight(day + ONE_DAY, tz) <= limit:
+    while day_bounds(day, tz)[1] <= limit:
         days.append(day)
         day += ONE_DAY
     return days
@@ -54,13 +50,13 @@ def settled_days(start: dt.datetime, end: dt.datetime, now: dt.datetime, tz: str
 
 def kept_since(now: dt.datetime, tz: str) -> dt.datetime:
     """Return where stored days begin: the local year's start (the KPIs), or KEPT back."""
-    year = midnight(dt.date(now.astimezone(ZoneInfo(tz)).year, 1, 1), tz)
+    year, _ = day_bounds(dt.date(now.astimezone(ZoneInfo(tz)).year, 1, 1), tz)
     return min(year, now - KEPT)
 
 
 def bounds(days: Sequence[dt.date], tz: str) -> tuple[dt.datetime, dt.datetime]:
     """Return the start of the first day and the end of the last."""
-    return midnight(days[0], tz), midnight(days[-1] + ONE_DAY, tz)
+    return day_bounds(days[0], tz)[0], day_bounds(days[-1], tz)[1]
 
 
 def drop_stale(session: Session, models: Sequence[Any]) -> int:
@@ -134,7 +130,7 @@ def device_day_rows(
     session: Session, day: dt.date, now: dt.datetime, tz: str
 ) -> list[dict[str, object]]:
     """Return every device's offline seconds of a day (whole, business hours) as DeviceDay rows."""
-    start, end = midnight(day, tz), midnight(day + ONE_DAY, tz)
+    start, end = day_bounds(day, tz)
     window: Span = (start.timestamp(), end.timestamp())
     cutting = {
         d: [

@@ -23,6 +23,8 @@ from fangxin.db import Base, utcnow
 
 SITE_KINDS = ("market", "kitchen")
 DEVICE_KINDS = ("rapid_test", "camera", "nvr", "scale", "sensor")
+# The 明厨亮灶 video devices: what the kitchens' figures and the coverage count.
+CAMERA_KINDS = ("camera", "nvr")
 DEFAULT_INTERVAL_S = 60
 # Missed heartbeats after which a device is offline (最大心跳超时次数), set per device.
 # 最大心跳超时次数: default 3 as the GB/T 28181 keepalive defaults (60 s × 3, devices' usual

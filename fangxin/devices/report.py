@@ -16,12 +16,11 @@ from sqlalchemy.orm import Session
 
 from fangxin.devices.connectivity import ONLINE, effective_interval, offline_now_clause
 from fangxin.devices.fleet import Filters, Fleet, fleet_figures
-from fangxin.devices.models import CoverageTarget, Device, Site
+from fangxin.devices.models import CAMERA_KINDS, CoverageTarget, Device, Site
 from fangxin.devices.report_rows import category_of, device_rows, site_rows
 from fangxin.devices.timeline import device_uptime as device_uptime  # its callers import it here
 from fangxin.devices.uptime import Figures
 
-CAMERA_KINDS = ("camera", "nvr")
 ALL = "全部"
 
 

@@ -45,6 +45,22 @@ class Hours:
         return (self.closes - self.opens) % DAY
 
 
+def days_sql(shifted: Any, dialect: str) -> Any:
+    """Return floor(shifted / day) in SQL: whole days of a count of seconds."""
+    if dialect == "postgresql":
+        # A float divisor: an integer one made SQLAlchemy cast it to NUMERIC, and PostgreSQL
+        # then divided every period's times in decimal arithmetic (a third of the pass).
+        return func.floor(shifted / literal(float(DAY), Float))
+    # SQLite: CAST truncates, which is floor for the positive times we have
+    return cast(shifted / DAY, Integer)
+
+
+def counted_of_sql(shifted: Any, days: Any, per_day: Any, dialect: str) -> Any:
+    """Return Clock.cumulative in SQL from L, its whole days and the counted seconds a day."""
+    least = func.least if dialect == "postgresql" else func.min
+    return days * per_day + least(shifted - days * DAY, per_day)
+
+
 @dataclass(frozen=True, slots=True)
 class Clock:
     """How time is counted: business hours (None: around the clock) at a fixed UTC offset."""
@@ -89,17 +105,11 @@ class Clock:
 
     def sql_days(self, shifted: Any, dialect: str) -> Any:
         """Return floor(L / day) in SQL for sql_shifted's L."""
-        if dialect == "postgresql":
-            # float, not NUMERIC, division (see fangxin.trace.plan.hour_sets.counted_sql)
-            return func.floor(shifted / literal(float(DAY), Float))
-        # SQLite: CAST truncates, which is floor for the positive times we have
-        return cast(shifted / DAY, Integer)
+        return days_sql(shifted, dialect)
 
     def sql_counted(self, shifted: Any, days: Any, dialect: str) -> Any:
         """Return cumulative() in SQL from sql_shifted's L and sql_days' whole days of it."""
-        least = func.least if dialect == "postgresql" else func.min
-        per_day = self._hours().per_day
-        return days * per_day + least(shifted - days * DAY, per_day)
+        return counted_of_sql(shifted, days, self._hours().per_day, dialect)
 
     def _hours(self) -> Hours:
         if self.hours is None:

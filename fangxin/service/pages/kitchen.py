@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session
 from fangxin.days import local_day
 from fangxin.devices import alarms, registry
 from fangxin.devices.fleet import Filters, fleet_figures
-from fangxin.devices.models import CoverageTarget, Site
-from fangxin.devices.report import CAMERA_KINDS
+from fangxin.devices.models import CAMERA_KINDS, CoverageTarget, Site
 from fangxin.devices.timeline import devices_uptime
 from fangxin.devices.uptime import Figures
 

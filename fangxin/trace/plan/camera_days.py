@@ -12,14 +12,13 @@ import datetime as dt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from fangxin.days import day_bounds
 from fangxin.db.bulk import insert_ignore
 from fangxin.devices.day_store import (
-    ONE_DAY,
     bounds,
     device_day_rows,
     drop_stale,
     kept_since,
-    midnight,
     missing_days,
     settled_days,
     stored_ready,
@@ -32,7 +31,7 @@ from fangxin.trace.plan.models import CameraDaySite
 
 def store_day(session: Session, day: dt.date, now: dt.datetime, tz: str, any_outage: bool) -> None:
     """Compute a settled day's rows and store them (nothing stored where none had an outage)."""
-    start, end = midnight(day, tz), midnight(day + ONE_DAY, tz)
+    start, end = day_bounds(day, tz)
     sites: Outages = {}
     devices: list[dict[str, object]] = []
     if any_outage:
@@ -68,7 +67,7 @@ def refresh(
             return 0
         # Days before the first outage on record have none: stored empty without a pass each.
         first = session.scalar(select(func.min(E.at_s)).where(E.state == "offline"))
-    quiet = [d for d in missing if first is None or first >= midnight(d + ONE_DAY, tz).timestamp()]
+    quiet = [d for d in missing if first is None or first >= day_bounds(d, tz)[1].timestamp()]
     stored_quiet = frozenset(quiet)
     with sessions.begin() as session:  # no pass to run: all at once, whatever the limit
         for day in quiet:

@@ -12,11 +12,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import Float, Text, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from fangxin.devices.models import ConnectivityEvent, Device, Site
+from fangxin.devices.models import CAMERA_KINDS, ConnectivityEvent, Device, Site
 from fangxin.devices.observation import DOORS, door_clause, unknown_periods
 from fangxin.trace.plan.hour_sets import HourSets, counted_sql, hour_sets, hours_table
 
-CAMERA_KINDS = ("camera", "nvr")
 E = ConnectivityEvent
 # Per site: counted offline seconds, and the part of them its cameras' doors did not observe.
 Outages = dict[str, tuple[float, float]]

@@ -121,11 +121,12 @@ def kitchen_cameras(
 
     The queries: the sets of business hours, each door's observed runs, one grouped pass over
     the devices (a count per site and door of those registered before the window, as they all
-    count alike; the later ones summed one by one; the active and the online now) and one over
-    the outages (counted time and its unobserved part); none per site or device.
+    count alike; the later ones summed one by one; the active and the online now), then the
+    outages: the window's stored days and a pass over its partial first and last day
+    (camera_days.offline_by_site); none per site or device.
     """
     dialect = session.get_bind().dialect.name
-    lo, hi = (func.greatest, func.least) if dialect == "postgresql" else (func.max, func.min)
+    lo = func.greatest if dialect == "postgresql" else func.max
     end = max(start, min(end, now))
     w0, w1 = start.timestamp(), end.timestamp()
     sets = hour_sets(session, tz, start, business_hours)

@@ -10,11 +10,11 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Float, Integer, cast, func, literal, select, union_all
+from sqlalchemy import Float, cast, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from fangxin.devices.models import Site
-from fangxin.devices.uptime import DAY, Clock, Hours
+from fangxin.devices.uptime import DAY, Clock, Hours, counted_of_sql, days_sql
 
 # (opens, closes) -> (shift, counted seconds per day)
 HourSets = dict[tuple[str, str], tuple[float, float]]
@@ -30,13 +30,7 @@ def epoch_sql(column: Any, dialect: str) -> Any:
 def counted_sql(t: Any, shift: Any, per_day: Any, dialect: str) -> Any:
     """Return Clock.cumulative in SQL with the hours as columns (see fangxin.devices.uptime)."""
     shifted = t + shift
-    if dialect == "postgresql":
-        # A float divisor: an integer one made SQLAlchemy cast it to NUMERIC, and PostgreSQL
-        # then divided every period's times in decimal arithmetic (a third of the pass).
-        days: Any = func.floor(shifted / literal(float(DAY), Float))
-        return days * per_day + func.least(shifted - days * DAY, per_day)
-    days = cast(shifted / DAY, Integer)  # CAST truncates: floor for our positive times
-    return days * per_day + func.min(shifted - days * DAY, per_day)
+    return counted_of_sql(shifted, days_sql(shifted, dialect), per_day, dialect)
 
 
 def counted_py(t: float, shift: float, per_day: float) -> float:
