@@ -238,8 +238,9 @@ def main() -> None:
             f"p99 {load.pct(0.99):6.2f} ms  mean {statistics.fmean(load.latencies_ms):6.2f} ms"
             f"  errors {load.failed}"
         )
-    print(f"{len(cold_paths)} different labels: first sight renders each (<= 3 queries), seen")
-    print("before checks one fingerprint query and serves the page it rendered (issue 17 item 2)")
+    print(f"{len(cold_paths)} different labels. First sight: each worker renders each label once")
+    print("(<= 3 queries), then serves it. Seen before: every page is kept until the change feed")
+    print("names its lot; each worker reads the feed once a second (issue 17 item 2)")
     for load in (hot, cold, seen):
         print(f"{load.path}: {load.rate / health.rate:.2f} of /healthz's rate (target >= 0.6)")
     sent = sum(x.requests + x.failed for x in (warm, hot, cold, seen)) + len(cold_paths) * 4

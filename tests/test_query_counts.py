@@ -104,7 +104,7 @@ def test_scan_page_of_a_reissued_lot_with_a_recalled_parent_takes_at_most_three_
     assert len(statements) <= SCAN_QUERIES, statements
 
 
-def test_a_page_seen_before_costs_one_query_and_any_change_shows_at_once(
+def test_a_page_seen_before_costs_the_feeds_query_at_most_and_any_change_shows(
     client: FlaskClient,
     admin_key: str,
     sessions: sessionmaker[Session],
@@ -113,15 +113,15 @@ def test_a_page_seen_before_costs_one_query_and_any_change_shows_at_once(
 ) -> None:
     market(sessions)
     _, cert = setup(client, admin_key)
-    # a page rendered is kept, but never trusted past its one-second window without a check
+    # a page rendered is kept, but never served past the feed's ttl (here none) without a read
     app = create_app(replace(settings, scan_cache_s=1e-9, scan_flush_s=3600), engine)
     scanner = app.test_client()
-    first, rendered = scan(scanner, engine, cert["code"])
+    first, _ = scan(scanner, engine, cert["code"])
     again, checked = scan(scanner, engine, cert["code"])
     assert again == first
     assert len(checked) == 1, checked
-    assert checked != rendered  # the fingerprint's query, not the page's
-    # another worker voids the lot: this process's cache was not told, the fingerprint was
+    assert "page_changes" in checked[0]  # the feed's read, no render
+    # another worker voids the lot: this process's cache was not told, the feed was
     with sessions.begin() as session:
         row = session.scalars(select(Certificate)).one()
         row.status, row.void_reason, row.voided_at = "voided", "产地填写错误", utcnow()
@@ -170,5 +170,5 @@ def test_one_lots_markets_and_tests_never_reach_another_lots_page(
     html, statements = scan(scanner, engine, other["code"])
     assert 'data-flag="copied-code"' not in html
     assert "有机磷" not in html
-    # its fingerprint did not move: served as kept (the other statement writes this scan)
+    # the feed did not name it: served as kept (the other statement writes this scan)
     assert len([s for s in statements if s.startswith("SELECT")]) == 1, statements

@@ -20,6 +20,7 @@ from fangxin.ingest.pipeline import Pipeline
 from fangxin.ingest.sinks import PointSink, SqlSink
 from fangxin.service.caches import FigureCache, PageCache
 from fangxin.trace.certificates.issue_queue import IssueQueue
+from fangxin.trace.certificates.page_changes import read_changes
 from fangxin.trace.certificates.scans import ScanBuffer, write_scans
 from fangxin.trace.certificates.signing import Signer, signer_from_settings
 from fangxin.trace.notify.dispatch import BackgroundSender, Backoff, Dispatcher
@@ -93,7 +94,7 @@ def build_state(
                 allow_private=settings.webhooks_allow_private,
             )
         ),
-        scan_pages=PageCache(settings.scan_cache_s),
+        scan_pages=PageCache(settings.scan_cache_s, partial(read_changes, reader)),
         scan_buffer=scan_buffer,
         figures=FigureCache(settings.dashboard_cache_s),
         openapi_document=openapi_document,

@@ -13,6 +13,8 @@ Revises: 0017_devices_camera_indexes
 import sqlalchemy as sa
 from alembic import op
 
+from fangxin.migrations import triggers
+
 import fangxin.db
 
 revision = "0018_stored_days"
@@ -108,31 +110,6 @@ def _statements(dialect: str, o: str, n: str) -> dict[str, dict[str, tuple[str, 
     }
 
 
-def _create_sqlite() -> None:
-    for table, verbs in _statements("sqlite", "OLD", "NEW").items():
-        for verb, (when, statement) in verbs.items():
-            op.execute(
-                f"CREATE TRIGGER camera_stale_{table}_{verb.lower()} AFTER {verb} ON {table} "
-                f"FOR EACH ROW WHEN {when.replace('TRUE', '1')} BEGIN {statement}; END"
-            )
-
-
-def _create_postgresql() -> None:
-    for table, verbs in _statements("postgresql", "OLD", "NEW").items():
-        branches = " ".join(
-            f"{'IF' if i == 0 else 'ELSIF'} TG_OP = '{verb}' AND ({when}) THEN {statement};"
-            for i, (verb, (when, statement)) in enumerate(verbs.items())
-        )
-        op.execute(
-            f"CREATE FUNCTION camera_stale_{table}() RETURNS trigger AS $$ BEGIN "
-            f"{branches} END IF; RETURN NULL; END; $$ LANGUAGE plpgsql"
-        )
-        op.execute(
-            f"CREATE TRIGGER camera_stale_{table} AFTER {' OR '.join(verbs)} ON {table} "
-            f"FOR EACH ROW EXECUTE FUNCTION camera_stale_{table}()"
-        )
-
-
 def upgrade() -> None:
     op.create_table(
         "stored_days",
@@ -168,21 +145,13 @@ def upgrade() -> None:
         sa.Column("hi_s", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stored_day_stale")),
     )
-    if op.get_bind().dialect.name == "postgresql":
-        _create_postgresql()
-    else:
-        _create_sqlite()
+    dialect = op.get_bind().dialect.name
+    triggers.create("camera_stale", _statements(dialect, "OLD", "NEW"), dialect)
 
 
 def downgrade() -> None:
-    postgresql = op.get_bind().dialect.name == "postgresql"
-    for table, verbs in _statements("sqlite", "OLD", "NEW").items():
-        if postgresql:
-            op.execute(f"DROP TRIGGER camera_stale_{table} ON {table}")
-            op.execute(f"DROP FUNCTION camera_stale_{table}()")
-            continue
-        for verb in verbs:
-            op.execute(f"DROP TRIGGER camera_stale_{table}_{verb.lower()}")
+    dialect = op.get_bind().dialect.name
+    triggers.drop("camera_stale", _statements(dialect, "OLD", "NEW"), dialect)
     op.drop_table("stored_day_stale")
     op.drop_table("camera_day_sites")
     op.drop_table("device_days")

@@ -27,7 +27,7 @@ from fangxin.service.ratelimit import client_address
 from fangxin.trace.certificates import entry_rules
 from fangxin.trace.certificates.digital_link import DigitalLinkError, build, parse
 from fangxin.trace.certificates.models import Certificate
-from fangxin.trace.certificates.scan_view import fingerprint, scan_page
+from fangxin.trace.certificates.scan_view import scan_page
 from fangxin.trace.certificates.scans import scan_stats, visitor_id
 from fangxin.trace.certificates.signing import ensure_registered, keys_document
 from fangxin.trace.certificates.views import public_base
@@ -126,15 +126,12 @@ def scan(code: str) -> Response:
         return _not_found(code)
     code = code.upper()
     cache = page_cache()
+    cache.follow()  # drops the pages changed since its last read: a query once a ttl at most
     hit = cache.get(code)
-    if hit is None and code in cache.known:
-        with state().reader.connect() as conn:  # a read, no session: most stop here
-            hit = cache.same(code, lambda: fingerprint(conn, code))
-        if hit is not None:
-            cache.put(code, *hit)
     if hit is not None:
         _count_scan(hit[0], cache)
         return _page(hit[1])
+    generation = cache.generation
     settings = state().settings
     page = scan_page(state().reader, read_session, code, settings, state().clock())
     if page is None:
@@ -151,9 +148,7 @@ def scan(code: str) -> Response:
         base=public_base(settings),
         entry_rule=entry_rules.rule("certificate"),
     )
-    cache.put(code, page.row.id, html)
-    if page.fingerprint is not None:
-        cache.keep(code, page.fingerprint, page.row.id, html)
+    cache.put(code, page.row.id, html, page.covered, generation)
     return _page(html)
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Date,
+    Float,
     ForeignKey,
     Index,
     String,
@@ -215,3 +216,20 @@ class CertificateTransfer(Base):
     )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     key_id: Mapped[int | None]
+
+
+class PageChange(Base):
+    """A write that changes what a certificate's scan page shows: logged by triggers (0019).
+
+    certificate_id None: every page (a market, subject or signing key changed). tx is the
+    writing transaction's id on PostgreSQL (ids there are not in commit order), None on SQLite.
+    """
+
+    __tablename__ = "page_changes"
+    # AUTOINCREMENT: ids never go back once old rows are pruned (SQLite's feed cursor).
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    certificate_id: Mapped[int | None]
+    tx: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    at_s: Mapped[float] = mapped_column(Float)

@@ -21,7 +21,7 @@ from sqlalchemy import (
     select,
     union,
 )
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from fangxin.config import Settings
 from fangxin.devices.models import Site
@@ -61,8 +61,9 @@ class ScanPage:
     stats: ScanStats
     now: dt.datetime
     row: Certificate
-    # Unchanged while the page is; None for a re-issued lot (its upstream is not covered).
-    fingerprint: tuple[Any, ...] | None
+    # Every change to what it shows is logged in page_changes: not so for a re-issued lot
+    # (its upstream's changes are logged against the upstream's own pages).
+    covered: bool
 
 
 def _counted(*columns: Any) -> Any:
@@ -102,18 +103,8 @@ def _stats() -> list[Any]:
     ]
 
 
-def _fingerprint() -> list[Any]:
-    """Everything the page shows that can change, as columns: equal values, equal page.
-
-    The first seven and the tenth (tests) are read by position in scan_page. Scan counts enter
-    only as what can move the copied-code flag (signed-in scan rows, entry checks), so a page
-    is not rendered again for every anonymous scan. The whole certificate row is in it, so a
-    record altered in the database is verified again rather than served from the cache.
-    """
-    tests = select(CertificateTest.result_id).where(
-        CertificateTest.certificate_id == Certificate.id
-    )
-    checks = aliased(EntryCheck)
+def _facts() -> list[Any]:
+    """Return the lot's evidence, markets, upstream and key, then its row (read by position)."""
     return [
         RapidTestResult.device_id,
         RapidTestResult.result_id,
@@ -124,21 +115,10 @@ def _fingerprint() -> list[Any]:
         select(CertificateLink.parent_id)
         .where(CertificateLink.child_id == Certificate.id)
         .exists(),
-        select(func.count())
-        .where(CertificateScan.certificate_id == Certificate.id, CertificateScan.signed_in)
-        .scalar_subquery(),
-        # an alias: entry_checks is already joined, and this counts all of them
-        select(func.count()).where(checks.certificate_id == Certificate.id).scalar_subquery(),
-        select(func.count())
+        select(CertificateTest.result_id)
         .where(CertificateTest.certificate_id == Certificate.id)
-        .scalar_subquery(),
-        tests.order_by(CertificateTest.result_id.desc()).limit(1).scalar_subquery(),
-        Subject.kind,
-        Subject.district,
-        Subject.credit_code,
+        .exists(),
         SigningKey.public_key,
-        Recall.reason,
-        Recall.recalled_at,
         *Certificate.__table__.columns,
         # purchasers' proofs are signed too: a lot citing any needs them looked up (last column)
         select(CertificateProof.proof_id)
@@ -166,26 +146,20 @@ def _joined(*columns: Any) -> Any:
     )
 
 
-# Query 1's columns: the scan counts, the subject and recall rows, then the fingerprint (whose
+# Query 1's columns: the scan counts, the subject and recall rows, then the facts (whose
 # columns include the certificate's and its key's): read on a connection, no ORM loading.
 SUBJECT_COLUMNS = tuple(Subject.__table__.columns)
 RECALL_COLUMNS = tuple(Recall.__table__.columns)
 CERT_COLUMNS = tuple(Certificate.__table__.columns)
 STATS = 4
-FP = STATS + len(SUBJECT_COLUMNS) + len(RECALL_COLUMNS)  # where the fingerprint starts
-FP_CERT = 17  # where the certificate's columns start in the fingerprint
+FACTS = STATS + len(SUBJECT_COLUMNS) + len(RECALL_COLUMNS)  # where the facts start
+FACTS_CERT = 9  # where the certificate's columns start in the facts
 
 
 # Built at import, once per process and before gunicorn forks: building one costs more than
 # running it. Built lazily, a worker's first concurrent scans could each build their own, and
 # SQLAlchemy then re-keyed the cached compiled form's result columns on every later execution.
-_LABEL_QUERY: Executable = _joined(*_stats(), *SUBJECT_COLUMNS, *RECALL_COLUMNS, *_fingerprint())
-_FINGERPRINT_QUERY: Executable = _joined(*_fingerprint())
-
-
-def fingerprint(conn: Connection, code: str) -> tuple[Any, ...]:
-    """Return what the page of a code would show that can change (one query, no rendering)."""
-    return tuple(tuple(r) for r in conn.execute(_FINGERPRINT_QUERY, {"code": code}))
+_LABEL_QUERY: Executable = _joined(*_stats(), *SUBJECT_COLUMNS, *RECALL_COLUMNS, *_facts())
 
 
 def _label(conn: Connection, code: str) -> list[Any]:
@@ -248,7 +222,7 @@ def _markets(rows: list[Any], number: str) -> list[MarketOut]:
     """Fold the admitted entry checks of query 1 into markets, first admission each."""
     markets: dict[str, MarketOut] = {}
     for row in rows:
-        site_id, name, district, checked_at = row[FP + 2 : FP + 6]
+        site_id, name, district, checked_at = row[FACTS + 2 : FACTS + 6]
         if site_id is None:
             continue
         market = markets.get(site_id)
@@ -283,17 +257,17 @@ def scan_page(
         rows = _label(conn, code)
     if not rows:
         return None
-    first, fp = rows[0], rows[0][FP:]
+    first, fp = rows[0], rows[0][FACTS:]
     scans, anonymous, visitors, markets = first[:STATS]
     subject_row = first[STATS : STATS + len(SUBJECT_COLUMNS)]
-    recall_row = first[STATS + len(SUBJECT_COLUMNS) : FP]
+    recall_row = first[STATS + len(SUBJECT_COLUMNS) : FACTS]
     subject = (
         _rebuilt(Subject, SUBJECT_COLUMNS, subject_row) if subject_row[0] is not None else None
     )
     recall = _rebuilt(Recall, RECALL_COLUMNS, recall_row) if recall_row[0] is not None else None
     # columns[0] is each table's primary key: None when the outer join found no row
-    cert = _rebuilt(Certificate, CERT_COLUMNS, fp[FP_CERT : FP_CERT + len(CERT_COLUMNS)])
-    device, result, has_parents, tested, public_key = fp[0], fp[1], fp[6], fp[9], fp[14]
+    cert = _rebuilt(Certificate, CERT_COLUMNS, fp[FACTS_CERT : FACTS_CERT + len(CERT_COLUMNS)])
+    device, result, has_parents, tested, public_key = fp[0], fp[1], fp[6], fp[7], fp[8]
     if has_parents:
         facts, chain = _upstream(session(), cert.id)
     else:
@@ -345,5 +319,5 @@ def scan_page(
         ),
         now=now,
         row=cert,
-        fingerprint=None if has_parents else tuple(tuple(r[FP:]) for r in rows),
+        covered=not has_parents,
     )
