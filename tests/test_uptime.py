@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from fangxin.devices.uptime import Clock, Figures, Hours, window_figures
+from fangxin.devices.uptime import Clock, Figures, Hours, UnknownTime, clip, window_figures
 from tests.devices_helpers import HOUR, T0, at
 
 E0 = at(0).timestamp()  # local midnight of a Monday, as epoch seconds
@@ -97,3 +99,20 @@ def test_close_at_midnight() -> None:
     clock = Clock(Hours.parse("18:00", "24:00"), SHANGHAI)
     assert clock.measure(*span(0, DAY)) == 6 * HOUR
     assert clock.measure(*span(17 * HOUR, 19 * HOUR)) == HOUR
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    cuts=st.lists(st.integers(0, 30 * 86400), min_size=0, max_size=40, unique=True),
+    window=st.tuples(st.integers(-86400, 31 * 86400), st.integers(-86400, 31 * 86400)),
+    hours=st.sampled_from([None, ("06:00", "22:00"), ("22:00", "06:00")]),
+)
+def test_unknown_time_of_a_window_is_the_sum_of_its_clipped_spans(
+    cuts: list[int], window: tuple[int, int], hours: tuple[str, str] | None
+) -> None:
+    edges = [T0.timestamp() + c for c in sorted(cuts)]
+    spans = list(zip(edges[::2], edges[1::2], strict=False))  # sorted and disjoint
+    clock = Clock.of(Hours.parse(*hours) if hours else None, "Asia/Shanghai", T0)
+    span = (T0.timestamp() + window[0], T0.timestamp() + window[1])
+    expected = sum(clock.measure(*c) for c in (clip(u, span) for u in spans) if c)
+    assert UnknownTime(spans, clock).within(span) == pytest.approx(expected, abs=1e-6)

@@ -14,7 +14,7 @@ from fangxin.devices.day_store import bounds, settled_days, stored_offline, stor
 from fangxin.devices.models import ConnectivityEvent, Device, Site
 from fangxin.devices.observation import DOORS, door_of, unknown_periods
 from fangxin.devices.offline_passes import offline_by_device
-from fangxin.devices.uptime import Clock, Figures, Hours, Span, clip, unknown_seconds
+from fangxin.devices.uptime import Clock, Figures, Hours, Span, UnknownTime, clip
 
 E = ConnectivityEvent
 
@@ -136,17 +136,15 @@ def fleet_figures(
                     offline_s[device] = offline_s.get(device, 0.0) + seconds
     else:
         offline_s = counted_now(window)
-    cache: dict[tuple[float, tuple[str, str] | None, str], tuple[float, float]] = {}
+    # Devices registered within the window each begin at their own time: each is one lookup.
+    unknown_of = {
+        (key, door): UnknownTime(unknown_s[door], clocks[key]) for key in clocks for door in DOORS
+    }
     out = []
     for row in devices:
         key, door = hours_of[row.site_id], door_of_row[row.id]
-        begins = max(window[0], row.created_at.timestamp())
-        known = cache.get((begins, key, door))
-        if known is None:
-            clock, span = clocks[key], (begins, window[1])
-            known = (clock.measure(*span), unknown_seconds(span, unknown_s[door], clock))
-            cache[(begins, key, door)] = known
-        total, unknown_in = known
+        span = (max(window[0], row.created_at.timestamp()), window[1])
+        total, unknown_in = clocks[key].measure(*span), unknown_of[key, door].within(span)
         offline = offline_s.get(row.id, 0.0)
         figures = Figures(max(total - unknown_in - offline, 0.0), offline, unknown_in)
         now_online = online_now(row.conn_state, row.deadline, now)

@@ -9,8 +9,10 @@ same F is written in SQL for the fleet report, which sums it over the offline pe
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -184,6 +186,24 @@ def window_figures(
     return Figures(total - unknown_s - offline_s, offline_s, unknown_s)
 
 
-def unknown_seconds(window: Span, unknown: Sequence[Span], clock: Clock) -> float:
-    """Return counted unknown seconds inside the window."""
-    return sum(clock.measure(*u) for u in (clip(u, window) for u in unknown) if u)
+class UnknownTime:
+    """Counted unknown seconds in any window, over sorted disjoint spans (O(log n) a window)."""
+
+    def __init__(self, spans: Sequence[Span], clock: Clock) -> None:
+        """Index spans (sorted, disjoint: as unknown_periods gives them) measured by clock."""
+        self._spans = list(spans)
+        self._starts = [a for a, _ in self._spans]
+        self._clock = clock
+        # _before[i]: counted seconds of the first i spans (like Clock, a cumulative function)
+        self._before = list(accumulate((clock.measure(a, b) for a, b in self._spans), initial=0.0))
+
+    def _until(self, t: float) -> float:
+        i = bisect_right(self._starts, t)
+        if i == 0:
+            return 0.0
+        a, b = self._spans[i - 1]
+        return self._before[i - 1] + self._clock.measure(a, min(b, t))
+
+    def within(self, window: Span) -> float:
+        """Return counted unknown seconds inside the window."""
+        return self._until(window[1]) - self._until(window[0]) if window[1] > window[0] else 0.0
