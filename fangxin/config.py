@@ -86,7 +86,8 @@ class Settings:
     # Alarms the ingester raises: a camera offline this long, a recorder with less free storage.
     offline_alarm_after_s: float = 1800.0
     storage_low_gb: float = 20.0
-    # Web processes: how long a rendered scan page is reused and scans are buffered before a write.
+    # Web processes: how often the scan pages' change feed is read (a change shows within it;
+    # 0: every scan renders), and how long scans are buffered before a write.
     scan_cache_s: float = 1.0
     scan_flush_s: float = 1.0
     # Dashboard figures are reused this long (the same figures for every viewer of a district).
