@@ -8,6 +8,12 @@ from alembic import op
 Statements = dict[str, dict[str, tuple[str, str]]]
 
 
+def changed(columns: tuple[str, ...], dialect: str) -> str:
+    """Return a WHEN condition: any of columns differs between {o} and {n} (NULLs compared)."""
+    differ = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
+    return " OR ".join(f"{{o}}.{c} {differ} {{n}}.{c}" for c in columns)
+
+
 def create(prefix: str, statements: Statements, dialect: str) -> None:
     """Create one trigger per table and verb (SQLite) or one function per table (PostgreSQL)."""
     for table, verbs in statements.items():

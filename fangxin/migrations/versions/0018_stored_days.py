@@ -52,11 +52,6 @@ _RUN_LO = (
 )
 
 
-def _changed(columns: tuple[str, ...], dialect: str) -> str:
-    differ = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
-    return " OR ".join(f"{{o}}.{c} {differ} {{n}}.{c}" for c in columns)
-
-
 def _epoch(column: str, dialect: str) -> str:
     if dialect == "postgresql":
         return f"EXTRACT(EPOCH FROM {column})::double precision"
@@ -87,12 +82,12 @@ def _statements(dialect: str, o: str, n: str) -> dict[str, dict[str, tuple[str, 
     # A device's or site's change reaches back to its cameras' first offline period (none: no
     # stored day has it). A new device has none yet: its periods log themselves.
     device = (
-        fill(_changed(DEVICE_COLUMNS, dialect)),
+        fill(triggers.changed(DEVICE_COLUMNS, dialect)),
         f"{log}SELECT MIN(at_s), {FOREVER} FROM connectivity_events "
         f"WHERE device_id = {n}.id AND state = 'offline' HAVING MIN(at_s) IS NOT NULL",
     )
     site = (
-        fill(_changed(SITE_COLUMNS, dialect)),
+        fill(triggers.changed(SITE_COLUMNS, dialect)),
         f"{log}SELECT MIN(e.at_s), {FOREVER} FROM connectivity_events e "
         f"JOIN devices d ON d.id = e.device_id WHERE d.site_id = {n}.id "
         "AND e.state = 'offline' HAVING MIN(e.at_s) IS NOT NULL",

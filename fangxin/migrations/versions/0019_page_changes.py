@@ -36,11 +36,6 @@ def _both(column: str) -> str:
     return f"SELECT {{o}}.{column} AS page UNION SELECT {{n}}.{column}"
 
 
-def _changed(columns: tuple[str, ...], dialect: str) -> str:
-    differ = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
-    return " OR ".join(f"{{o}}.{c} {differ} {{n}}.{c}" for c in columns)
-
-
 def _per_certificate(column: str) -> dict[str, tuple[str, str]]:
     """Insert, update or delete of a row naming its certificate in column."""
     return {
@@ -68,22 +63,22 @@ def _events(dialect: str) -> dict[str, dict[str, tuple[str, str]]]:
             "INSERT": ("{n}.signed_in", "SELECT {n}.certificate_id AS page"),
             "UPDATE": (
                 "({o}.signed_in OR {n}.signed_in) AND ("
-                + _changed(("signed_in", "site_id", "certificate_id"), dialect)
+                + triggers.changed(("signed_in", "site_id", "certificate_id"), dialect)
                 + ")",
                 _both("certificate_id"),
             ),
             "DELETE": ("{o}.signed_in", "SELECT {o}.certificate_id AS page"),
         },
         "rapid_test_results": {
-            "UPDATE": (_changed(_SHOWN_RESULT, dialect), _RESULT_PAGES),
+            "UPDATE": (triggers.changed(_SHOWN_RESULT, dialect), _RESULT_PAGES),
             "DELETE": ("TRUE", _RESULT_PAGES),
         },
         "quality_proofs": {
             "UPDATE": ("TRUE", _PROOF_PAGES),
             "DELETE": ("TRUE", _PROOF_PAGES),
         },
-        "sites": {"UPDATE": (_changed(("name", "district"), dialect), EVERY)},
-        "test_items": {"UPDATE": (_changed(("name_zh",), dialect), EVERY)},
+        "sites": {"UPDATE": (triggers.changed(("name", "district"), dialect), EVERY)},
+        "test_items": {"UPDATE": (triggers.changed(("name_zh",), dialect), EVERY)},
         "subjects": {"UPDATE": every, "DELETE": every},
         "signing_keys": {"INSERT": every, "UPDATE": every, "DELETE": every},
     }
