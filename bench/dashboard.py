@@ -47,7 +47,7 @@ def p99(samples: list[float]) -> float:
 def measure(url: str, data_dir: str, n: int) -> dict[str, Any]:
     """Child process: time each page cold then warm; return figures and peak RSS."""
     from fangxin.service.app import create_app  # noqa: PLC0415 - timed from a cold start
-    from fangxin.service.server import freeze_startup_heap  # noqa: PLC0415 - as above
+    from fangxin.startup import freeze_startup_heap  # noqa: PLC0415 - as above
 
     imported_mb = _rss_mb()["VmRSS"]
     app = create_app(Settings(data_dir=Path(data_dir), database_url=url, ratelimit_enabled=False))

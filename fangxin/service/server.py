@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import gc
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+
+from fangxin.startup import freeze_startup_heap
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]
@@ -38,15 +39,6 @@ def _post_fork_for(app: Flask) -> Any:
         app.extensions["fangxin"].engine.dispose(close=False)
 
     return post_fork
-
-
-def freeze_startup_heap() -> None:
-    """Exempt what start-up built (modules, mappers, the app) from the collector's passes."""
-    # A full collection walked these 150k+ objects with every thread of the worker stopped:
-    # 140-400 ms on a loaded host, the scan page's p99. They live as long as the process; the
-    # forked workers inherit them frozen, and the collector no longer writes to their pages.
-    gc.collect()
-    gc.freeze()
 
 
 def serve(app: Flask, host: str, port: int, workers: int, threads: int) -> None:
