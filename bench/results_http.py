@@ -32,9 +32,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
+from bench.ingest import recreate_database
 from fangxin.contract.topics import SUBSCRIPTION
 from fangxin.db import make_engine, make_session_factory, upgrade, utcnow
 from fangxin.devices import registry
@@ -75,16 +75,7 @@ def make_results(n: int) -> list[Result]:
 
 def fresh_database(url: str) -> dict[str, str]:
     """Migrate an empty database (PostgreSQL: recreated), register the fleet; return lab keys."""
-    if url.startswith("postgresql"):
-        parsed = make_url(url)
-        admin = make_engine(
-            parsed.set(database="postgres").render_as_string(hide_password=False),
-            isolation_level="AUTOCOMMIT",
-        )
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-        admin.dispose()
+    recreate_database(url)
     engine = make_engine(url)
     upgrade(engine)
     keys = {}

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select, text
 
-from bench.ingest import memory_mb
+from bench.ingest import memory_mb, recreate_database
 from bench.pages import analyze
 from fangxin.db import make_engine, make_session_factory, upgrade
 from fangxin.devices.models import Device, StoredDay
@@ -283,10 +283,8 @@ def fresh(url: str | None, workdir: Path, name: str) -> Engine:
     if url is None:
         engine = make_engine(f"sqlite:///{workdir / name}.db")
     else:
+        recreate_database(url)
         engine = make_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
     upgrade(engine)
     return engine
 
@@ -357,7 +355,7 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--outages", type=float, default=5.0, help="per camera-day")
-    parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/fx_h5")
+    parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/bench_uptime")
     parser.add_argument("--measure", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--business", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
