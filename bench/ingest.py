@@ -275,9 +275,9 @@ def run_ingesters(
         stored = 0
         with engine.connect() as conn:
             while time.monotonic() < deadline:
-                # max(id) is one index probe; a count(*) every 0.1 s scanned the growing table
-                # and took a fifth of a core from the ingester it was timing. Ids only ever
-                # exceed the count (a deduplicated redelivery spends one), so it gates the count.
+                # max(id) is one index probe where a count(*) every 0.1 s scans the growing
+                # table beside the ingester it times. Ids only ever exceed the count (a
+                # deduplicated redelivery spends one), so max(id) gates the exact count.
                 if (conn.scalar(select(func.max(RapidTestResult.id))) or 0) >= results:
                     stored = conn.scalar(select(func.count()).select_from(RapidTestResult)) or 0
                 conn.rollback()

@@ -1,9 +1,10 @@
 """Uptime report and sweep cost: 10,000 cameras x 30 days (~5 outages a camera-day).
 
-Loads the connectivity events of the fleet straight into SQLite and PostgreSQL, then runs the
-full uptime report (around the clock and in business hours) in a fresh process so its time
-and peak RSS are its own: first with no day stored (the whole window counted), then after the
-refresh the ingester's tick runs has stored the settled days (fangxin.devices.day_store).
+Loads the connectivity events of the fleet straight into SQLite and PostgreSQL (the database
+named by --pg is dropped and recreated), then runs the full uptime report (around the clock and
+in business hours) in a fresh process so its time and peak RSS are its own: first with no day
+stored (the whole window counted), then after the refresh the ingester's tick runs has stored
+the settled days (fangxin.devices.day_store).
 Then the timeout sweep's cost per tick with 50,000 devices against 500 (the same number due
 per tick): a deadline queue should cost the same.
 
