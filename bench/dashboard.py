@@ -27,9 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-
-from bench.ingest import memory_mb
+from bench.ingest import memory_mb, recreate_database
 from bench.pages import seed
 from fangxin.config import Settings
 from fangxin.db import make_engine, upgrade
@@ -115,7 +113,7 @@ def main() -> None:
     parser.add_argument("--sites", type=int, default=1000)
     parser.add_argument("--devices", type=int, default=50000)
     parser.add_argument("--n", type=int, default=30)
-    parser.add_argument("--pg", default=None, help="PostgreSQL URL (its public schema is reset)")
+    parser.add_argument("--pg", default=None, help="PostgreSQL URL (dropped and recreated)")
     parser.add_argument("--measure", nargs=2, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -123,11 +121,8 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         url = args.pg or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        recreate_database(url)
         engine = make_engine(url)
-        if args.pg:
-            with engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE"))
-                conn.execute(text("CREATE SCHEMA public"))
         upgrade(engine)
         began = time.perf_counter()
         seed(engine, args.sites, args.devices)

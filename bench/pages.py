@@ -24,6 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, insert, text
 
+from bench.ingest import recreate_database
 from fangxin.config import Settings
 from fangxin.db import make_engine, make_session_factory, upgrade, utcnow
 from fangxin.devices.models import ConnectivityEvent, Device, IngesterRun, Site
@@ -194,11 +195,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.pg or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        recreate_database(url)
         engine = make_engine(url)
-        if args.pg:
-            with engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE"))
-                conn.execute(text("CREATE SCHEMA public"))
         upgrade(engine)
         t0 = time.perf_counter()
         seed(engine, args.sites, args.devices)

@@ -8,7 +8,7 @@
    each. Requests/s, p50 and p99 latency; the scan page's rate as a ratio to /healthz's.
 
     ./run bench scan [--seconds 5] [--clients 8] [--issue 500] [--issuers 1]
-                     [--pg postgresql+psycopg://...]   (resets that database's public schema)
+                     [--pg postgresql+psycopg://...]   (drops and recreates that database)
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from bench.ingest import recreate_database
 from fangxin.db import make_engine, make_session_factory, upgrade, utcnow
 from fangxin.sim.broker import free_port
 from fangxin.trace.certificates import qr
@@ -183,15 +184,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--issue", type=int, default=500)
     parser.add_argument("--issuers", type=int, default=1, help="concurrent issuing threads")
-    parser.add_argument("--pg", default=None, help="PostgreSQL URL (its public schema is reset)")
+    parser.add_argument("--pg", default=None, help="PostgreSQL URL (dropped and recreated)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fangxin-bench-") as tmp:
         url = args.pg or f"sqlite:///{Path(tmp) / 'fangxin.db'}"
+        recreate_database(url)
         engine = make_engine(url)
-        if args.pg:
-            with engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE"))
-                conn.execute(text("CREATE SCHEMA public"))
         upgrade(engine)
         engine.dispose()
         rate, codes = issue_rate(url, args.issue, args.issuers)
